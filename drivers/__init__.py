@@ -1,0 +1,1 @@
+"""The bridge to the gun: wire definitions shared with the firmware, and the host drivers."""

@@ -1,0 +1,1 @@
+"""The controller: planner, state machine, sessions, calibration, the record and the CLI."""

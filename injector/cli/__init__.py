@@ -1,0 +1,44 @@
+"""The `injector` command line: one subcommand module per job, errors as one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from drivers.errors import DriverError
+from injector.cli import catalog_cmds, exit_codes
+from injector.errors import InjectorError
+from profiles.errors import ProfileError
+
+REFUSALS = (ProfileError, InjectorError, DriverError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="injector",
+        description="Controller for mesotherapy injector guns: presets, plans, the simulator "
+                    "and treatment sessions.",
+        epilog="exit codes: 0 ok, 1 failed while running, 2 bad command line, 3 refused "
+               "(outside the safety envelope or a bad preset), 130 interrupted")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    catalog_cmds.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except REFUSALS as exc:
+        print(f"injector: error: {exc}", file=sys.stderr)
+        return exit_codes.REFUSED
+    except KeyboardInterrupt:
+        print("injector: interrupted", file=sys.stderr)
+        return exit_codes.INTERRUPTED
+    except BrokenPipeError:
+        return exit_codes.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""`injector presets` and `injector plan`: what the gun knows and what a preset becomes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from injector.cli.common import add_catalog_options, catalog_from, format_table, print_json
+from injector.planner import Overrides, Plan, plan
+from profiles import Preset
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "presets", help="list the technique presets",
+        description="List the technique presets with their depth, spacing, dose and zones.",
+        epilog="example: injector presets --json", formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_catalog_options(p)
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(handler=presets_command)
+
+    p = subparsers.add_parser(
+        "plan", help="compile a preset into a shot program and totals",
+        description="Compile a preset for a zone and needle into the gun's shot program, with "
+                    "shots, volume, time, the highest shot rate and syringe refills.",
+        epilog="example: injector plan --preset nappage-superficial --zone face "
+               "--needle 32G-4mm --area-cm2 100 --plot plan.png")
+    add_catalog_options(p)
+    p.add_argument("--preset", required=True)
+    p.add_argument("--zone", required=True)
+    p.add_argument("--needle", required=True, help="e.g. 32G-4mm")
+    size = p.add_mutually_exclusive_group(required=True)
+    size.add_argument("--area-cm2", type=float, help="area to cover at the preset's spacing")
+    size.add_argument("--shots", type=int, help="number of injection points")
+    p.add_argument("--syringe-ml", type=float, default=10.0, help="syringe size (default 10)")
+    p.add_argument("--dead-volume-ul", type=float,
+                   help="override the syringe's dead volume (ul)")
+    p.add_argument("--depth-mm", type=float, help="override the preset's depth")
+    p.add_argument("--dose-ul", type=float, help="override the preset's dose per point")
+    p.add_argument("--spacing-mm", type=float, help="override the preset's spacing")
+    p.add_argument("--rate-hz", type=float, help="override the preset's shot rate")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--plot", type=Path, metavar="FILE.png",
+                   help="write the depth/volume timeline of the first shots and the grid")
+    p.set_defaults(handler=plan_command)
+
+
+def preset_json(preset: Preset) -> dict:
+    return {
+        "name": preset.name, "technique": preset.technique, "summary": preset.summary,
+        "delivery": preset.delivery.value, "depth_mm": preset.depth_mm,
+        "spacing_mm": preset.spacing_mm, "dose_ul": preset.dose_ul,
+        "angle_deg": preset.angle_deg, "insert_speed_mm_s": preset.insert_speed_mm_s,
+        "dispense_rate_ul_s": preset.dispense_rate_ul_s, "dwell_s": preset.dwell_s,
+        "shot_rate_hz": preset.shot_rate_hz, "drug_loss_fraction": preset.drug_loss_fraction,
+        "zones": list(preset.zones), "needles": list(preset.needles),
+        "source": [{"seed": s.seed, "quote": s.quote} for s in preset.sources],
+        "notes": preset.notes, "file": preset.path,
+    }
+
+
+def presets_command(args: argparse.Namespace) -> int:
+    presets = sorted(catalog_from(args).presets.values(), key=lambda p: p.name)
+    if args.json:
+        print_json([preset_json(p) for p in presets])
+        return 0
+    rows = [[p.name, p.technique, f"{p.depth_mm:g}", f"{p.spacing_mm:g}", f"{p.dose_ul:g}",
+             f"{p.angle_deg:g}", f"{p.shot_rate_hz:g}", ", ".join(p.zones)] for p in presets]
+    print(format_table(["preset", "technique", "depth mm", "spacing mm", "dose ul", "angle",
+                        "rate Hz", "zones"], rows))
+    return 0
+
+
+def build_plan(args: argparse.Namespace) -> Plan:
+    catalog = catalog_from(args)
+    syringe = catalog.syringe(args.syringe_ml, args.dead_volume_ul)
+    overrides = Overrides(depth_mm=args.depth_mm, dose_ul=args.dose_ul,
+                          spacing_mm=args.spacing_mm, shot_rate_hz=args.rate_hz)
+    return plan(catalog.preset(args.preset), catalog.zone(args.zone), catalog.needle(args.needle),
+                syringe, shots=args.shots, area_cm2=args.area_cm2, overrides=overrides)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(seconds, 60.0)
+    hours, minutes = divmod(int(minutes), 60)
+    if hours:
+        return f"{hours} h {minutes} min {secs:.0f} s"
+    return f"{minutes} min {secs:.1f} s" if minutes else f"{secs:.2f} s"
+
+
+def plan_text(result: Plan) -> str:
+    s, t, pr = result.setting, result.timing, result.program
+    grid = result.grid
+    rows = -(-result.shots // grid.columns)
+    loss = result.preset.drug_loss_fraction
+    lines = [
+        f"{result.preset.name} on {result.zone.name} with {result.needle.name}, "
+        f"{result.syringe.capacity_ml:g} ml syringe (dead volume {result.syringe.dead_volume_ul:g} ul)",
+        f"  depth {s.depth_mm:g} mm, dose {s.dose_ul:g} ul, spacing {s.spacing_mm:g} mm, "
+        f"angle {result.preset.angle_deg:g} deg, delivery {s.delivery.value}",
+        f"  shots       {result.shots} ({grid.columns} x {rows} grid)",
+        f"  volume      {result.volume_ul / 1000:.3f} ml"
+        + (f" (to the skin, estimated: {result.volume_to_skin_estimate_ul / 1000:.3f} ml; "
+           f"up to {loss:.0%} is lost)" if loss else ""),
+        f"  time        {_duration(result.duration_s)} at {s.shot_rate_hz:g} Hz "
+        f"(period {pr.shot_period_ms} ms)",
+        f"  max rate    {t.max_rate_hz:.2f} Hz (cycle {t.cycle_s * 1000:.1f} ms: insert "
+        f"{t.insert_s * 1000:.1f}, dispense {t.dispense_s * 1000:.1f}, dwell "
+        f"{t.dwell_s * 1000:.1f}, retract {t.retract_s * 1000:.1f} ms)",
+        f"  syringe     {result.refills} refill{'s' if result.refills != 1 else ''} "
+        f"({result.shots_per_fill} shots per fill of {result.syringe.usable_ul:g} ul)",
+        f"  program     depth {pr.depth_um} um, volume {pr.volume_nl} nl at "
+        f"{pr.dispense_rate_nl_s} nl/s, insert {pr.insert_speed_um_s} um/s, "
+        f"dwell {pr.dwell_ms} ms",
+    ]
+    return "\n".join(lines)
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    result = build_plan(args)
+    if args.plot:
+        from injector.plots import plot_plan
+        plot_plan(result, args.plot)
+    if args.json:
+        print_json(result.summary() | ({"plot": str(args.plot)} if args.plot else {}))
+    else:
+        print(plan_text(result))
+        if args.plot:
+            print(f"  plot        {args.plot}")
+    return 0

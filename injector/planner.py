@@ -1,0 +1,322 @@
+"""Preset + zone + needle + syringe + gun -> the shot program, its timing, grid and totals.
+
+Everything is checked before anything is produced: the safety envelope (via profiles), the
+gun's mechanics, and the wire's field widths. A rate the mechanics cannot reach is an error,
+never a silent slow-down.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from drivers.mechanics import MechanicalLimits
+from drivers.program import PROGRAM_FIELD_MAX, DeliveryCode, ShotProgram
+from drivers.units import mm_to_um, s_to_ms, ul_to_nl
+from injector.correction import IDENTITY, Correction
+from injector.errors import PlanError
+from injector.motion import move_duration
+from profiles.envelope import ENVELOPE, SafetyEnvelope, check_finite_positive
+from profiles.errors import EnvelopeError
+from profiles.model import Delivery, Needle, Preset, Syringe, Zone
+
+MAX_SHOTS = 10_000_000
+"""A plan beyond ten million points is a typo, not a treatment."""
+
+_DELIVERY_CODES = {Delivery.AT_DEPTH: DeliveryCode.AT_DEPTH,
+                   Delivery.RETROGRADE: DeliveryCode.RETROGRADE,
+                   Delivery.INFUSION: DeliveryCode.INFUSION}
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """A clinician's changes to a preset for one session; held to the same envelope."""
+
+    depth_mm: float | None = None
+    dose_ul: float | None = None
+    spacing_mm: float | None = None
+    shot_rate_hz: float | None = None
+
+
+@dataclass(frozen=True)
+class ShotSetting:
+    """What one shot should do to the patient (host units, before calibration)."""
+
+    delivery: Delivery
+    depth_mm: float
+    dose_ul: float
+    spacing_mm: float
+    shot_rate_hz: float
+    insert_speed_mm_s: float
+    retract_speed_mm_s: float
+    depth_accel_mm_s2: float
+    dispense_rate_ul_s: float
+    dispense_accel_ul_s2: float
+    dwell_s: float
+
+
+@dataclass(frozen=True)
+class ShotTiming:
+    """Phase durations of one shot. Retrograde withdraws during the dispense (retract_s 0)."""
+
+    insert_s: float
+    dispense_s: float
+    dwell_s: float
+    retract_s: float
+
+    @property
+    def cycle_s(self) -> float:
+        return self.insert_s + self.dispense_s + self.dwell_s + self.retract_s
+
+    @property
+    def max_rate_hz(self) -> float:
+        return 1.0 / self.cycle_s
+
+
+def shot_timing(setting: ShotSetting) -> ShotTiming:
+    insert = float(move_duration(setting.depth_mm, setting.insert_speed_mm_s,
+                                 setting.depth_accel_mm_s2))
+    dispense = float(move_duration(setting.dose_ul, setting.dispense_rate_ul_s,
+                                   setting.dispense_accel_ul_s2))
+    retract = 0.0 if setting.delivery is Delivery.RETROGRADE else float(
+        move_duration(setting.depth_mm, setting.retract_speed_mm_s, setting.depth_accel_mm_s2))
+    return ShotTiming(insert_s=insert, dispense_s=dispense, dwell_s=setting.dwell_s,
+                      retract_s=retract)
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """Injection points at cell centres, in the serpentine order the gun sweeps them."""
+
+    x_mm: NDArray[np.float64]
+    y_mm: NDArray[np.float64]
+    columns: int
+
+    @classmethod
+    def layout(cls, shots: int, columns: int, spacing_mm: float) -> Grid:
+        index = np.arange(shots)
+        row, col = np.divmod(index, columns)
+        col = np.where(row % 2 == 1, columns - 1 - col, col)
+        return cls(x_mm=(col + 0.5) * spacing_mm, y_mm=(row + 0.5) * spacing_mm, columns=columns)
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    preset: Preset
+    zone: Zone
+    needle: Needle
+    syringe: Syringe
+    limits: MechanicalLimits
+    setting: ShotSetting
+    timing: ShotTiming
+    program: ShotProgram
+    grid: Grid
+    shots_per_fill: int
+
+    @property
+    def shots(self) -> int:
+        return int(self.grid.x_mm.size)
+
+    @property
+    def shot_period_s(self) -> float:
+        """The period the gun actually runs at: the program's, in whole milliseconds."""
+        return self.program.shot_period_ms / 1000.0
+
+    @property
+    def volume_ul(self) -> float:
+        return self.shots * self.setting.dose_ul
+
+    @property
+    def volume_to_skin_estimate_ul(self) -> float:
+        """What stays in the skin: nappage loses up to half at the surface (seed 001)."""
+        return self.volume_ul * (1.0 - self.preset.drug_loss_fraction)
+
+    @property
+    def duration_s(self) -> float:
+        """First insertion to last retraction at the shot rate, syringe changes not counted."""
+        return (self.shots - 1) * self.shot_period_s + self.timing.cycle_s
+
+    @property
+    def fills(self) -> int:
+        return math.ceil(self.shots / self.shots_per_fill)
+
+    @property
+    def refills(self) -> int:
+        return self.fills - 1
+
+    @property
+    def shot_start_s(self) -> NDArray[np.float64]:
+        return np.arange(self.shots) * self.shot_period_s
+
+    @property
+    def fill_index(self) -> NDArray[np.int64]:
+        """Which syringe fill each shot draws from (0 is the first fill)."""
+        return np.arange(self.shots) // self.shots_per_fill
+
+    def summary(self) -> dict:
+        return {
+            "preset": self.preset.name, "technique": self.preset.technique,
+            "delivery": self.setting.delivery.value,
+            "zone": self.zone.name, "needle": self.needle.name,
+            "syringe_ml": self.syringe.capacity_ml,
+            "dead_volume_ul": self.syringe.dead_volume_ul,
+            "depth_mm": self.setting.depth_mm, "dose_ul": self.setting.dose_ul,
+            "spacing_mm": self.setting.spacing_mm, "angle_deg": self.preset.angle_deg,
+            "shots": self.shots, "volume_ul": self.volume_ul,
+            "volume_to_skin_estimate_ul": self.volume_to_skin_estimate_ul,
+            "duration_s": self.duration_s, "shot_rate_hz": self.setting.shot_rate_hz,
+            "cycle_ms": self.timing.cycle_s * 1000.0, "max_rate_hz": self.timing.max_rate_hz,
+            "shots_per_fill": self.shots_per_fill, "refills": self.refills,
+            "program": {field: int(getattr(self.program, field)) for field in PROGRAM_FIELD_MAX}
+            | {"delivery": int(self.program.delivery)},
+        }
+
+
+def plan(preset: Preset, zone: Zone, needle: Needle, syringe: Syringe, *,
+         shots: int | None = None, area_cm2: float | None = None,
+         overrides: Overrides = Overrides(), limits: MechanicalLimits = MechanicalLimits(),
+         correction: Correction = IDENTITY, envelope: SafetyEnvelope = ENVELOPE) -> Plan:
+    """Compile a preset for one zone, needle and syringe into what the gun will run.
+
+    Give exactly one of `shots` (a count) or `area_cm2` (a square area covered at the
+    preset's spacing).
+    """
+    setting = _setting(preset, zone, needle, overrides, limits, syringe, envelope)
+    timing = shot_timing(setting)
+    _check_mechanics(setting, timing, limits, syringe)
+    program = _program(setting, correction, limits)
+    if program.shot_period_ms / 1000.0 < timing.cycle_s:
+        raise PlanError("shot_rate_hz", setting.shot_rate_hz, timing.max_rate_hz,
+                        f"the mechanics reach at most {timing.max_rate_hz:.4g} Hz "
+                        f"(cycle {timing.cycle_s * 1000:.1f} ms) once the period is rounded "
+                        f"to {program.shot_period_ms} ms")
+    count, columns = _shot_count(shots, area_cm2, setting.spacing_mm)
+    shots_per_fill = math.floor(syringe.usable_ul / setting.dose_ul)
+    if shots_per_fill < 1:
+        raise PlanError("dose_ul", setting.dose_ul, syringe.usable_ul,
+                        f"more than the {syringe.name} syringe holds past its dead volume "
+                        f"({syringe.usable_ul:g} ul)")
+    return Plan(preset=preset, zone=zone, needle=needle, syringe=syringe, limits=limits,
+                setting=setting, timing=timing, program=program,
+                grid=Grid.layout(count, columns, setting.spacing_mm),
+                shots_per_fill=shots_per_fill)
+
+
+def _setting(preset: Preset, zone: Zone, needle: Needle, overrides: Overrides,
+             limits: MechanicalLimits, syringe: Syringe, envelope: SafetyEnvelope) -> ShotSetting:
+    values = {field: getattr(preset, field) for field in
+              ("depth_mm", "dose_ul", "spacing_mm", "shot_rate_hz")}
+    source = {field: preset.path for field in values}
+    for field in values:
+        if (override := getattr(overrides, field)) is not None:
+            values[field], source[field] = override, "override"
+    envelope.check_depth(values["depth_mm"], zone, needle, source=source["depth_mm"])
+    envelope.check_dose(values["dose_ul"], source=source["dose_ul"])
+    check_finite_positive(values["spacing_mm"], "spacing_mm", "mm", source=source["spacing_mm"])
+    check_finite_positive(values["shot_rate_hz"], "shot_rate_hz", "Hz",
+                          source=source["shot_rate_hz"])
+    if zone.name not in preset.zones:
+        raise EnvelopeError(f"preset {preset.name} is not for zone {zone.name} "
+                            f"(its zones: {', '.join(preset.zones)})", source="request",
+                            field="zone", value=zone.name, limit=list(preset.zones))
+    if needle.name not in preset.needles:
+        raise EnvelopeError(f"preset {preset.name} is not for needle {needle.name} "
+                            f"(its needles: {', '.join(preset.needles)})", source="request",
+                            field="needle", value=needle.name, limit=list(preset.needles))
+    dispense_accel = limits.plunger_accel_ul_s2(syringe.bore_mm)
+    if preset.delivery is Delivery.RETROGRADE:
+        # The tip withdraws in step with the plunger: ramp the plunger no harder than the
+        # needle axis can follow (the firmware applies the same rule).
+        dispense_accel = min(dispense_accel,
+                             limits.depth_accel_mm_s2 * values["dose_ul"] / values["depth_mm"])
+    return ShotSetting(
+        delivery=preset.delivery, insert_speed_mm_s=preset.insert_speed_mm_s,
+        retract_speed_mm_s=limits.depth_speed_max_mm_s,
+        depth_accel_mm_s2=limits.depth_accel_mm_s2,
+        dispense_rate_ul_s=preset.dispense_rate_ul_s,
+        dispense_accel_ul_s2=dispense_accel,
+        dwell_s=preset.dwell_s, **values)
+
+
+def _check_mechanics(setting: ShotSetting, timing: ShotTiming, limits: MechanicalLimits,
+                     syringe: Syringe) -> None:
+    if setting.insert_speed_mm_s > limits.depth_speed_max_mm_s:
+        raise PlanError("insert_speed_mm_s", setting.insert_speed_mm_s,
+                        limits.depth_speed_max_mm_s,
+                        f"faster than the needle axis can move, "
+                        f"{limits.depth_speed_max_mm_s:g} mm/s")
+    rate_max = limits.plunger_rate_max_ul_s(syringe.bore_mm)
+    if setting.dispense_rate_ul_s > rate_max:
+        raise PlanError("dispense_rate_ul_s", setting.dispense_rate_ul_s, rate_max,
+                        f"faster than the plunger can push a {syringe.name} syringe, "
+                        f"{rate_max:.4g} ul/s")
+    if setting.delivery is Delivery.RETROGRADE:
+        # The needle withdraws in step with the plunger, so its speed is the plunger's scaled
+        # by depth per volume (the acceleration was already shared out in _setting).
+        scale = setting.depth_mm / setting.dose_ul
+        peak_rate = min(setting.dispense_rate_ul_s,
+                        math.sqrt(setting.dose_ul * setting.dispense_accel_ul_s2))
+        if peak_rate * scale > limits.depth_speed_max_mm_s:
+            raise PlanError("dispense_rate_ul_s", setting.dispense_rate_ul_s,
+                            limits.depth_speed_max_mm_s / scale,
+                            f"withdraws the needle at {peak_rate * scale:.4g} mm/s, faster "
+                            f"than the axis limit {limits.depth_speed_max_mm_s:g} mm/s")
+    if setting.shot_rate_hz > timing.max_rate_hz:
+        raise PlanError("shot_rate_hz", setting.shot_rate_hz, timing.max_rate_hz,
+                        f"the mechanics reach at most {timing.max_rate_hz:.4g} Hz "
+                        f"(cycle {timing.cycle_s * 1000:.1f} ms)")
+
+
+def _program(setting: ShotSetting, correction: Correction,
+             limits: MechanicalLimits) -> ShotProgram:
+    depth_cmd = correction.depth_mm.command_for(setting.depth_mm)
+    if not 0 < depth_cmd <= limits.depth_travel_mm:
+        raise PlanError("depth_mm", setting.depth_mm, limits.depth_travel_mm,
+                        f"the calibrated command {depth_cmd:.3f} mm is outside the needle "
+                        f"axis travel (0, {limits.depth_travel_mm:g}] mm")
+    volume_cmd = correction.volume_ul.command_for(setting.dose_ul)
+    if volume_cmd <= 0:
+        raise PlanError("dose_ul", setting.dose_ul, 0.0,
+                        f"the calibrated command {volume_cmd:.3f} ul is not positive")
+    # Scale the rate with the volume so the dispense keeps its planned duration.
+    rate_cmd = setting.dispense_rate_ul_s * volume_cmd / setting.dose_ul
+    widths = PROGRAM_FIELD_MAX
+    # Round the period up so the gun never runs faster than the clinician asked.
+    period_ms = math.ceil(round(1000.0 / setting.shot_rate_hz, 6))
+    if period_ms > widths["shot_period_ms"]:
+        raise PlanError("shot_rate_hz", setting.shot_rate_hz, 1000.0 / widths["shot_period_ms"],
+                        "too slow: the shot period does not fit its wire field")
+    return ShotProgram(
+        delivery=_DELIVERY_CODES[setting.delivery],
+        depth_um=mm_to_um(depth_cmd, "depth_mm", widths["depth_um"]),
+        insert_speed_um_s=mm_to_um(setting.insert_speed_mm_s, "insert_speed_mm_s",
+                                   widths["insert_speed_um_s"]),
+        retract_speed_um_s=mm_to_um(setting.retract_speed_mm_s, "retract_speed_mm_s",
+                                    widths["retract_speed_um_s"]),
+        dwell_ms=s_to_ms(setting.dwell_s, "dwell_s", widths["dwell_ms"]),
+        volume_nl=ul_to_nl(volume_cmd, "dose_ul", widths["volume_nl"]),
+        dispense_rate_nl_s=ul_to_nl(rate_cmd, "dispense_rate_ul_s", widths["dispense_rate_nl_s"]),
+        shot_period_ms=period_ms,
+    )
+
+
+def _shot_count(shots: int | None, area_cm2: float | None, spacing_mm: float) -> tuple[int, int]:
+    if (shots is None) == (area_cm2 is None):
+        raise PlanError("shots", shots, "one of shots or area_cm2",
+                        "give exactly one of a shot count or an area")
+    if shots is not None:
+        if isinstance(shots, bool) or not isinstance(shots, int) or not 1 <= shots <= MAX_SHOTS:
+            raise PlanError("shots", shots, MAX_SHOTS, f"must be a whole number 1 to {MAX_SHOTS}")
+        return shots, math.ceil(math.sqrt(shots))
+    if (isinstance(area_cm2, bool) or not isinstance(area_cm2, (int, float))
+            or not math.isfinite(area_cm2) or area_cm2 <= 0):
+        raise PlanError("area_cm2", area_cm2, "> 0", "must be a positive, finite area")
+    columns = math.ceil(math.sqrt(area_cm2 * 100.0) / spacing_mm)
+    if columns * columns > MAX_SHOTS:
+        raise PlanError("area_cm2", area_cm2, MAX_SHOTS,
+                        f"needs {columns * columns} points at {spacing_mm:g} mm spacing, "
+                        f"more than {MAX_SHOTS}")
+    return columns * columns, columns

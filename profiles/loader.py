@@ -1,0 +1,306 @@
+"""Loading and validating the catalog from TOML files a technician can read and diff.
+
+Every file is checked field by field; the first problem is reported with the file, the field,
+the value and the limit. Nothing is clamped or defaulted silently.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from profiles.envelope import ENVELOPE, SafetyEnvelope
+from profiles.errors import PresetFileError, UnknownNameError
+from profiles.model import Delivery, Needle, Preset, Source, Syringe, Zone
+
+
+@dataclass(frozen=True)
+class _Number:
+    """A float field: TOML ints are accepted (4 means 4.0), bools and NaN are not."""
+
+    unit: str
+    low: float
+    high: float = math.inf
+    low_inclusive: bool = False
+
+    def parse(self, value: Any, field: str, source: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise PresetFileError(f"must be a number ({self.unit})", source=source,
+                                  field=field, value=value, limit="a number")
+        value = float(value)
+        if not math.isfinite(value):
+            raise PresetFileError(f"must be finite ({self.unit})", source=source, field=field,
+                                  value=value, limit="finite")
+        too_low = value < self.low if self.low_inclusive else value <= self.low
+        if too_low or value > self.high:
+            low = "[" if self.low_inclusive else "("
+            high = "inf)" if math.isinf(self.high) else f"{self.high:g}]"
+            raise PresetFileError(f"outside {low}{self.low:g}, {high} {self.unit}",
+                                  source=source, field=field, value=value,
+                                  limit=self.low if too_low else self.high)
+        return value
+
+
+_PRESET_NUMBERS: Mapping[str, _Number] = {
+    # Sanity ranges of the file format; the safety envelope (depth, dose) is checked after.
+    "depth_mm": _Number("mm", 0.0),
+    "spacing_mm": _Number("mm", 0.0),
+    "dose_ul": _Number("ul", 0.0),
+    "angle_deg": _Number("degrees", 0.0, 90.0),
+    "insert_speed_mm_s": _Number("mm/s", 0.0),
+    "dispense_rate_ul_s": _Number("ul/s", 0.0),
+    "dwell_s": _Number("s", 0.0, 60.0, low_inclusive=True),
+    "shot_rate_hz": _Number("Hz", 0.0),
+    "drug_loss_fraction": _Number("fraction", 0.0, 0.95, low_inclusive=True),
+}
+_PRESET_TEXT = ("name", "technique", "summary", "delivery")
+_PRESET_LISTS = ("zones", "needles")
+_PRESET_OPTIONAL = {"notes": ""}
+_PRESET_FIELDS = set(_PRESET_NUMBERS) | set(_PRESET_TEXT) | set(_PRESET_LISTS) | {"source", "notes"}
+
+
+def _read_toml(path: Path | resources.abc.Traversable, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetFileError(f"not valid TOML: {exc}", source=source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PresetFileError(f"cannot be read: {exc}", source=source) from None
+
+
+def _text(data: Mapping[str, Any], field: str, source: str) -> str:
+    value = data[field]
+    if not isinstance(value, str) or not value.strip():
+        raise PresetFileError("must be a non-empty string", source=source, field=field,
+                              value=value, limit="a string")
+    return value
+
+
+def _names(data: Mapping[str, Any], field: str, source: str) -> tuple[str, ...]:
+    value = data[field]
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(item, str) for item in value)):
+        raise PresetFileError("must be a non-empty list of names", source=source, field=field,
+                              value=value, limit="a list of strings")
+    if len(set(value)) != len(value):
+        raise PresetFileError("lists a name twice", source=source, field=field, value=value,
+                              limit="unique names")
+    return tuple(value)
+
+
+def _sources(value: Any, source: str) -> tuple[Source, ...]:
+    if not isinstance(value, list) or not value:
+        raise PresetFileError("must be one or more [[source]] tables with seed and quote",
+                              source=source, field="source", value=value, limit="[[source]]")
+    parsed = []
+    for index, item in enumerate(value):
+        field = f"source[{index}]"
+        if not isinstance(item, dict) or set(item) != {"seed", "quote"}:
+            raise PresetFileError("must have exactly the keys seed and quote", source=source,
+                                  field=field, value=item, limit="{seed, quote}")
+        parsed.append(Source(seed=_text(item, "seed", source), quote=_text(item, "quote", source)))
+    return tuple(parsed)
+
+
+def parse_preset(data: Mapping[str, Any], source: str) -> Preset:
+    """Check one preset's schema (not yet its zones and needles); `source` names the file."""
+    unknown = sorted(set(data) - _PRESET_FIELDS)
+    if unknown:
+        raise PresetFileError(f"unknown field (known: {', '.join(sorted(_PRESET_FIELDS))})",
+                              source=source, field=unknown[0], value=data[unknown[0]],
+                              limit="a known field")
+    missing = sorted(_PRESET_FIELDS - set(_PRESET_OPTIONAL) - set(data))
+    if missing:
+        raise PresetFileError("missing required field", source=source, field=missing[0],
+                              value=None, limit="required")
+    numbers = {field: spec.parse(data[field], field, source)
+               for field, spec in _PRESET_NUMBERS.items()}
+    texts = {field: _text(data, field, source) for field in _PRESET_TEXT}
+    try:
+        delivery = Delivery(texts.pop("delivery"))
+    except ValueError:
+        raise PresetFileError("unknown delivery", source=source, field="delivery",
+                              value=data["delivery"],
+                              limit=", ".join(d.value for d in Delivery)) from None
+    notes = data.get("notes", "")
+    if not isinstance(notes, str):
+        raise PresetFileError("must be a string", source=source, field="notes", value=notes,
+                              limit="a string")
+    return Preset(delivery=delivery, zones=_names(data, "zones", source),
+                  needles=_names(data, "needles", source),
+                  sources=_sources(data["source"], source), notes=notes, path=source,
+                  **texts, **numbers)
+
+
+def _parse_table(data: Mapping[str, Any], key: str, source: str,
+                 fields: Mapping[str, _Number], texts: Iterable[str] = ()) -> dict[str, dict]:
+    table = data.get(key)
+    if not isinstance(table, dict) or not table or set(data) != {key}:
+        raise PresetFileError(f"must hold only [{key}.NAME] tables", source=source,
+                              field=key, value=sorted(data), limit=f"[{key}.NAME]")
+    parsed = {}
+    for name, entry in table.items():
+        expected = set(fields) | set(texts)
+        if not isinstance(entry, dict) or set(entry) != expected:
+            raise PresetFileError(f"must have exactly the fields {', '.join(sorted(expected))}",
+                                  source=source, field=f"{key}.{name}", value=entry,
+                                  limit=sorted(expected))
+        values: dict[str, Any] = {f: spec.parse(entry[f], f"{key}.{name}.{f}", source)
+                                  for f, spec in fields.items()}
+        values.update({f: _text(entry, f, source) for f in texts})
+        parsed[name] = values
+    return parsed
+
+
+def _load_needles(path, source: str) -> dict[str, Needle]:
+    tables = _parse_table(_read_toml(path, source), "needle", source, {
+        "gauge": _Number("G", 0.0, 40.0), "length_mm": _Number("mm", 0.0, 50.0),
+        "inner_diameter_mm": _Number("mm", 0.0, 2.0)})
+    needles = {}
+    for name, v in tables.items():
+        if not v["gauge"].is_integer():
+            raise PresetFileError("gauge must be a whole number", source=source,
+                                  field=f"needle.{name}.gauge", value=v["gauge"], limit="integer")
+        needles[name] = Needle(name=name, gauge=int(v["gauge"]), length_mm=v["length_mm"],
+                               inner_diameter_mm=v["inner_diameter_mm"])
+    return needles
+
+
+def _load_zones(path, source: str, envelope: SafetyEnvelope) -> dict[str, Zone]:
+    tables = _parse_table(_read_toml(path, source), "zone", source, {
+        "depth_min_mm": _Number("mm", envelope.depth_min_mm, envelope.depth_max_mm, True),
+        "depth_max_mm": _Number("mm", envelope.depth_min_mm, envelope.depth_max_mm, True)},
+        texts=("why",))
+    zones = {}
+    for name, v in tables.items():
+        if v["depth_min_mm"] > v["depth_max_mm"]:
+            raise PresetFileError("zone minimum depth above its maximum", source=source,
+                                  field=f"zone.{name}.depth_min_mm", value=v["depth_min_mm"],
+                                  limit=v["depth_max_mm"])
+        zones[name] = Zone(name=name, **v)
+    return zones
+
+
+def _load_syringes(path, source: str) -> dict[str, Syringe]:
+    tables = _parse_table(_read_toml(path, source), "syringe", source, {
+        "capacity_ml": _Number("ml", 0.0, 10.0), "bore_mm": _Number("mm", 0.0, 40.0),
+        "dead_volume_ul": _Number("ul", 0.0, 1000.0, low_inclusive=True)})
+    syringes = {}
+    for name, v in tables.items():
+        if v["dead_volume_ul"] >= v["capacity_ml"] * 1000.0:
+            raise PresetFileError("dead volume must be less than the capacity", source=source,
+                                  field=f"syringe.{name}.dead_volume_ul",
+                                  value=v["dead_volume_ul"], limit=v["capacity_ml"] * 1000.0)
+        syringes[name] = Syringe(name=name, **v)
+    return syringes
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The presets, zones and needles the gun knows, all validated together."""
+
+    presets: Mapping[str, Preset]
+    zones: Mapping[str, Zone]
+    needles: Mapping[str, Needle]
+    syringes: Mapping[str, Syringe]
+    envelope: SafetyEnvelope = ENVELOPE
+
+    def preset(self, name: str) -> Preset:
+        return _lookup(self.presets, name, "preset")
+
+    def zone(self, name: str) -> Zone:
+        return _lookup(self.zones, name, "zone")
+
+    def needle(self, name: str) -> Needle:
+        return _lookup(self.needles, name, "needle")
+
+    def syringe(self, capacity_ml: float, dead_volume_ul: float | None = None) -> Syringe:
+        """The syringe of that size, with a technician's measured dead volume if given."""
+        for syringe in self.syringes.values():
+            if syringe.capacity_ml == capacity_ml:
+                break
+        else:
+            sizes = sorted(s.capacity_ml for s in self.syringes.values())
+            raise UnknownNameError(
+                f"no syringe of that size (known: {', '.join(f'{v:g}' for v in sizes)} ml)",
+                source="request", field="syringe_ml", value=capacity_ml, limit=sizes)
+        if dead_volume_ul is None:
+            return syringe
+        limit = syringe.capacity_ml * 1000.0
+        spec = _Number("ul", 0.0, limit, low_inclusive=True)
+        value = spec.parse(dead_volume_ul, "dead_volume_ul", "request")
+        if value >= limit:
+            raise PresetFileError("must be less than the syringe's capacity", source="request",
+                                  field="dead_volume_ul", value=value, limit=limit)
+        return replace(syringe, dead_volume_ul=value)
+
+
+def _lookup(table: Mapping[str, Any], name: str, kind: str):
+    try:
+        return table[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown {kind} (known: {', '.join(sorted(table))})",
+                               source="request", field=kind, value=name,
+                               limit=sorted(table)) from None
+
+
+def check_preset_against_catalog(preset: Preset, zones: Mapping[str, Zone],
+                                 needles: Mapping[str, Needle],
+                                 envelope: SafetyEnvelope) -> None:
+    """A preset must be usable as written on every zone and needle it lists."""
+    for field, names, table in (("zones", preset.zones, zones), ("needles", preset.needles, needles)):
+        for name in names:
+            if name not in table:
+                raise PresetFileError(f"unknown {field[:-1]} (known: {', '.join(sorted(table))})",
+                                      source=preset.path, field=field, value=name,
+                                      limit=sorted(table))
+    envelope.check_dose(preset.dose_ul, source=preset.path)
+    for zone_name in preset.zones:
+        for needle_name in preset.needles:
+            envelope.check_depth(preset.depth_mm, zones[zone_name], needles[needle_name],
+                                 source=preset.path)
+
+
+def _preset_files(directory: Path | resources.abc.Traversable) -> list:
+    return sorted((p for p in directory.iterdir() if p.name.endswith(".toml")),
+                  key=lambda p: p.name)
+
+
+def load_catalog(preset_dirs: Iterable[Path] = (), *,
+                 envelope: SafetyEnvelope = ENVELOPE) -> Catalog:
+    """The built-in catalog plus a technician's own preset directories.
+
+    A custom preset is held to the same envelope and may not reuse a built-in name.
+    """
+    root = resources.files("profiles")
+    needles = _load_needles(root / "needles.toml", "profiles/needles.toml")
+    zones = _load_zones(root / "zones.toml", "profiles/zones.toml", envelope)
+    syringes = _load_syringes(root / "syringes.toml", "profiles/syringes.toml")
+    files = [(p, f"profiles/presets/{p.name}") for p in _preset_files(root / "presets")]
+    for directory in preset_dirs:
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise PresetFileError("preset directory does not exist", source=str(directory))
+        files += [(p, str(p)) for p in _preset_files(directory)]
+    presets: dict[str, Preset] = {}
+    for path, source in files:
+        preset = parse_preset(_read_toml(path, source), source)
+        stem = path.name.removesuffix(".toml")
+        if preset.name != stem:
+            raise PresetFileError(f"must match the file name '{stem}'", source=source,
+                                  field="name", value=preset.name, limit=stem)
+        if preset.name in presets:
+            raise PresetFileError(f"already defined in {presets[preset.name].path}",
+                                  source=source, field="name", value=preset.name,
+                                  limit="a unique name")
+        check_preset_against_catalog(preset, zones, needles, envelope)
+        presets[preset.name] = preset
+    return Catalog(presets=MappingProxyType(presets), zones=MappingProxyType(zones),
+                   needles=MappingProxyType(needles), syringes=MappingProxyType(syringes),
+                   envelope=envelope)
