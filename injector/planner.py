@@ -18,7 +18,7 @@ from drivers.program import PROGRAM_FIELD_MAX, DeliveryCode, ShotProgram
 from drivers.units import mm_to_um, s_to_ms, ul_to_nl
 from injector.correction import IDENTITY, Correction
 from injector.errors import PlanError
-from injector.motion import move_duration
+from drivers.motion import move_duration
 from profiles.envelope import ENVELOPE, SafetyEnvelope, check_finite_positive
 from profiles.errors import EnvelopeError
 from profiles.model import Delivery, Needle, Preset, Syringe, Zone

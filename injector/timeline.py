@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from injector.motion import move_position
+from drivers.motion import move_position
 from injector.planner import Plan, ShotSetting, ShotTiming
 from profiles.model import Delivery
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from injector.motion import move_duration, move_position
+from drivers.motion import move_duration, move_position
 
 
 def velocity_limited(t, total, v_max, a_max):

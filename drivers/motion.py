@@ -1,5 +1,6 @@
 """Closed-form point-to-point motion: trapezoidal, or triangular when the move is too short
-to reach the speed limit. Vectorised over numpy arrays so a grid of moves costs one call."""
+to reach the speed limit. Shared by the planner and the firmware, as they must agree on it;
+vectorised over numpy arrays so a grid of moves costs one call."""
 
 from __future__ import annotations
 
