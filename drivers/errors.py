@@ -17,3 +17,35 @@ class UnitRangeError(DriverError, ValueError):
         self.value = value
         self.limit = limit
         super().__init__(f"{field} = {value!r}: {reason}")
+
+
+class DeviceError(DriverError):
+    """The device's numbered refusal of a command: nothing was executed."""
+
+    def __init__(self, command: str, code: int, name: str, field: str | None, value: int,
+                 limit: int) -> None:
+        self.command, self.code, self.name = command, code, name
+        self.field, self.value, self.limit = field, value, limit
+        detail = f"{field} = {value}, limit {limit}" if field else f"value {value}"
+        super().__init__(f"device refused {command}: {name} (0x{code:04X}; {detail})")
+
+
+class LinkTimeout(DriverError):
+    """No answer after every retransmission: the device is absent or the link is dead."""
+
+    def __init__(self, command: str, attempts: int, waited_s: float) -> None:
+        self.command, self.attempts, self.waited_s = command, attempts, waited_s
+        super().__init__(f"no answer to {command} after {attempts} tries "
+                         f"({waited_s * 1000:.0f} ms): device absent or link dead")
+
+
+class IncompatibleDevice(DriverError):
+    """The device is not one this driver may talk to."""
+
+    def __init__(self, field: str, value: object, expected: object) -> None:
+        self.field, self.value, self.expected = field, value, expected
+        super().__init__(f"incompatible device: {field} = {value!r}, expected {expected}")
+
+
+class LinkClosed(DriverError):
+    """The driver was closed, or the link was lost for good."""

@@ -6,12 +6,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from drivers.errors import DriverError
-from injector.cli import catalog_cmds, exit_codes
+from drivers.errors import DriverError, UnitRangeError
+from drivers.urls import PortURLError
+from injector.cli import catalog_cmds, device_cmds, exit_codes
 from injector.errors import InjectorError
 from profiles.errors import ProfileError
+from simulator.faults import FaultSpecError
 
-REFUSALS = (ProfileError, InjectorError, DriverError)
+REFUSALS = (ProfileError, InjectorError, UnitRangeError, PortURLError, FaultSpecError)
+"""Refused before anything ran: exit 3."""
+FAILURES = (DriverError,)
+"""Ran and failed (device absent, refused a command, link lost): exit 1."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                "(outside the safety envelope or a bad preset), 130 interrupted")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     catalog_cmds.register(subparsers)
+    device_cmds.register(subparsers)
     return parser
 
 
@@ -33,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except REFUSALS as exc:
         print(f"injector: error: {exc}", file=sys.stderr)
         return exit_codes.REFUSED
+    except FAILURES as exc:
+        print(f"injector: error: {exc}", file=sys.stderr)
+        return exit_codes.FAILED
     except KeyboardInterrupt:
         print("injector: interrupted", file=sys.stderr)
         return exit_codes.INTERRUPTED

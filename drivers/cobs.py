@@ -1,0 +1,48 @@
+"""Consistent Overhead Byte Stuffing: removes every 0x00 from a frame so that 0x00 can
+delimit frames. A receiver that joins mid-stream or after garbage resynchronises at the next
+0x00. Overhead: one byte per 254, plus one."""
+
+from __future__ import annotations
+
+
+class CobsError(ValueError):
+    """Bytes that are not a valid COBS encoding."""
+
+
+def cobs_encode(data: bytes) -> bytes:
+    out = bytearray()
+    block = bytearray()
+    for byte in data:
+        if byte == 0:
+            out.append(len(block) + 1)
+            out += block
+            block.clear()
+        else:
+            block.append(byte)
+            if len(block) == 254:
+                out.append(255)
+                out += block
+                block.clear()
+    out.append(len(block) + 1)
+    out += block
+    return bytes(out)
+
+
+def cobs_decode(data: bytes) -> bytes:
+    out = bytearray()
+    index = 0
+    while index < len(data):
+        code = data[index]
+        if code == 0:
+            raise CobsError("zero byte inside a COBS block")
+        end = index + code
+        if end > len(data):
+            raise CobsError("COBS block runs past the end of the frame")
+        block = data[index + 1:end]
+        if 0 in block:
+            raise CobsError("zero byte inside a COBS block")
+        out += block
+        index = end
+        if code != 255 and index < len(data):
+            out.append(0)
+    return bytes(out)

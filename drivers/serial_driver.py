@@ -1,0 +1,356 @@
+"""The host's serial driver: the framed protocol over any byte transport, on the asyncio loop.
+
+Guarantees, whatever the link does:
+- a command is retransmitted with the same sequence number until it is answered, so the
+  device executes it once (its reply cache answers the repeats);
+- events reach `events()` in device order, each once: duplicates are dropped, and a gap (seen
+  in the sequence, or in a heartbeat's last event number) is filled by a replay;
+- heartbeats keep the device's watchdog fed whenever nothing else was sent;
+- a lost port is reopened with the same session, so the reply cache still protects commands
+  retransmitted across the reconnection; a different gun on the port is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+
+from drivers.codes import error_name
+from drivers.config import DeviceConfig
+from drivers.driver import SUPPORTED_MODELS, LinkStats
+from drivers.errors import (
+    DeviceError, DriverError, IncompatibleDevice, LinkClosed, LinkTimeout,
+)
+from drivers.framing import PROTOCOL_VERSION, Frame, FrameDecoder, encode_frame
+from drivers.messages import (
+    COMMAND_PAYLOADS, EVENT_PAYLOADS, NO_FIELD, AckAlarm, Empty, ErrorBody, Event, Fire,
+    GetEvents, Heartbeat, Hello, Identity, LoadProgram, MsgType, Prime, Status, SyringeLoaded,
+)
+from drivers.program import ShotProgram
+from drivers.transport import ByteTransport, TransportError
+from drivers.wire import WireStruct
+
+log = logging.getLogger("injector.wire")
+
+FrameObserver = Callable[[str, Frame], None]
+
+
+class SerialDriver:
+    def __init__(self, open_transport: Callable[[], ByteTransport], *, name: str = "serial",
+                 reply_timeout_s: float = 0.05, retries: int = 10, heartbeat_s: float = 0.05,
+                 lost_after_heartbeats: int = 6, reconnect: bool = True,
+                 models: frozenset[str] = SUPPORTED_MODELS) -> None:
+        self.name = name
+        self.identity: Identity | None = None
+        self.stats = LinkStats()
+        self.reply_timeout_s = reply_timeout_s
+        self.retries = retries
+        self.heartbeat_s = heartbeat_s
+        self.lost_after_heartbeats = lost_after_heartbeats
+        self.reconnect_enabled = reconnect
+        self.models = models
+        self.frame_log: deque[tuple[float, str, Frame]] = deque(maxlen=2000)
+        self.frame_observers: list[FrameObserver] = []
+        self._open_transport = open_transport
+        self._transport: ByteTransport | None = None
+        self._decoder = FrameDecoder()
+        self._loop = asyncio.get_running_loop()
+        self._seq = random.randrange(0x10000)
+        self._session = random.randrange(1, 0x1_0000_0000)
+        self._pending: dict[int, tuple[int, asyncio.Future]] = {}
+        self._events: asyncio.Queue[Event | DriverError] = asyncio.Queue()
+        self._next_event: int | None = None
+        self._held_events: dict[int, Frame] = {}
+        self._last_tx = -1e9
+        self._tasks: set[asyncio.Task] = set()
+        self._replay_task: asyncio.Task | None = None
+        self._reconnect_task: asyncio.Task | None = None
+        self._closed = False
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def connect(self) -> Identity:
+        self._open()
+        identity = await self._hello()
+        heartbeat = Heartbeat.unpack(await self._command(MsgType.HEARTBEAT))
+        self._next_event = (heartbeat.last_event_seq + 1) & 0xFFFF
+        self._spawn(self._heartbeats())
+        return identity
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for _, future in self._pending.values():
+            if not future.done():
+                future.set_exception(LinkClosed(f"{self.name} driver closed"))
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    def _open(self) -> None:
+        transport = self._open_transport()
+        transport.start(self._on_data, self._on_lost)
+        self._transport = transport
+
+    async def _hello(self) -> Identity:
+        identity = Identity.unpack(await self._command(MsgType.IDENTIFY, Hello(self._session)))
+        if identity.model not in self.models:
+            raise IncompatibleDevice("model", identity.model, " or ".join(sorted(self.models)))
+        if identity.protocol_version != PROTOCOL_VERSION:
+            raise IncompatibleDevice("protocol_version", identity.protocol_version,
+                                     PROTOCOL_VERSION)
+        if self.identity is not None and identity.serial_number != self.identity.serial_number:
+            raise IncompatibleDevice("serial_number", identity.serial_number,
+                                     self.identity.serial_number)
+        self.identity = identity
+        return identity
+
+    def _spawn(self, coroutine) -> asyncio.Task:
+        task = self._loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ---- the commands of the Driver interface --------------------------------------------
+
+    async def home(self) -> None:
+        await self._command(MsgType.HOME)
+
+    async def load_program(self, program: ShotProgram) -> None:
+        await self._command(MsgType.LOAD_PROGRAM, LoadProgram.of(program))
+
+    async def arm(self) -> None:
+        await self._command(MsgType.ARM)
+
+    async def disarm(self) -> None:
+        await self._command(MsgType.DISARM)
+
+    async def fire(self, count: int) -> None:
+        await self._command(MsgType.FIRE, Fire(count))
+
+    async def hold(self) -> None:
+        await self._command(MsgType.HOLD, urgent=True)
+
+    async def resume(self) -> None:
+        await self._command(MsgType.RESUME)
+
+    async def emergency_stop(self) -> None:
+        await self._command(MsgType.ESTOP, urgent=True, retries=self.retries * 3)
+
+    async def acknowledge(self, alarm_code: int) -> None:
+        await self._command(MsgType.ACK_ALARM, AckAlarm(alarm_code))
+
+    async def prime(self, volume_nl: int) -> None:
+        await self._command(MsgType.PRIME, Prime(volume_nl))
+
+    async def syringe_loaded(self, volume_nl: int) -> None:
+        await self._command(MsgType.SYRINGE_LOADED, SyringeLoaded(volume_nl))
+
+    async def read_config(self) -> DeviceConfig:
+        return DeviceConfig.unpack(await self._command(MsgType.READ_CONFIG))
+
+    async def write_config(self, config: DeviceConfig) -> None:
+        await self._command(MsgType.WRITE_CONFIG, config)
+
+    async def status(self) -> Status:
+        return Status.unpack(await self._command(MsgType.STATUS))
+
+    async def events(self) -> AsyncIterator[Event]:
+        while True:
+            item = await self._events.get()
+            if isinstance(item, DriverError):
+                raise item
+            yield item
+
+    def pending_events(self) -> int:
+        return self._events.qsize()
+
+    # ---- request / reply -----------------------------------------------------------------
+
+    async def _command(self, msg_type: MsgType, payload: WireStruct = Empty(), *,
+                       urgent: bool = False, retries: int | None = None) -> bytes:
+        """Send until answered (same sequence number every time); the OK body or a raise."""
+        if self._closed:
+            raise LinkClosed(f"{self.name} driver is closed")
+        retries = self.retries if retries is None else retries
+        self._seq = (self._seq + 1) & 0xFFFF
+        seq = self._seq
+        frame = Frame(msg_type, seq, payload.pack())
+        data = encode_frame(frame)
+        future = self._loop.create_future()
+        self._pending[seq] = (int(msg_type), future)
+        self.stats.commands += 1
+        start = self._loop.time()
+        try:
+            for attempt in range(retries + 1):
+                if attempt:
+                    self.stats.retransmits += 1
+                sent_at = self._loop.time()
+                self._send(data, frame, urgent=urgent)
+                try:
+                    reply = await asyncio.wait_for(asyncio.shield(future), self.reply_timeout_s)
+                    break
+                except TimeoutError:
+                    continue
+            else:
+                self.stats.timeouts += 1
+                raise LinkTimeout(msg_type.name, retries + 1, self._loop.time() - start)
+        finally:
+            self._pending.pop(seq, None)
+        self.stats.rtt_s.append(self._loop.time() - sent_at)
+        if reply.type == MsgType.ERROR:
+            raise self._device_error(msg_type, ErrorBody.unpack(reply.payload[1:]))
+        return reply.payload[1:]
+
+    @staticmethod
+    def _device_error(msg_type: MsgType, body: ErrorBody) -> DeviceError:
+        names = COMMAND_PAYLOADS[msg_type].field_names()
+        field = names[body.field] if body.field != NO_FIELD and body.field < len(names) else None
+        return DeviceError(msg_type.name, body.code, error_name(body.code), field, body.value,
+                           body.limit)
+
+    def _send(self, data: bytes, frame: Frame, *, urgent: bool = False) -> None:
+        self._log("tx", frame)
+        self._last_tx = self._loop.time()
+        if self._transport is not None:
+            self.stats.frames_sent += 1
+            self._transport.write(data, urgent=urgent)
+
+    def _log(self, direction: str, frame: Frame) -> None:
+        self.frame_log.append((self._loop.time(), direction, frame))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s seq=%d %s", direction, _type_name(frame.type), frame.seq,
+                      frame.payload.hex(" "))
+        for observer in self.frame_observers:
+            observer(direction, frame)
+
+    # ---- receiving -----------------------------------------------------------------------
+
+    def _on_data(self, data: bytes) -> None:
+        bad_before = self._decoder.frames_bad
+        frames = self._decoder.feed(data)
+        self.stats.frames_bad += self._decoder.frames_bad - bad_before
+        for frame in frames:
+            self.stats.frames_received += 1
+            self._log("rx", frame)
+            if frame.type in (MsgType.OK, MsgType.ERROR):
+                self._on_reply(frame)
+            elif frame.type in EVENT_PAYLOADS:
+                self._on_event(frame)
+
+    def _on_reply(self, frame: Frame) -> None:
+        pending = self._pending.get(frame.seq)
+        if pending is None or pending[1].done() or not frame.payload \
+                or frame.payload[0] != pending[0]:
+            self.stats.late_replies += 1
+            return
+        pending[1].set_result(frame)
+
+    def _on_event(self, frame: Frame) -> None:
+        if self._next_event is None:
+            return                      # history from before we connected
+        distance = (frame.seq - self._next_event) & 0xFFFF
+        if distance >= 0x8000:
+            self.stats.duplicate_events += 1
+            return
+        if distance:
+            if frame.seq in self._held_events:
+                self.stats.duplicate_events += 1
+            self._held_events[frame.seq] = frame
+            self._replay_from_gap()
+            return
+        self._deliver(frame)
+        while self._next_event in self._held_events:
+            self._deliver(self._held_events.pop(self._next_event))
+
+    def _deliver(self, frame: Frame) -> None:
+        try:
+            event = EVENT_PAYLOADS[MsgType(frame.type)].unpack(frame.payload)
+        except DriverError as exc:
+            log.warning("undecodable event seq=%d: %s", frame.seq, exc)
+        else:
+            self.stats.events += 1
+            self._events.put_nowait(event)
+        self._next_event = (self._next_event + 1) & 0xFFFF
+
+    def _replay_from_gap(self) -> None:
+        if self._replay_task is None or self._replay_task.done():
+            self._replay_task = self._spawn(self._replay())
+
+    async def _replay(self) -> None:
+        try:
+            self.stats.replays += 1
+            await self._command(MsgType.GET_EVENTS, GetEvents(self._next_event))
+        except DeviceError as exc:
+            # The device no longer holds what we missed: a gap in the record we must not hide.
+            self._events.put_nowait(exc)
+        except (LinkTimeout, LinkClosed):
+            pass                        # the next heartbeat or event will try again
+
+    # ---- heartbeats and reconnection -----------------------------------------------------
+
+    async def _heartbeats(self) -> None:
+        missed = 0
+        while not self._closed:
+            wait = self._last_tx + self.heartbeat_s - self._loop.time()
+            if wait > 1e-9:
+                await asyncio.sleep(wait)       # something else fed the watchdog meanwhile
+                continue
+            try:
+                beat = Heartbeat.unpack(await self._command(MsgType.HEARTBEAT, retries=0))
+            except LinkTimeout:
+                missed += 1
+                if missed >= self.lost_after_heartbeats and self.reconnect_enabled:
+                    missed = 0
+                    await self._reconnect()
+                continue
+            except LinkClosed:
+                return
+            missed = 0
+            behind = (beat.last_event_seq - self._next_event) & 0xFFFF
+            if behind < 0x8000:
+                self._replay_from_gap()
+
+    def _on_lost(self, exc: Exception | None) -> None:
+        log.warning("%s link lost: %s", self.name, exc)
+        self._transport = None
+        if self.reconnect_enabled and not self._closed:
+            if self._reconnect_task is None or self._reconnect_task.done():
+                self._reconnect_task = self._spawn(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        self.stats.reconnects += 1
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        delay = 0.05
+        while not self._closed:
+            try:
+                self._open()
+                await self._hello()
+                break
+            except IncompatibleDevice as exc:
+                self._events.put_nowait(exc)
+                await self.close()
+                return
+            except (TransportError, LinkTimeout) as exc:
+                log.info("%s reconnect failed: %s", self.name, exc)
+                if self._transport is not None:
+                    self._transport.close()
+                    self._transport = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        self._replay_from_gap()
+
+
+def _type_name(msg_type: int) -> str:
+    try:
+        return MsgType(msg_type).name
+    except ValueError:
+        return f"0x{msg_type:02X}"

@@ -1,0 +1,36 @@
+"""Fixed little-endian payloads as frozen dataclasses: one struct format per message."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import astuple, fields
+from typing import ClassVar, Self
+
+from drivers.errors import DriverError
+
+
+class PayloadError(DriverError, ValueError):
+    """A payload of the wrong length, or a value that does not fit its field."""
+
+
+class WireStruct:
+    """Mixin for frozen dataclasses whose fields map one to one onto FORMAT."""
+
+    FORMAT: ClassVar[struct.Struct]
+
+    def pack(self) -> bytes:
+        try:
+            return self.FORMAT.pack(*astuple(self))
+        except struct.error as exc:
+            raise PayloadError(f"{type(self).__name__}: {exc}: {self!r}") from None
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        if len(payload) != cls.FORMAT.size:
+            raise PayloadError(f"{cls.__name__} payload is {len(payload)} bytes, "
+                               f"expected {cls.FORMAT.size}")
+        return cls(*cls.FORMAT.unpack(payload))
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))  # type: ignore[arg-type]

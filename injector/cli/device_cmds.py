@@ -1,0 +1,138 @@
+"""`injector sim` (serve a simulated gun) and `injector status` (ask a gun who and how it is)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from drivers.codes import alarm_name
+from drivers.messages import DeviceState, StatusFlags
+from injector.cli.common import add_catalog_options, catalog_from, print_json
+from injector.ports import open_driver
+from simulator.faults import DEVICE_FAULTS, FaultPlan
+from simulator.gun import GunOptions, SimulatedGun
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "sim", help="run a simulated gun on a pseudo-terminal",
+        description="Run the firmware and physics simulator, serving the serial protocol on a "
+                    "pseudo-terminal whose path is printed on its own line. Runs until "
+                    "interrupted.",
+        epilog="example: injector sim --serial --volume-gain 1.07 --fault occlusion@12\n"
+               f"faults: {', '.join(sorted(DEVICE_FAULTS))}",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_catalog_options(p)
+    p.add_argument("--serial", action="store_true", required=True,
+                   help="serve the framed serial protocol on a new pty")
+    p.add_argument("--serial-number", default="SIM-000001")
+    p.add_argument("--volume-gain", type=float, default=1.0, metavar="FACTOR",
+                   help="delivered / commanded volume (1.07 delivers 7%% more)")
+    p.add_argument("--depth-offset-mm", type=float, default=0.0, metavar="MM",
+                   help="the tip goes this much deeper than commanded")
+    p.add_argument("--backlash-mm", type=float, default=0.0, metavar="MM")
+    p.add_argument("--needle", default="30G-4mm", help="mounted needle (sets line pressure)")
+    p.add_argument("--fault", action="append", default=[], metavar="NAME[@SHOT]",
+                   help="inject a fault, at shot SHOT or from the start (repeatable)")
+    for name in ("drop", "corrupt", "duplicate", "delay"):
+        p.add_argument(f"--{name}-rate", type=float, default=0.0, metavar="P",
+                       help=f"probability that a frame is {name}{'ed' if name != 'drop' else 'ped'}")
+    p.add_argument("--delay-ms", type=float, default=20.0, help="delay of a delayed frame")
+    p.add_argument("--watchdog-ms", type=int, help="watchdog timeout (default 250)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the link-fault generator")
+    p.set_defaults(handler=sim_command)
+
+    p = subparsers.add_parser(
+        "status", help="identity and state of a gun",
+        description="Connect to a gun, check its identity and print its state.",
+        epilog="example: injector status --port /dev/ttyACM0 --json\n"
+               "         injector status --port sim://",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--port", required=True, metavar="URL",
+                   help="serial:///dev/pts/N, a device path, or sim:// (embedded simulator)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=status_command)
+
+
+def sim_options(args: argparse.Namespace) -> GunOptions:
+    needle = catalog_from(args).needle(args.needle)
+    FaultPlan.parse(args.fault)         # refuse a bad fault before anything starts
+    return GunOptions(
+        serial_number=args.serial_number, volume_gain=args.volume_gain,
+        depth_offset_mm=args.depth_offset_mm, backlash_mm=args.backlash_mm,
+        needle_inner_diameter_mm=needle.inner_diameter_mm, needle_length_mm=needle.length_mm,
+        faults=list(args.fault), drop_rate=args.drop_rate, corrupt_rate=args.corrupt_rate,
+        duplicate_rate=args.duplicate_rate, delay_rate=args.delay_rate, delay_ms=args.delay_ms,
+        seed=args.seed, watchdog_ms=args.watchdog_ms)
+
+
+def sim_command(args: argparse.Namespace) -> int:
+    options = sim_options(args)
+    options.link_faults()               # validates the rates
+    asyncio.run(_serve(options))
+    return 0
+
+
+async def _serve(options: GunOptions) -> None:
+    gun = SimulatedGun(options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    path = gun.serve_pty()
+    print(path, flush=True)
+    print(f"simulated gun {options.serial_number} serving the serial protocol on {path}; "
+          "Ctrl-C to stop", file=sys.stderr, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        gun.close()
+
+
+def status_command(args: argparse.Namespace) -> int:
+    report = asyncio.run(_status(args.port))
+    if args.json:
+        print_json(report)
+    else:
+        print(f"{report['model']} serial {report['serial_number']}, firmware "
+              f"{report['firmware_version']}, protocol {report['protocol_version']}, "
+              f"config {report['config_hash']}")
+        flags = [name for name in ("homed", "needle_present", "syringe_present",
+                                   "program_loaded") if report[name]]
+        print(f"state {report['state']} ({', '.join(flags) or 'nothing ready'}); alarms: "
+              f"{', '.join(report['alarms']) or 'none'}")
+        print(f"shots {report['shots_done']}, dispensed {report['volume_dispensed_ul']:g} ul, "
+              f"syringe {report['syringe_remaining_ul']:g} ul, needle at "
+              f"{report['depth_mm']:g} mm, line {report['pressure_kpa']} kPa")
+    return 0
+
+
+async def _status(url: str) -> dict:
+    driver, gun = open_driver(url)
+    try:
+        identity = await driver.connect()
+        status = await driver.status()
+    finally:
+        await driver.close()
+        if gun is not None:
+            gun.close()
+    flags = StatusFlags(status.flags)
+    return {
+        "model": identity.model, "firmware_version": identity.firmware_version,
+        "protocol_version": identity.protocol_version,
+        "serial_number": identity.serial_number,
+        "config_hash": f"{identity.config_hash:08x}",
+        "state": DeviceState(status.state).name.lower(),
+        "homed": StatusFlags.HOMED in flags,
+        "needle_present": StatusFlags.NEEDLE_PRESENT in flags,
+        "syringe_present": StatusFlags.SYRINGE_PRESENT in flags,
+        "program_loaded": StatusFlags.PROGRAM_LOADED in flags,
+        "alarms": [alarm_name(status.active_alarm)] if status.active_alarm else [],
+        "alarm_count": status.alarm_count,
+        "depth_mm": status.depth_um / 1000, "plunger_mm": status.plunger_um / 1000,
+        "pressure_kpa": status.pressure_kpa, "shots_done": status.shots_done,
+        "volume_dispensed_ul": status.volume_dispensed_nl / 1000,
+        "syringe_remaining_ul": status.syringe_remaining_nl / 1000,
+    }

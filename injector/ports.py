@@ -1,0 +1,46 @@
+"""Open a driver from a URL, including `sim://` (a simulated gun inside this process, reached
+through the real serial codec over an in-memory link).
+
+    sim://?volume_gain=1.07&depth_offset_mm=0.2&fault=occlusion@12&drop_rate=0.05
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from drivers.driver import Driver
+from drivers.serial_driver import SerialDriver
+from drivers.urls import PortURL, PortURLError, open_serial_driver
+from simulator.gun import GunOptions, SimulatedGun
+
+
+_WHOLE_NUMBERS = frozenset({"seed", "watchdog_ms"})
+
+
+def gun_options_from(url: str, parsed: PortURL) -> GunOptions:
+    known = {f.name for f in fields(GunOptions)} - {"faults"} | {"fault"}
+    options = GunOptions()
+    for name, raw in parsed.params.items():
+        if name not in known:
+            raise PortURLError(url, f"unknown simulator parameter {name!r} (known: "
+                                    f"{', '.join(sorted(known))})")
+        if name == "fault":
+            options.faults.extend(f for f in raw.split(",") if f)
+        elif name == "serial_number":
+            options.serial_number = raw
+        else:
+            try:
+                value = float(raw)
+            except ValueError:
+                raise PortURLError(url, f"{name}={raw!r} is not a number") from None
+            setattr(options, name, int(value) if name in _WHOLE_NUMBERS else value)
+    return options
+
+
+def open_driver(url: str) -> tuple[Driver, SimulatedGun | None]:
+    """The driver for `url`, and the embedded gun when the URL is sim://."""
+    parsed = PortURL.parse(url)
+    if parsed.scheme == "sim":
+        gun = SimulatedGun(gun_options_from(url, parsed))
+        return SerialDriver(gun.memory_port, name="sim"), gun
+    return open_serial_driver(url), None

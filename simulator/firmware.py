@@ -1,0 +1,538 @@
+"""The simulated firmware core: the device's state machine, commands, alarms and events.
+
+It knows nothing of transports: the serial and Modbus adapters hand it (token, command,
+payload) and send back its Reply; events go to every registered listener. Exactly-once lives
+here, so both bridges get it: a token seen again with the same command and payload is
+answered from the reply cache and never executed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from drivers.codes import ALARMS, ERRORS, Severity
+from drivers.config import DeviceConfig, factory_config
+from drivers.framing import PROTOCOL_VERSION
+from drivers.messages import (
+    COMMAND_PAYLOADS, NO_FIELD, AlarmRaised, DeviceState, ErrorBody, EventsReplayed, Heartbeat,
+    Identity, LoadProgram, MsgType, ShotDone, ShotFlags, StateChanged, Status, StatusFlags,
+)
+from drivers.motion import move_duration
+from drivers.program import DeliveryCode, ShotProgram
+from drivers.wire import WireStruct
+from simulator.executor import PRIME_RATE_UL_S, Abort, Phase, ShotExecutor, ShotResult, retract
+from simulator.faults import LINK_SILENT_S, FaultPlan
+from simulator.physics import GunPhysics, Imperfections, Needle
+
+MODEL = "MESO-GUN-S1"
+FIRMWARE_VERSION = (1, 4, 2)
+EVENT_RING = 256
+REPLY_CACHE = 64
+HOMING_SPEED_MM_S = 20.0
+HOMING_SETTLE_S = 0.05
+FIRE_MAX = 1_000_000
+PRIME_MAX_NL = 1_000_000
+DEPTH_RANGE_UM = (200, 14_000)
+VOLUME_RANGE_NL = (4_000, 132_000)
+"""The firmware's own limits on a commanded shot: the 13 mm / 10-100 ul envelope widened by
+the largest correction a stored calibration may apply (gain 0.8-1.2, offset 1 mm / 5 ul)."""
+
+SUPERVISED = frozenset({DeviceState.HOMING, DeviceState.PRIMING, DeviceState.ARMED,
+                        DeviceState.FIRING, DeviceState.HELD})
+"""States in which a silent host trips the watchdog: anything that can move."""
+READS = frozenset({MsgType.HEARTBEAT, MsgType.STATUS, MsgType.READ_CONFIG, MsgType.GET_EVENTS})
+"""Commands without effect: executed afresh on a repeat rather than cached."""
+
+EventListener = Callable[[int, MsgType, bytes], None]
+
+
+@dataclass(frozen=True)
+class Reply:
+    type: MsgType
+    """OK or ERROR."""
+    payload: bytes
+    """The command's type byte, then the OK body or the ErrorBody."""
+    replay: tuple[tuple[int, MsgType, bytes], ...] = ()
+    """Events to send after the reply (GET_EVENTS)."""
+
+
+class Refusal(Exception):
+    def __init__(self, error: str, field: int = NO_FIELD, value: int = 0, limit: int = 0) -> None:
+        super().__init__(error)
+        self.error, self.field, self.value, self.limit = error, field, value, limit
+
+
+def _field(cls: type[WireStruct], name: str) -> int:
+    return cls.field_names().index(name)
+
+
+class Firmware:
+    def __init__(self, *, serial_number: str = "SIM-000001", config: DeviceConfig | None = None,
+                 imperfections: Imperfections | None = None, needle: Needle | None = None,
+                 faults: FaultPlan | None = None, factory_calibrated_s: int | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._boot_s = self._loop.time()
+        if config is None:
+            calibrated = factory_calibrated_s if factory_calibrated_s is not None else int(
+                time.time()) - 86_400
+            config = factory_config(cal_time_s=calibrated)
+        self.config = config
+        self.serial_number = serial_number
+        self.faults = faults or FaultPlan()
+        self.physics = GunPhysics(
+            bore_mm=config.syringe_bore_um / 1000, capacity_ul=config.syringe_capacity_nl / 1000,
+            dead_volume_ul=config.dead_volume_nl / 1000,
+            imperfections=imperfections or Imperfections(), needle=needle or Needle())
+        self.executor = ShotExecutor(self.physics, self.faults)
+        self.state = DeviceState.LOCKED
+        self.homed = False
+        self.program: ShotProgram | None = None
+        self.latched: dict[int, str] = {}
+        self.shots_done = 0
+        self.volume_dispensed_nl = 0
+        self.syringe_remaining_nl = config.syringe_capacity_nl
+        self.run_remaining = 0
+        self.duplicates_answered = 0
+        self.executed: dict[MsgType, int] = {}
+        self.link_silent_until = -math.inf
+        self._events: deque[tuple[int, MsgType, bytes]] = deque(maxlen=EVENT_RING)
+        self._event_seq = 0
+        self._listeners: list[EventListener] = []
+        self._burst_listeners: list[Callable[[], None]] = []
+        self._cache: OrderedDict[int, tuple[int, bytes, Reply]] = OrderedDict()
+        self._session = b""
+        self._task: asyncio.Task | None = None
+        self._last_rx = self._loop.time()
+        self._rx = asyncio.Event()
+        self._watchdog = self._loop.create_task(self._watch())
+
+    # ---- the outside world ---------------------------------------------------------------
+
+    def add_listener(self, listener: EventListener) -> None:
+        self._listeners.append(listener)
+
+    def add_burst_listener(self, listener: Callable[[], None]) -> None:
+        """Adapters that can corrupt frames register here for the link_degraded fault."""
+        self._burst_listeners.append(listener)
+
+    def kick(self) -> None:
+        """A valid frame arrived: feed the watchdog."""
+        self._last_rx = self._loop.time()
+        self._rx.set()
+
+    def link_silent(self) -> bool:
+        return self._loop.time() < self.link_silent_until
+
+    def now_ms(self) -> int:
+        return int(round((self._loop.time() - self._boot_s) * 1000)) & 0xFFFF_FFFF
+
+    def identity(self) -> Identity:
+        return Identity(MODEL, self.serial_number, *FIRMWARE_VERSION, PROTOCOL_VERSION,
+                        self.config.config_hash())
+
+    def press_trigger(self) -> bool:
+        """The clinician pulls the trigger: one shot when armed and idle."""
+        if self.state is not DeviceState.ARMED or self.program is None:
+            return False
+        self.run_remaining = 1
+        self._start_run()
+        return True
+
+    def close(self) -> None:
+        for task in (self._task, self._watchdog):
+            if task is not None:
+                task.cancel()
+
+    # ---- commands ------------------------------------------------------------------------
+
+    def execute(self, token: int, msg_type: int, payload: bytes) -> Reply:
+        cached = self._cache.get(token)
+        if cached is not None and cached[0] == msg_type and cached[1] == payload:
+            self.duplicates_answered += 1
+            return cached[2]
+        if msg_type == MsgType.IDENTIFY and payload != self._session:
+            self._cache.clear()         # a new host session starts its own numbering
+            self._session = payload
+        reply = self._dispatch(msg_type, payload)
+        if msg_type not in READS:
+            self._cache[token] = (msg_type, payload, reply)
+            while len(self._cache) > REPLY_CACHE:
+                self._cache.popitem(last=False)
+        return reply
+
+    def _dispatch(self, msg_type: int, payload: bytes) -> Reply:
+        type_byte = bytes([msg_type & 0xFF])
+        try:
+            try:
+                command = MsgType(msg_type)
+                payload_cls = COMMAND_PAYLOADS[command]
+            except (ValueError, KeyError):
+                raise Refusal("unknown_command", value=msg_type) from None
+            if len(payload) != payload_cls.FORMAT.size:
+                raise Refusal("bad_length", value=len(payload), limit=payload_cls.FORMAT.size)
+            handler = getattr(self, f"_cmd_{command.name.lower()}")
+            body = handler(payload_cls.unpack(payload))
+            self.executed[command] = self.executed.get(command, 0) + 1
+        except Refusal as refusal:
+            error = ErrorBody(ERRORS[refusal.error].code, refusal.field, refusal.value,
+                              refusal.limit)
+            return Reply(MsgType.ERROR, type_byte + error.pack())
+        if isinstance(body, tuple):
+            body, replay = body
+            return Reply(MsgType.OK, type_byte + body, replay)
+        return Reply(MsgType.OK, type_byte + (body or b""))
+
+    def _cmd_identify(self, _) -> bytes:
+        return self.identity().pack()
+
+    def _cmd_heartbeat(self, _) -> bytes:
+        return Heartbeat(self.state, self._event_seq).pack()
+
+    def _cmd_status(self, _) -> bytes:
+        return self.status().pack()
+
+    def status(self) -> Status:
+        now = self._loop.time()
+        flags = ((StatusFlags.HOMED if self.homed else 0)
+                 | (StatusFlags.NEEDLE_PRESENT if self.physics.needle_present else 0)
+                 | (StatusFlags.SYRINGE_PRESENT if self.physics.syringe_present else 0)
+                 | (StatusFlags.PROGRAM_LOADED if self.program else 0)
+                 | (StatusFlags.TRIGGER_PRESSED if self.physics.trigger_pressed else 0))
+        plunger_mm = self.physics.plunger.position(now)
+        flow = 0.0
+        if self.executor.phase is Phase.DISPENSE:
+            flow = self.physics.plunger._move.velocity(now) * self.config.bore_area_mm2 \
+                if self.physics.plunger.moving(now) else 0.0
+        in_tissue = self.physics.depth.position(now) > 0
+        return Status(
+            state=self.state, flags=int(flags), active_alarm=next(iter(self.latched), 0),
+            alarm_count=min(len(self.latched), 255),
+            depth_um=round(self.physics.depth.position(now) * 1000),
+            plunger_um=round(plunger_mm * 1000),
+            pressure_kpa=min(0xFFFF, round(self.physics.pressure_kpa(max(flow, 0.0), in_tissue))
+                             if in_tissue or flow else 0),
+            shots_done=self.shots_done, volume_dispensed_nl=self.volume_dispensed_nl & 0xFFFF_FFFF,
+            syringe_remaining_nl=max(0, self.syringe_remaining_nl),
+            run_remaining=self.run_remaining, last_event_seq=self._event_seq)
+
+    def _cmd_read_config(self, _) -> bytes:
+        return self.config.pack()
+
+    def _cmd_write_config(self, config: DeviceConfig) -> None:
+        self._require_state(DeviceState.LOCKED, DeviceState.IDLE)
+        violation = config.range_violation()
+        if violation:
+            name, value, limit = violation
+            raise Refusal("out_of_range", _field(DeviceConfig, name), value, limit)
+        self.config = config
+
+    def _cmd_home(self, _) -> None:
+        self._require_state(DeviceState.LOCKED, DeviceState.IDLE)
+        self._require_no_stop_alarm()
+        self._set_state(DeviceState.HOMING, MsgType.HOME)
+        self._task = self._loop.create_task(self._home())
+
+    def _cmd_load_program(self, load: LoadProgram) -> None:
+        self._require_state(DeviceState.LOCKED, DeviceState.IDLE)
+        self.program = self._checked_program(load)
+
+    def _cmd_syringe_loaded(self, loaded) -> None:
+        self._require_state(DeviceState.LOCKED, DeviceState.IDLE, DeviceState.FAULT)
+        capacity = self.config.syringe_capacity_nl
+        if loaded.volume_nl > capacity:
+            raise Refusal("out_of_range", 0, loaded.volume_nl, capacity)
+        self.syringe_remaining_nl = loaded.volume_nl
+        self.physics.syringe_ul = loaded.volume_nl / 1000
+        self.physics.syringe_present = True
+
+    def _cmd_prime(self, prime) -> None:
+        self._require_state(DeviceState.IDLE)
+        self._require_ready_to_move()
+        if not 1 <= prime.volume_nl <= PRIME_MAX_NL:
+            raise Refusal("out_of_range", 0, prime.volume_nl,
+                          1 if prime.volume_nl < 1 else PRIME_MAX_NL)
+        self._require_drug(prime.volume_nl)
+        self._set_state(DeviceState.PRIMING, MsgType.PRIME)
+        self._task = self._loop.create_task(self._prime(prime.volume_nl))
+
+    def _cmd_arm(self, _) -> None:
+        self._require_state(DeviceState.IDLE)
+        self._require_ready_to_move()
+        if self.program is None:
+            raise Refusal("no_program")
+        self._require_drug(self.program.volume_nl)
+        self._set_state(DeviceState.ARMED, MsgType.ARM)
+
+    def _cmd_disarm(self, _) -> None:
+        self._require_state(DeviceState.ARMED, DeviceState.HELD)
+        self.run_remaining = 0
+        self._set_state(DeviceState.IDLE, MsgType.DISARM)
+
+    def _cmd_fire(self, fire) -> None:
+        if self.state is DeviceState.FIRING:
+            raise Refusal("busy", value=self.run_remaining)
+        self._require_state(DeviceState.ARMED)
+        if not 1 <= fire.count <= FIRE_MAX:
+            raise Refusal("out_of_range", 0, fire.count, 1 if fire.count < 1 else FIRE_MAX)
+        self.run_remaining = fire.count
+        self._start_run()
+
+    def _cmd_hold(self, _) -> None:
+        """Always accepted: stops the plunger now and retracts; a run can resume."""
+        if self.state in (DeviceState.FIRING, DeviceState.ARMED):
+            self._stop_motion(spring=False)
+            self._set_state(DeviceState.HELD, MsgType.HOLD)
+        elif self.state is DeviceState.PRIMING:
+            self._stop_motion(spring=False)
+            self._set_state(DeviceState.IDLE, MsgType.HOLD)
+
+    def _cmd_resume(self, _) -> None:
+        self._require_state(DeviceState.HELD)
+        self._require_ready_to_move()
+        if self.run_remaining:
+            self._require_drug(self.program.volume_nl)
+            self._start_run()
+        else:
+            self._set_state(DeviceState.ARMED, MsgType.RESUME)
+
+    def _cmd_estop(self, _) -> None:
+        self.raise_alarm("emergency_stop")
+
+    def _cmd_ack_alarm(self, ack) -> None:
+        if ack.code not in self.latched:
+            raise Refusal("unknown_alarm", 0, ack.code)
+        name = self.latched.pop(ack.code)
+        if name == "occlusion":
+            self.physics.occluded = False     # the clinician cleared or changed the needle
+        stops = [n for n in self.latched.values() if ALARMS[n].severity is Severity.STOP]
+        if not stops and self.state in (DeviceState.FAULT, DeviceState.ESTOP):
+            self._set_state(DeviceState.IDLE if self.homed else DeviceState.LOCKED,
+                            MsgType.ACK_ALARM)
+
+    def _cmd_get_events(self, request) -> tuple[bytes, tuple]:
+        events = list(self._events)
+        wanted = [e for e in events if (e[0] - request.from_seq) & 0xFFFF < 0x8000]
+        newest_gap = (self._event_seq - request.from_seq) & 0xFFFF
+        if newest_gap < 0x8000 and len(wanted) < newest_gap + 1:
+            raise Refusal("events_lost", 0, request.from_seq, events[0][0] if events else 0)
+        return EventsReplayed(len(wanted)).pack(), tuple(wanted)
+
+    # ---- checks --------------------------------------------------------------------------
+
+    def _require_state(self, *allowed: DeviceState) -> None:
+        if self.state not in allowed:
+            self._require_no_stop_alarm()
+            raise Refusal("wrong_state", value=self.state)
+
+    def _require_no_stop_alarm(self) -> None:
+        for code, name in self.latched.items():
+            if ALARMS[name].severity is Severity.STOP:
+                raise Refusal("alarm_active", value=code)
+
+    def _require_ready_to_move(self) -> None:
+        self._require_no_stop_alarm()
+        if not self.homed:
+            raise Refusal("not_homed")
+        if not (self.physics.needle_present and self.physics.syringe_present):
+            raise Refusal("interlock", value=int(self.physics.needle_present)
+                          | int(self.physics.syringe_present) << 1)
+
+    def _require_drug(self, volume_nl: int) -> None:
+        usable = self.syringe_remaining_nl - self.config.dead_volume_nl
+        if usable < volume_nl:
+            raise Refusal("insufficient_drug", value=max(usable, 0), limit=volume_nl)
+
+    def _checked_program(self, load: LoadProgram) -> ShotProgram:
+        config = self.config
+        area = config.bore_area_mm2
+        checks = [
+            ("delivery", load.delivery, 0, max(DeliveryCode)),
+            ("depth_um", load.depth_um, DEPTH_RANGE_UM[0],
+             min(DEPTH_RANGE_UM[1], config.depth_travel_um)),
+            ("insert_speed_um_s", load.insert_speed_um_s, 1, config.depth_speed_max_um_s),
+            ("retract_speed_um_s", load.retract_speed_um_s, 1, config.depth_speed_max_um_s),
+            ("dwell_ms", load.dwell_ms, 0, 60_000),
+            ("volume_nl", load.volume_nl, *VOLUME_RANGE_NL),
+            ("dispense_rate_nl_s", load.dispense_rate_nl_s, 1,
+             math.floor(config.plunger_speed_max_um_s * area)),
+        ]
+        for name, value, low, high in checks:
+            if not low <= value <= high:
+                raise Refusal("out_of_range", _field(LoadProgram, name), value,
+                              low if value < low else high)
+        program = load.program()
+        cycle_ms = math.ceil(shot_cycle_s(program, config) * 1000)
+        if not cycle_ms <= load.shot_period_ms:
+            raise Refusal("out_of_range", _field(LoadProgram, "shot_period_ms"),
+                          load.shot_period_ms, cycle_ms)
+        return program
+
+    # ---- state, alarms, events -----------------------------------------------------------
+
+    def _set_state(self, state: DeviceState, cause: int) -> None:
+        if state is self.state:
+            return
+        previous, self.state = self.state, state
+        self._emit(StateChanged(state, previous, cause, self.now_ms()))
+
+    def raise_alarm(self, name: str, value: int = 0, shot_index: int | None = None) -> None:
+        alarm = ALARMS[name]
+        if alarm.code in self.latched and alarm.severity is Severity.ADVISORY:
+            return
+        self.latched[alarm.code] = name
+        self._emit(AlarmRaised(alarm.code, self.shots_done if shot_index is None else shot_index,
+                               value, self.now_ms()))
+        if alarm.severity is Severity.STOP:
+            self._stop_motion(spring=name == "emergency_stop")
+            self.run_remaining = 0
+            if alarm.forces_homing:
+                self.homed = False
+            self._set_state(DeviceState.ESTOP if name == "emergency_stop" else DeviceState.FAULT,
+                            alarm.code)
+
+    def _emit(self, event: ShotDone | AlarmRaised | StateChanged) -> None:
+        self._event_seq = (self._event_seq + 1) & 0xFFFF
+        record = (self._event_seq, event.TYPE, event.pack())
+        self._events.append(record)
+        for listener in self._listeners:
+            listener(*record)
+
+    def _record_shot(self, index: int, result: ShotResult) -> None:
+        self.volume_dispensed_nl += result.volume_nl
+        self.syringe_remaining_nl -= result.volume_nl
+        flags = ShotFlags.INTERRUPTED if result.interrupted else 0
+        self._emit(ShotDone(index, result.depth_reached_um, result.volume_nl,
+                            min(result.peak_pressure_kpa, 0xFFFF), int(flags), self.now_ms()))
+
+    # ---- motion tasks --------------------------------------------------------------------
+
+    def _stop_motion(self, *, spring: bool) -> None:
+        """Stop whatever moves now; a shot in progress is accounted as interrupted."""
+        now = self._loop.time()
+        if self.executor.phase is not Phase.IDLE:
+            self._record_shot(self.shots_done, self.executor.interrupt(spring=spring))
+        else:
+            self.physics.plunger.stop(now)
+            retract(self.physics, now, spring=spring,
+                    speed=self.config.depth_speed_max_um_s / 1000,
+                    accel=self.config.depth_accel_um_s2 / 1000)
+        task, self._task = self._task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    def _start_run(self) -> None:
+        self._set_state(DeviceState.FIRING, MsgType.FIRE)
+        self._task = self._loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        period = self.program.shot_period_ms / 1000
+        next_start = self._loop.time()
+        while self.run_remaining > 0:
+            delay = next_start - self._loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            next_start = max(next_start + period, self._loop.time())
+            if not self._shot_may_start(self.shots_done + 1):
+                return
+            self.run_remaining -= 1
+            self.shots_done += 1
+            try:
+                result = await self.executor.shot(self.program, self.config, self.shots_done)
+            except Abort as abort:
+                self._record_shot(self.shots_done, abort.result)
+                self.raise_alarm(abort.alarm, abort.value, self.shots_done)
+                return
+            self._record_shot(self.shots_done, result)
+        self._task = None
+        self._set_state(DeviceState.ARMED, MsgType.FIRE)
+
+    def _shot_may_start(self, number: int) -> bool:
+        """Strike the faults due at this shot, then check the interlocks; alarm if one fails."""
+        physics, faults = self.physics, self.faults
+        if faults.take("needle_removed", number):
+            physics.needle_present = False
+        if faults.take("syringe_removed", number):
+            physics.syringe_present = False
+        if faults.take("empty_syringe", number):
+            left = self.config.dead_volume_nl + self.program.volume_nl // 2
+            self.syringe_remaining_nl = left
+            physics.syringe_ul = left / 1000
+        if faults.take("watchdog", number):
+            self.link_silent_until = self._loop.time() + LINK_SILENT_S
+        if faults.take("link_degraded", number):
+            for burst in self._burst_listeners:
+                burst()
+        if not physics.needle_present:
+            self.raise_alarm("needle_removed", shot_index=number)
+        elif not physics.syringe_present:
+            self.raise_alarm("syringe_removed", shot_index=number)
+        elif self.syringe_remaining_nl - self.config.dead_volume_nl < self.program.volume_nl:
+            self.raise_alarm("empty_syringe", max(0, self.syringe_remaining_nl
+                                                  - self.config.dead_volume_nl), number)
+        else:
+            return True
+        return False
+
+    async def _home(self) -> None:
+        now = self._loop.time()
+        travel_mm = self.config.depth_travel_um / 1000
+        accel = self.config.depth_accel_um_s2 / 1000
+        if self.faults.take("home_failed", self.shots_done + 1):
+            await asyncio.sleep(travel_mm / HOMING_SPEED_MM_S)
+            self.raise_alarm("home_failed")
+            return
+        duration = self.physics.depth.move_to(now, 0.0, HOMING_SPEED_MM_S, accel)
+        await asyncio.sleep(duration + HOMING_SETTLE_S)
+        self.physics.depth.set_position(0.0)
+        self.homed = True
+        self._task = None
+        self._set_state(DeviceState.IDLE, MsgType.HOME)
+
+    async def _prime(self, volume_nl: int) -> None:
+        area = self.config.bore_area_mm2
+        rate = PRIME_RATE_UL_S
+        accel = self.config.plunger_accel_um_s2 / 1000
+        start = self.physics.plunger.position(self._loop.time())
+        duration = self.physics.plunger.move_to(self._loop.time(), start + volume_nl / 1000 / area,
+                                                rate / area, accel)
+        try:
+            await asyncio.sleep(duration)
+        finally:
+            travel = self.physics.plunger.stop(self._loop.time()) - start
+            self.physics.deliver(travel)
+            self.syringe_remaining_nl -= round(travel * area * 1000)
+        self._task = None
+        self._set_state(DeviceState.IDLE, MsgType.PRIME)
+
+    async def _watch(self) -> None:
+        while True:
+            deadline = self._last_rx + self.config.watchdog_ms / 1000
+            wait = deadline - self._loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            if self.state in SUPERVISED:
+                self.raise_alarm("watchdog", self.config.watchdog_ms)
+            self._rx.clear()
+            await self._rx.wait()
+
+
+def shot_cycle_s(program: ShotProgram, config: DeviceConfig) -> float:
+    """The firmware's own cycle time for a program: the same closed form as the planner."""
+    depth = program.depth_um / 1000
+    depth_accel = config.depth_accel_um_s2 / 1000
+    volume = program.volume_nl / 1000
+    rate = program.dispense_rate_nl_s / 1000
+    volume_accel = config.plunger_accel_um_s2 / 1000 * config.bore_area_mm2
+    insert = float(move_duration(depth, program.insert_speed_um_s / 1000, depth_accel))
+    if program.delivery == DeliveryCode.RETROGRADE:
+        volume_accel = min(volume_accel, depth_accel * volume / depth)
+        return insert + program.dwell_ms / 1000 + float(move_duration(volume, rate, volume_accel))
+    retract_s = float(move_duration(depth, program.retract_speed_um_s / 1000, depth_accel))
+    return (insert + float(move_duration(volume, rate, volume_accel)) + program.dwell_ms / 1000
+            + retract_s)

@@ -1,0 +1,82 @@
+"""A simulated gun: one firmware core with the bridges attached to it.
+
+`SimulatedGun` is what tests, the embedded `sim://` port and `injector sim` all build; one
+device model, any number of bridges (serial over a pty or an in-memory pipe; Modbus later).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from drivers.transport import ByteTransport, MemoryEnd, memory_pipe
+from simulator.faults import FaultPlan, LinkFaults
+from simulator.firmware import Firmware
+from simulator.physics import Imperfections, Needle
+from simulator.pty_port import open_pty
+from simulator.serial_adapter import SerialAdapter
+
+
+@dataclass
+class GunOptions:
+    """Everything `injector sim` and `sim://` URLs can set."""
+
+    serial_number: str = "SIM-000001"
+    volume_gain: float = 1.0
+    depth_offset_mm: float = 0.0
+    backlash_mm: float = 0.0
+    needle_inner_diameter_mm: float = 0.159
+    needle_length_mm: float = 4.0
+    faults: list[str] = field(default_factory=list)
+    drop_rate: float = 0.0
+    corrupt_rate: float = 0.0
+    duplicate_rate: float = 0.0
+    delay_rate: float = 0.0
+    delay_ms: float = 20.0
+    seed: int = 1
+    watchdog_ms: int | None = None
+
+    def link_faults(self) -> LinkFaults:
+        return LinkFaults(drop_rate=self.drop_rate, corrupt_rate=self.corrupt_rate,
+                          duplicate_rate=self.duplicate_rate, delay_rate=self.delay_rate,
+                          delay_s=self.delay_ms / 1000, seed=self.seed)
+
+
+class SimulatedGun:
+    def __init__(self, options: GunOptions | None = None) -> None:
+        self.options = options = options or GunOptions()
+        self.firmware = Firmware(
+            serial_number=options.serial_number,
+            imperfections=Imperfections(volume_gain=options.volume_gain,
+                                        depth_offset_mm=options.depth_offset_mm,
+                                        backlash_mm=options.backlash_mm),
+            needle=Needle(inner_diameter_mm=options.needle_inner_diameter_mm,
+                          length_mm=options.needle_length_mm),
+            faults=FaultPlan.parse(options.faults))
+        if options.watchdog_ms is not None:
+            self.firmware.config = replace(self.firmware.config, watchdog_ms=options.watchdog_ms)
+        self.adapters: list[SerialAdapter] = []
+        self._transports: list[ByteTransport] = []
+
+    def attach_serial(self, transport: ByteTransport) -> SerialAdapter:
+        adapter = SerialAdapter(self.firmware, transport.write, self.options.link_faults())
+        transport.start(adapter.feed, lambda exc: None)
+        self.adapters.append(adapter)
+        self._transports.append(transport)
+        return adapter
+
+    def memory_port(self) -> MemoryEnd:
+        """The host's end of an in-memory serial link to this gun."""
+        host_end, device_end = memory_pipe()
+        self.attach_serial(device_end)
+        return host_end
+
+    def serve_pty(self) -> str:
+        """Serve the serial bridge on a new pseudo-terminal; returns its path."""
+        transport, path = open_pty()
+        self.attach_serial(transport)
+        return path
+
+    def close(self) -> None:
+        self.firmware.close()
+        for transport in self._transports:
+            transport.close()

@@ -1,0 +1,110 @@
+"""The firmware's serial bridge: bytes in, frames to the firmware core, replies and events
+out, with link faults applied to every frame in both directions.
+
+Within one read, stop and hold frames are handled before anything else that arrived with
+them; invalid frames are dropped and counted, and five within a second raise link_degraded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+
+from drivers.codes import ERRORS
+from drivers.framing import PROTOCOL_VERSION, Frame, FrameDecoder, encode_frame
+from drivers.messages import NO_FIELD, PRIORITY_COMMANDS, ErrorBody, MsgType
+from simulator.faults import LinkFaults
+from simulator.firmware import Firmware
+
+BAD_FRAME_WINDOW_S = 1.0
+BAD_FRAMES_FOR_ALARM = 5
+BURST_FRAMES = 6
+
+
+class SerialAdapter:
+    def __init__(self, firmware: Firmware, write: Callable[[bytes], None],
+                 link_faults: LinkFaults | None = None) -> None:
+        self.firmware = firmware
+        self._write = write
+        self.link_faults = link_faults or LinkFaults()
+        self.decoder = FrameDecoder()
+        self._loop = asyncio.get_running_loop()
+        self._raw = bytearray()
+        self._bad_times: deque[float] = deque()
+        self._burst_left = 0
+        self.frames_in = 0
+        self.frames_out = 0
+        firmware.add_listener(self._on_event)
+        firmware.add_burst_listener(self._start_burst)
+
+    # ---- incoming ------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the wire, in whatever chunks the port delivered them."""
+        self._raw += data
+        while (end := self._raw.find(0)) != -1:
+            raw = bytes(self._raw[:end + 1])
+            del self._raw[:end + 1]
+            if self.firmware.link_silent():
+                continue
+            if self._burst_left:
+                self._burst_left -= 1
+                raw = self.link_faults.corrupt(raw)
+            for delay, chunk in self.link_faults.apply(raw):
+                if delay:
+                    self._loop.call_later(delay, self._decode, chunk)
+                else:
+                    self._decode(chunk)
+
+    def _decode(self, data: bytes) -> None:
+        bad_before = self.decoder.frames_bad
+        frames = self.decoder.feed(data)
+        for _ in range(self.decoder.frames_bad - bad_before):
+            self._note_bad_frame()
+        # Stop and hold go first among frames that arrived together.
+        frames.sort(key=lambda f: f.type not in PRIORITY_COMMANDS)
+        for frame in frames:
+            self._handle(frame)
+
+    def _handle(self, frame: Frame) -> None:
+        self.frames_in += 1
+        self.firmware.kick()
+        if frame.version != PROTOCOL_VERSION:
+            error = ErrorBody(ERRORS["unsupported_version"].code, NO_FIELD, frame.version,
+                              PROTOCOL_VERSION)
+            self.send(Frame(MsgType.ERROR, frame.seq, bytes([frame.type]) + error.pack()))
+            return
+        reply = self.firmware.execute(frame.seq, frame.type, frame.payload)
+        self.send(Frame(reply.type, frame.seq, reply.payload))
+        for seq, msg_type, payload in reply.replay:
+            self.send(Frame(msg_type, seq, payload))
+
+    def _note_bad_frame(self) -> None:
+        now = self._loop.time()
+        self._bad_times.append(now)
+        while self._bad_times and self._bad_times[0] < now - BAD_FRAME_WINDOW_S:
+            self._bad_times.popleft()
+        if len(self._bad_times) >= BAD_FRAMES_FOR_ALARM:
+            self.firmware.raise_alarm("link_degraded", len(self._bad_times))
+            self._bad_times.clear()
+
+    def _start_burst(self) -> None:
+        self._burst_left = BURST_FRAMES
+
+    # ---- outgoing ------------------------------------------------------------------------
+
+    def _on_event(self, seq: int, msg_type: MsgType, payload: bytes) -> None:
+        self.send(Frame(msg_type, seq, payload))
+
+    def send(self, frame: Frame) -> None:
+        if self.firmware.link_silent():
+            return
+        self.frames_out += 1
+        for delay, chunk in self.link_faults.apply(encode_frame(frame)):
+            if delay:
+                self._loop.call_later(delay, self._write, chunk)
+            else:
+                self._write(chunk)
+
+
