@@ -19,7 +19,7 @@ from drivers.codes import ALARMS, ERRORS, Severity
 from drivers.config import DeviceConfig, factory_config
 from drivers.framing import PROTOCOL_VERSION
 from drivers.messages import (
-    COMMAND_PAYLOADS, NO_FIELD, AlarmRaised, DeviceState, ErrorBody, EventsReplayed, Heartbeat,
+    COMMAND_PAYLOADS, EVENT_PAYLOADS, NO_FIELD, AlarmRaised, DeviceState, ErrorBody, EventsReplayed, Heartbeat,
     Identity, LoadProgram, MsgType, ShotDone, ShotFlags, StateChanged, Status, StatusFlags,
 )
 from drivers.motion import move_duration
@@ -134,6 +134,10 @@ class Firmware:
     def identity(self) -> Identity:
         return Identity(MODEL, self.serial_number, *FIRMWARE_VERSION, PROTOCOL_VERSION,
                         self.config.config_hash())
+
+    def event_log(self) -> list:
+        """The events still in the ring, decoded, oldest first."""
+        return [EVENT_PAYLOADS[t].unpack(payload) for _, t, payload in self._events]
 
     def press_trigger(self) -> bool:
         """The clinician pulls the trigger: one shot when armed and idle."""

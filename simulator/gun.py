@@ -76,6 +76,13 @@ class SimulatedGun:
         self.attach_serial(transport)
         return path
 
+    def unplug(self) -> None:
+        """Pull the cable: every serial link closes, the firmware keeps running."""
+        for transport in self._transports:
+            transport.close()
+        self._transports.clear()
+        self.adapters.clear()
+
     def close(self) -> None:
         self.firmware.close()
         for transport in self._transports:

@@ -21,3 +21,25 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 60.0,
     """Run the installed command as a user would, capturing both streams."""
     return subprocess.run([sys.executable, "-m", "injector", *args], capture_output=True,
                           text=True, timeout=timeout, env=env, input=input, cwd=REPO)
+
+
+@pytest.fixture(params=["serial-memory", "serial-pty"])
+def bridge(request) -> str:
+    """Every bridge the driver suite runs over, unchanged."""
+    return request.param
+
+
+@pytest.fixture
+async def rig_factory():
+    from tests.rig import make_rig
+
+    rigs = []
+
+    async def make(bridge: str, **options):
+        rig = await make_rig(bridge, **options)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        await rig.close()

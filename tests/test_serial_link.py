@@ -1,0 +1,150 @@
+"""Serial-bridge specifics: exactly-once at the firmware, replays, reconnection, and the
+end-to-end path through `injector sim --serial` in its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from drivers.codes import ALARMS
+from drivers.errors import DeviceError, IncompatibleDevice
+from drivers.messages import DeviceState, Fire, GetEvents, Hello, LoadProgram, MsgType
+from drivers.serial_driver import SerialDriver
+from simulator.firmware import Firmware
+from simulator.gun import GunOptions, SimulatedGun
+from tests.conftest import REPO, run_cli
+from tests.rig import make_rig, program_for
+
+
+async def test_a_repeated_sequence_number_is_answered_from_the_cache_not_executed():
+    firmware = Firmware()
+    firmware.execute(1, MsgType.IDENTIFY, Hello(5).pack())
+    firmware.execute(2, MsgType.HOME, b"")
+    await asyncio.sleep(0.5)
+    firmware.execute(3, MsgType.LOAD_PROGRAM, LoadProgram.of(program_for()).pack())
+    firmware.execute(4, MsgType.ARM, b"")
+    first = firmware.execute(5, MsgType.FIRE, Fire(2).pack())
+    again = firmware.execute(5, MsgType.FIRE, Fire(2).pack())
+    assert again is first and firmware.duplicates_answered == 1
+    await asyncio.sleep(1.0)
+    assert firmware.shots_done == 2
+    # The same number with another command is a new command (a host that restarted).
+    late = firmware.execute(5, MsgType.FIRE, Fire(3).pack())
+    assert late.type == MsgType.OK
+    await asyncio.sleep(1.0)
+    assert firmware.shots_done == 5
+    # A new session clears the cache; the old session's hello does not.
+    firmware.execute(6, MsgType.IDENTIFY, Hello(5).pack())
+    assert firmware.execute(5, MsgType.FIRE, Fire(3).pack()) is late
+    firmware.execute(7, MsgType.IDENTIFY, Hello(6).pack())
+    firmware.close()
+
+
+async def test_events_are_replayed_on_request_and_a_lost_range_is_an_error():
+    firmware = Firmware()
+    for n in range(300):
+        firmware.raise_alarm("link_degraded")
+        firmware.latched.clear()
+    ok = firmware.execute(1, MsgType.GET_EVENTS, GetEvents(290).pack())
+    assert ok.type == MsgType.OK and [seq for seq, *_ in ok.replay] == list(range(290, 301))
+    lost = firmware.execute(2, MsgType.GET_EVENTS, GetEvents(10).pack())
+    assert lost.type == MsgType.ERROR
+    nothing_new = firmware.execute(3, MsgType.GET_EVENTS, GetEvents(301).pack())
+    assert nothing_new.type == MsgType.OK and nothing_new.replay == ()
+    firmware.close()
+
+
+async def test_the_driver_reconnects_and_loses_no_event():
+    rig = await make_rig("serial-memory")
+    try:
+        await rig.ready()
+        await rig.driver.fire(40)
+        await rig.until(lambda: len(rig.shots()) >= 5)
+        rig.gun.unplug()                    # the cable is pulled mid-run, and put back
+        await rig.until(lambda: len(rig.shots()) == 40 and rig.states()[-1] is DeviceState.ARMED,
+                        20.0)
+        assert [s.shot_index for s in rig.shots()] == list(range(1, 41))
+        assert rig.driver.stats.reconnects >= 1
+        assert rig.driver.stats.replays >= 1
+        await rig.driver.fire(1)            # and the link works again
+        await rig.until(lambda: len(rig.shots()) == 41)
+    finally:
+        await rig.close()
+
+
+async def test_a_different_gun_after_reconnection_is_refused():
+    guns = [SimulatedGun(GunOptions(serial_number="SIM-A")),
+            SimulatedGun(GunOptions(serial_number="SIM-B"))]
+    ports = iter([guns[0].memory_port, guns[1].memory_port])
+    driver = SerialDriver(lambda: next(ports)())
+    await driver.connect()
+    guns[0].unplug()
+    with pytest.raises(IncompatibleDevice, match="serial_number = 'SIM-B', expected SIM-A"):
+        async for _ in driver.events():
+            pass
+    for gun in guns:
+        gun.close()
+
+
+async def test_a_silent_link_fault_trips_the_watchdog_and_the_host_hears_of_it():
+    rig = await make_rig("serial-memory", faults=["watchdog@3"])
+    try:
+        await rig.ready()
+        await rig.driver.fire(10)
+        await rig.until(lambda: any(a.code == ALARMS["watchdog"].code for a in rig.alarms()),
+                        10.0, "the watchdog alarm")
+        await rig.until_state(DeviceState.FAULT)
+        assert rig.firmware.physics.depth.position(rig.now) == 0.0
+        assert [s.shot_index for s in rig.shots()] == list(range(1, rig.firmware.shots_done + 1))
+    finally:
+        await rig.close()
+
+
+async def test_a_device_error_names_the_field_and_the_limit():
+    rig = await make_rig("serial-memory")
+    try:
+        with pytest.raises(DeviceError) as refused:
+            await rig.driver.acknowledge(0x0101)
+        assert str(refused.value) == ("device refused ACK_ALARM: unknown_alarm "
+                                      "(0x000A; code = 257, limit 0)")
+    finally:
+        await rig.close()
+
+
+@pytest.mark.looptime(False)
+def test_sim_process_served_on_a_pty_answers_injector_status():
+    sim = subprocess.Popen([sys.executable, "-m", "injector", "sim", "--serial",
+                            "--serial-number", "SIM-E2E-7"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        path = sim.stdout.readline().strip()
+        assert path.startswith("/dev/")
+        done = run_cli("status", "--port", f"serial://{path}", "--json")
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["serial_number"] == "SIM-E2E-7"
+        assert (report["model"], report["protocol_version"], report["state"]) == (
+            "MESO-GUN-S1", 1, "locked")
+        assert report["firmware_version"] == "1.4.2"
+    finally:
+        sim.send_signal(signal.SIGINT)
+        assert sim.wait(timeout=10) == 0
+
+
+@pytest.mark.looptime(False)
+def test_status_of_an_absent_device_is_one_line_and_exit_1(tmp_path):
+    read_fd, write_fd = os.openpty()           # a port where nothing answers
+    try:
+        done = run_cli("status", "--port", os.ttyname(write_fd))
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    assert done.returncode == 1
+    assert done.stderr.startswith("injector: error: no answer to IDENTIFY after 11 tries")
+    assert done.stderr.count("\n") == 1
