@@ -148,3 +148,50 @@ def test_status_of_an_absent_device_is_one_line_and_exit_1(tmp_path):
     assert done.returncode == 1
     assert done.stderr.startswith("injector: error: no answer to IDENTIFY after 11 tries")
     assert done.stderr.count("\n") == 1
+
+
+async def test_stop_in_the_same_read_as_fire_is_handled_first():
+    from drivers.framing import Frame, encode_frame
+    from simulator.serial_adapter import SerialAdapter
+
+    firmware = Firmware()
+    sent = []
+    adapter = SerialAdapter(firmware, sent.append)
+    for seq, (msg_type, payload) in enumerate([
+            (MsgType.IDENTIFY, Hello(1).pack()), (MsgType.HOME, b"")], start=1):
+        adapter.feed(encode_frame(Frame(msg_type, seq, payload)))
+    await asyncio.sleep(0.5)
+    adapter.feed(encode_frame(Frame(MsgType.LOAD_PROGRAM, 3, LoadProgram.of(program_for()).pack()))
+                 + encode_frame(Frame(MsgType.ARM, 4)))
+    assert firmware.state is DeviceState.ARMED
+    # FIRE and ESTOP arrive in one read: the stop goes first, so no shot ever starts.
+    adapter.feed(encode_frame(Frame(MsgType.FIRE, 5, Fire(5).pack()))
+                 + encode_frame(Frame(MsgType.ESTOP, 6)))
+    await asyncio.sleep(1.0)
+    assert firmware.state is DeviceState.ESTOP and firmware.shots_done == 0
+    firmware.close()
+
+
+async def test_imperfections_change_what_really_leaves_the_gun_not_what_it_reports():
+    rig = await make_rig("serial-memory", volume_gain=1.07, depth_offset_mm=0.2)
+    try:
+        await rig.ready()
+        await rig.driver.fire(10)
+        await rig.until(lambda: len(rig.shots()) == 10)
+        assert sum(s.volume_nl for s in rig.shots()) == 100_000     # what the encoder saw
+        physics = rig.firmware.physics
+        assert physics.true_dispensed_ul == pytest.approx(107.0)    # what a balance weighs
+        assert physics.true_depths_mm == pytest.approx([1.2] * 10)  # what a gauge reads
+    finally:
+        await rig.close()
+
+
+async def test_the_trigger_fires_one_shot_when_armed():
+    rig = await make_rig("serial-memory")
+    try:
+        assert not rig.firmware.press_trigger()                     # locked: nothing
+        await rig.ready()
+        assert rig.firmware.press_trigger()
+        await rig.until(lambda: len(rig.shots()) == 1 and rig.states()[-1] is DeviceState.ARMED)
+    finally:
+        await rig.close()
