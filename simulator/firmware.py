@@ -104,8 +104,8 @@ class Firmware:
         self._event_seq = 0
         self._listeners: list[EventListener] = []
         self._burst_listeners: list[Callable[[], None]] = []
-        self._cache: OrderedDict[int, tuple[int, bytes, Reply]] = OrderedDict()
-        self._session = b""
+        self._caches: dict[str, OrderedDict[int, tuple[int, bytes, Reply]]] = {}
+        self._sessions: dict[str, bytes] = {}
         self._task: asyncio.Task | None = None
         self._last_rx = self._loop.time()
         self._rx = asyncio.Event()
@@ -154,19 +154,22 @@ class Firmware:
 
     # ---- commands ------------------------------------------------------------------------
 
-    def execute(self, token: int, msg_type: int, payload: bytes) -> Reply:
-        cached = self._cache.get(token)
+    def execute(self, channel: str, token: int, msg_type: int, payload: bytes) -> Reply:
+        """Run one command from a bridge. `channel` names the bridge connection, so that
+        numbering on one never collides with another's; `token` is its sequence number."""
+        cache = self._caches.setdefault(channel, OrderedDict())
+        cached = cache.get(token)
         if cached is not None and cached[0] == msg_type and cached[1] == payload:
             self.duplicates_answered += 1
             return cached[2]
-        if msg_type == MsgType.IDENTIFY and payload != self._session:
-            self._cache.clear()         # a new host session starts its own numbering
-            self._session = payload
+        if msg_type == MsgType.IDENTIFY and payload != self._sessions.get(channel):
+            cache.clear()               # a new host session starts its own numbering
+            self._sessions[channel] = payload
         reply = self._dispatch(msg_type, payload)
         if msg_type not in READS:
-            self._cache[token] = (msg_type, payload, reply)
-            while len(self._cache) > REPLY_CACHE:
-                self._cache.popitem(last=False)
+            cache[token] = (msg_type, payload, reply)
+            while len(cache) > REPLY_CACHE:
+                cache.popitem(last=False)
         return reply
 
     def _dispatch(self, msg_type: int, payload: bytes) -> Reply:

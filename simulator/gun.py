@@ -55,10 +55,13 @@ class SimulatedGun:
         if options.watchdog_ms is not None:
             self.firmware.config = replace(self.firmware.config, watchdog_ms=options.watchdog_ms)
         self.adapters: list[SerialAdapter] = []
+        self.ptys: dict[str, ByteTransport] = {}
+        """The device side of each pty served, by the path a host opens."""
         self._transports: list[ByteTransport] = []
 
-    def attach_serial(self, transport: ByteTransport) -> SerialAdapter:
-        adapter = SerialAdapter(self.firmware, transport.write, self.options.link_faults())
+    def attach_serial(self, transport: ByteTransport, channel: str) -> SerialAdapter:
+        adapter = SerialAdapter(self.firmware, transport.write, self.options.link_faults(),
+                                channel)
         transport.start(adapter.feed, lambda exc: None)
         self.adapters.append(adapter)
         self._transports.append(transport)
@@ -67,13 +70,14 @@ class SimulatedGun:
     def memory_port(self) -> MemoryEnd:
         """The host's end of an in-memory serial link to this gun."""
         host_end, device_end = memory_pipe()
-        self.attach_serial(device_end)
+        self.attach_serial(device_end, "serial:memory")
         return host_end
 
     def serve_pty(self) -> str:
         """Serve the serial bridge on a new pseudo-terminal; returns its path."""
         transport, path = open_pty()
-        self.attach_serial(transport)
+        self.attach_serial(transport, f"serial:{path}")
+        self.ptys[path] = transport
         return path
 
     def unplug(self) -> None:

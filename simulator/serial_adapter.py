@@ -24,8 +24,10 @@ BURST_FRAMES = 6
 
 class SerialAdapter:
     def __init__(self, firmware: Firmware, write: Callable[[bytes], None],
-                 link_faults: LinkFaults | None = None) -> None:
+                 link_faults: LinkFaults | None = None, channel: str = "serial") -> None:
         self.firmware = firmware
+        self.channel = channel
+        """The port this adapter serves: its reply cache outlives a host's reconnection."""
         self._write = write
         self.link_faults = link_faults or LinkFaults()
         self.decoder = FrameDecoder()
@@ -77,7 +79,7 @@ class SerialAdapter:
                               PROTOCOL_VERSION)
             self.send(Frame(MsgType.ERROR, frame.seq, bytes([frame.type]) + error.pack()))
             return
-        reply = self.firmware.execute(frame.seq, frame.type, frame.payload)
+        reply = self.firmware.execute(self.channel, frame.seq, frame.type, frame.payload)
         self.send(Frame(reply.type, frame.seq, reply.payload))
         for seq, msg_type, payload in reply.replay:
             self.send(Frame(msg_type, seq, payload))

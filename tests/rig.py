@@ -16,43 +16,59 @@ from profiles import load_catalog
 from simulator.gun import GunOptions, SimulatedGun
 
 CATALOG = load_catalog()
-KERNEL_IO_WAIT_S = 0.01
+KERNEL_IO_LIMIT_S = 2.0
 
 
-class SettledPort:
-    """A real port under virtual time: after each write, keep the loop busy (so looptime
-    cannot jump ahead) until bytes come back or KERNEL_IO_WAIT_S of real time has passed.
+class KernelSync:
+    """Virtual time over a real pty: while bytes written by one end have not been read by the
+    other, keep the loop busy so looptime cannot jump ahead of the kernel.
 
-    The kernel moves pty bytes asynchronously; without this a reply already on its way
-    could be overtaken by a virtual-time timeout. A lost frame still times out: the wait is
-    bounded in real time, and virtual time moves on after it.
+    The kernel moves pty bytes asynchronously (a worker thread). Without this, under load,
+    virtual time could run past a heartbeat still in the kernel's buffer and trip the
+    device's watchdog, which no real gun would see. Both ends are in this process, so the
+    bytes in flight are known exactly: written by one side less read by the other (a frame
+    the simulated link drops is dropped after it was read, so it does not count).
     """
 
-    def __init__(self, inner) -> None:
-        self.inner = inner
-        self._awaiting = False
+    def __init__(self, host, device) -> None:
+        self.host, self.device = host, device
         self._spinner: asyncio.Task | None = None
+        device_write = device.write
 
-    def start(self, on_data, on_lost) -> None:
-        def received(data: bytes) -> None:
-            self._awaiting = False
-            on_data(data)
-        self.inner.start(received, on_lost)
+        def write(data: bytes, *, urgent: bool = False) -> None:
+            device_write(data, urgent=urgent)
+            self.kick()
+        device.write = write
 
-    def write(self, data: bytes, *, urgent: bool = False) -> None:
-        self.inner.write(data, urgent=urgent)
-        self._awaiting = True
+    def in_flight(self) -> int:
+        return (self.host.bytes_written - self.device.bytes_read
+                + self.device.bytes_written - self.host.bytes_read)
+
+    def kick(self) -> None:
         if self._spinner is None or self._spinner.done():
             self._spinner = asyncio.get_running_loop().create_task(self._spin())
 
     async def _spin(self) -> None:
-        deadline = time.monotonic() + KERNEL_IO_WAIT_S
-        while self._awaiting and time.monotonic() < deadline:
+        deadline = time.monotonic() + KERNEL_IO_LIMIT_S
+        while self.in_flight() > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0)
 
+
+class SyncedPort:
+    """The host's pty transport, reporting its writes to the KernelSync."""
+
+    def __init__(self, inner, device) -> None:
+        self.inner = inner
+        self.sync = KernelSync(inner, device)
+
+    def start(self, on_data, on_lost) -> None:
+        self.inner.start(on_data, on_lost)
+
+    def write(self, data: bytes, *, urgent: bool = False) -> None:
+        self.inner.write(data, urgent=urgent)
+        self.sync.kick()
+
     def close(self) -> None:
-        if self._spinner:
-            self._spinner.cancel()
         self.inner.close()
 
     @property
@@ -152,8 +168,8 @@ async def make_rig(bridge: str, *, connect: bool = True, **options) -> Rig:
         driver = SerialDriver(gun.memory_port, name=bridge)
     elif bridge == "serial-pty":
         path = gun.serve_pty()
-        driver = SerialDriver(lambda: SettledPort(open_serial_port(path)), name=bridge,
-                              reconnect=False)
+        driver = SerialDriver(lambda: SyncedPort(open_serial_port(path), gun.ptys[path]),
+                              name=bridge, reconnect=False)
     else:
         raise ValueError(f"unknown bridge {bridge}")
     rig = Rig(gun, driver)

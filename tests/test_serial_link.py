@@ -24,25 +24,25 @@ from tests.rig import make_rig, program_for
 
 async def test_a_repeated_sequence_number_is_answered_from_the_cache_not_executed():
     firmware = Firmware()
-    firmware.execute(1, MsgType.IDENTIFY, Hello(5).pack())
-    firmware.execute(2, MsgType.HOME, b"")
+    firmware.execute("serial", 1, MsgType.IDENTIFY, Hello(5).pack())
+    firmware.execute("serial", 2, MsgType.HOME, b"")
     await asyncio.sleep(0.5)
-    firmware.execute(3, MsgType.LOAD_PROGRAM, LoadProgram.of(program_for()).pack())
-    firmware.execute(4, MsgType.ARM, b"")
-    first = firmware.execute(5, MsgType.FIRE, Fire(2).pack())
-    again = firmware.execute(5, MsgType.FIRE, Fire(2).pack())
+    firmware.execute("serial", 3, MsgType.LOAD_PROGRAM, LoadProgram.of(program_for()).pack())
+    firmware.execute("serial", 4, MsgType.ARM, b"")
+    first = firmware.execute("serial", 5, MsgType.FIRE, Fire(2).pack())
+    again = firmware.execute("serial", 5, MsgType.FIRE, Fire(2).pack())
     assert again is first and firmware.duplicates_answered == 1
     await asyncio.sleep(1.0)
     assert firmware.shots_done == 2
     # The same number with another command is a new command (a host that restarted).
-    late = firmware.execute(5, MsgType.FIRE, Fire(3).pack())
+    late = firmware.execute("serial", 5, MsgType.FIRE, Fire(3).pack())
     assert late.type == MsgType.OK
     await asyncio.sleep(1.0)
     assert firmware.shots_done == 5
     # A new session clears the cache; the old session's hello does not.
-    firmware.execute(6, MsgType.IDENTIFY, Hello(5).pack())
-    assert firmware.execute(5, MsgType.FIRE, Fire(3).pack()) is late
-    firmware.execute(7, MsgType.IDENTIFY, Hello(6).pack())
+    firmware.execute("serial", 6, MsgType.IDENTIFY, Hello(5).pack())
+    assert firmware.execute("serial", 5, MsgType.FIRE, Fire(3).pack()) is late
+    firmware.execute("serial", 7, MsgType.IDENTIFY, Hello(6).pack())
     firmware.close()
 
 
@@ -51,11 +51,11 @@ async def test_events_are_replayed_on_request_and_a_lost_range_is_an_error():
     for n in range(300):
         firmware.raise_alarm("link_degraded")
         firmware.latched.clear()
-    ok = firmware.execute(1, MsgType.GET_EVENTS, GetEvents(290).pack())
+    ok = firmware.execute("serial", 1, MsgType.GET_EVENTS, GetEvents(290).pack())
     assert ok.type == MsgType.OK and [seq for seq, *_ in ok.replay] == list(range(290, 301))
-    lost = firmware.execute(2, MsgType.GET_EVENTS, GetEvents(10).pack())
+    lost = firmware.execute("serial", 2, MsgType.GET_EVENTS, GetEvents(10).pack())
     assert lost.type == MsgType.ERROR
-    nothing_new = firmware.execute(3, MsgType.GET_EVENTS, GetEvents(301).pack())
+    nothing_new = firmware.execute("serial", 3, MsgType.GET_EVENTS, GetEvents(301).pack())
     assert nothing_new.type == MsgType.OK and nothing_new.replay == ()
     firmware.close()
 
