@@ -34,6 +34,8 @@ FIRMWARE_VERSION = (1, 4, 2)
 EVENT_RING = 256
 REPLY_CACHE = 64
 HOMING_SPEED_MM_S = 20.0
+BAD_FRAME_WINDOW_S = 1.0
+BAD_FRAMES_FOR_ALARM = 5
 HOMING_SETTLE_S = 0.05
 FIRE_MAX = 1_000_000
 PRIME_MAX_NL = 1_000_000
@@ -100,6 +102,7 @@ class Firmware:
         self.duplicates_answered = 0
         self.executed: dict[MsgType, int] = {}
         self.link_silent_until = -math.inf
+        self._bad_frames: deque[float] = deque()
         self._events: deque[tuple[int, MsgType, bytes]] = deque(maxlen=EVENT_RING)
         self._event_seq = 0
         self._listeners: list[EventListener] = []
@@ -124,6 +127,16 @@ class Firmware:
         """A valid frame arrived: feed the watchdog."""
         self._last_rx = self._loop.time()
         self._rx.set()
+
+    def note_bad_frame(self) -> None:
+        """The link monitor: five damaged frames within a second latch link_degraded."""
+        now = self._loop.time()
+        self._bad_frames.append(now)
+        while self._bad_frames and self._bad_frames[0] < now - BAD_FRAME_WINDOW_S:
+            self._bad_frames.popleft()
+        if len(self._bad_frames) >= BAD_FRAMES_FOR_ALARM:
+            self.raise_alarm("link_degraded", len(self._bad_frames))
+            self._bad_frames.clear()
 
     def link_silent(self) -> bool:
         return self._loop.time() < self.link_silent_until
@@ -322,12 +335,35 @@ class Firmware:
                             MsgType.ACK_ALARM)
 
     def _cmd_get_events(self, request) -> tuple[bytes, tuple]:
-        events = list(self._events)
-        wanted = [e for e in events if (e[0] - request.from_seq) & 0xFFFF < 0x8000]
-        newest_gap = (self._event_seq - request.from_seq) & 0xFFFF
-        if newest_gap < 0x8000 and len(wanted) < newest_gap + 1:
-            raise Refusal("events_lost", 0, request.from_seq, events[0][0] if events else 0)
+        wanted = self.events_from(request.from_seq)
+        if wanted is None:
+            raise Refusal("events_lost", 0, request.from_seq, self.oldest_event_seq())
         return EventsReplayed(len(wanted)).pack(), tuple(wanted)
+
+    def events_from(self, from_seq: int, limit: int | None = None
+                    ) -> list[tuple[int, MsgType, bytes]] | None:
+        """The events numbered from `from_seq` on (oldest first), [] when there are none
+        yet, None when some of them have already left the ring."""
+        wanted = [e for e in self._events if (e[0] - from_seq) & 0xFFFF < 0x8000]
+        newest_gap = (self._event_seq - from_seq) & 0xFFFF
+        if newest_gap < 0x8000 and len(wanted) < newest_gap + 1:
+            return None
+        return wanted[:limit] if limit is not None else wanted
+
+    def oldest_event_seq(self) -> int:
+        return self._events[0][0] if self._events else (self._event_seq + 1) & 0xFFFF
+
+    @property
+    def last_event_seq(self) -> int:
+        return self._event_seq
+
+    @property
+    def events_held(self) -> int:
+        return len(self._events)
+
+    def command(self, msg_type: MsgType, payload: bytes = b"") -> Reply:
+        """Run a command that is safe to repeat (stop, hold) outside any reply cache."""
+        return self._dispatch(msg_type, payload)
 
     # ---- checks --------------------------------------------------------------------------
 
@@ -354,26 +390,29 @@ class Firmware:
         if usable < volume_nl:
             raise Refusal("insufficient_drug", value=max(usable, 0), limit=volume_nl)
 
-    def _checked_program(self, load: LoadProgram) -> ShotProgram:
+    def program_limits(self) -> dict[str, tuple[int, int]]:
+        """The range of each shot-program field under the current configuration."""
         config = self.config
-        area = config.bore_area_mm2
-        checks = [
-            ("delivery", load.delivery, 0, max(DeliveryCode)),
-            ("depth_um", load.depth_um, DEPTH_RANGE_UM[0],
-             min(DEPTH_RANGE_UM[1], config.depth_travel_um)),
-            ("insert_speed_um_s", load.insert_speed_um_s, 1, config.depth_speed_max_um_s),
-            ("retract_speed_um_s", load.retract_speed_um_s, 1, config.depth_speed_max_um_s),
-            ("dwell_ms", load.dwell_ms, 0, 60_000),
-            ("volume_nl", load.volume_nl, *VOLUME_RANGE_NL),
-            ("dispense_rate_nl_s", load.dispense_rate_nl_s, 1,
-             math.floor(config.plunger_speed_max_um_s * area)),
-        ]
-        for name, value, low, high in checks:
+        return {
+            "delivery": (0, max(DeliveryCode)),
+            "depth_um": (DEPTH_RANGE_UM[0], min(DEPTH_RANGE_UM[1], config.depth_travel_um)),
+            "insert_speed_um_s": (1, config.depth_speed_max_um_s),
+            "retract_speed_um_s": (1, config.depth_speed_max_um_s),
+            "dwell_ms": (0, 60_000),
+            "volume_nl": VOLUME_RANGE_NL,
+            "dispense_rate_nl_s": (1, math.floor(config.plunger_speed_max_um_s
+                                                 * config.bore_area_mm2)),
+            "shot_period_ms": (1, 0xFFFF_FFFF),
+        }
+
+    def _checked_program(self, load: LoadProgram) -> ShotProgram:
+        for name, (low, high) in self.program_limits().items():
+            value = getattr(load, name)
             if not low <= value <= high:
                 raise Refusal("out_of_range", _field(LoadProgram, name), value,
                               low if value < low else high)
         program = load.program()
-        cycle_ms = math.ceil(shot_cycle_s(program, config) * 1000)
+        cycle_ms = math.ceil(shot_cycle_s(program, self.config) * 1000)
         if not cycle_ms <= load.shot_period_ms:
             raise Refusal("out_of_range", _field(LoadProgram, "shot_period_ms"),
                           load.shot_period_ms, cycle_ms)
@@ -389,8 +428,8 @@ class Firmware:
 
     def raise_alarm(self, name: str, value: int = 0, shot_index: int | None = None) -> None:
         alarm = ALARMS[name]
-        if alarm.code in self.latched and alarm.severity is Severity.ADVISORY:
-            return
+        if alarm.code in self.latched:
+            return                      # already latched: one alarm, one acknowledgement
         self.latched[alarm.code] = name
         self._emit(AlarmRaised(alarm.code, self.shots_done if shot_index is None else shot_index,
                                value, self.now_ms()))

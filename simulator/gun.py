@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from drivers.transport import ByteTransport, MemoryEnd, memory_pipe
 from simulator.faults import FaultPlan, LinkFaults
 from simulator.firmware import Firmware
+from simulator.modbus_adapter import ModbusAdapter
+from simulator.modbus_server import ModbusBridges
 from simulator.physics import Imperfections, Needle
 from simulator.pty_port import open_pty
 from simulator.serial_adapter import SerialAdapter
@@ -55,6 +57,7 @@ class SimulatedGun:
         if options.watchdog_ms is not None:
             self.firmware.config = replace(self.firmware.config, watchdog_ms=options.watchdog_ms)
         self.adapters: list[SerialAdapter] = []
+        self.modbus = ModbusBridges(ModbusAdapter(self.firmware), options.link_faults)
         self.ptys: dict[str, ByteTransport] = {}
         """The device side of each pty served, by the path a host opens."""
         self._transports: list[ByteTransport] = []
@@ -86,6 +89,17 @@ class SimulatedGun:
             transport.close()
         self._transports.clear()
         self.adapters.clear()
+
+    async def serve_modbus_tcp(self, host: str = "127.0.0.1", port: int = 0,
+                               trace_packet=None) -> int:
+        return await self.modbus.serve_tcp(host, port, trace_packet=trace_packet)
+
+    async def serve_modbus_rtu(self, trace_packet=None) -> str:
+        return await self.modbus.serve_rtu(trace_packet=trace_packet)
+
+    async def aclose(self) -> None:
+        await self.modbus.close()
+        self.close()
 
     def close(self) -> None:
         self.firmware.close()

@@ -2,13 +2,12 @@
 out, with link faults applied to every frame in both directions.
 
 Within one read, stop and hold frames are handled before anything else that arrived with
-them; invalid frames are dropped and counted, and five within a second raise link_degraded.
+them; invalid frames are dropped and reported to the firmware's link monitor.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 
 from drivers.codes import ERRORS
@@ -17,8 +16,6 @@ from drivers.messages import NO_FIELD, PRIORITY_COMMANDS, ErrorBody, MsgType
 from simulator.faults import LinkFaults
 from simulator.firmware import Firmware
 
-BAD_FRAME_WINDOW_S = 1.0
-BAD_FRAMES_FOR_ALARM = 5
 BURST_FRAMES = 6
 
 
@@ -33,7 +30,6 @@ class SerialAdapter:
         self.decoder = FrameDecoder()
         self._loop = asyncio.get_running_loop()
         self._raw = bytearray()
-        self._bad_times: deque[float] = deque()
         self._burst_left = 0
         self.frames_in = 0
         self.frames_out = 0
@@ -65,7 +61,7 @@ class SerialAdapter:
         bad_before = self.decoder.frames_bad
         frames = self.decoder.feed(data)
         for _ in range(self.decoder.frames_bad - bad_before):
-            self._note_bad_frame()
+            self.firmware.note_bad_frame()
         # Stop and hold go first among frames that arrived together.
         frames.sort(key=lambda f: f.type not in PRIORITY_COMMANDS)
         for frame in frames:
@@ -83,15 +79,6 @@ class SerialAdapter:
         self.send(Frame(reply.type, frame.seq, reply.payload))
         for seq, msg_type, payload in reply.replay:
             self.send(Frame(msg_type, seq, payload))
-
-    def _note_bad_frame(self) -> None:
-        now = self._loop.time()
-        self._bad_times.append(now)
-        while self._bad_times and self._bad_times[0] < now - BAD_FRAME_WINDOW_S:
-            self._bad_times.popleft()
-        if len(self._bad_times) >= BAD_FRAMES_FOR_ALARM:
-            self.firmware.raise_alarm("link_degraded", len(self._bad_times))
-            self._bad_times.clear()
 
     def _start_burst(self) -> None:
         self._burst_left = 2 * BURST_FRAMES

@@ -23,7 +23,7 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 60.0,
                           text=True, timeout=timeout, env=env, input=input, cwd=REPO)
 
 
-@pytest.fixture(params=["serial-memory", "serial-pty"])
+@pytest.fixture(params=["serial-memory", "serial-pty", "modbus-tcp", "modbus-rtu"])
 def bridge(request) -> str:
     """Every bridge the driver suite runs over, unchanged."""
     return request.param

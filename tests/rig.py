@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 
 from drivers.messages import AlarmRaised, DeviceState, ShotDone, StateChanged
 from drivers.program import ShotProgram
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+
+from drivers.modbus_driver import ModbusDriver
 from drivers.serial_driver import SerialDriver
 from drivers.transport import open_serial_port
 from injector.planner import Overrides, plan
@@ -16,68 +19,112 @@ from profiles import load_catalog
 from simulator.gun import GunOptions, SimulatedGun
 
 CATALOG = load_catalog()
-KERNEL_IO_LIMIT_S = 2.0
+NO_PROGRESS_S = 0.01
 
 
 class KernelSync:
-    """Virtual time over a real pty: while bytes written by one end have not been read by the
-    other, keep the loop busy so looptime cannot jump ahead of the kernel.
+    """Virtual time over real kernel I/O (a pty, a loopback socket): while bytes written by
+    one end have not been read by the other, keep the loop busy so looptime cannot jump
+    ahead of the kernel.
 
-    The kernel moves pty bytes asynchronously (a worker thread). Without this, under load,
-    virtual time could run past a heartbeat still in the kernel's buffer and trip the
-    device's watchdog, which no real gun would see. Both ends are in this process, so the
-    bytes in flight are known exactly: written by one side less read by the other (a frame
-    the simulated link drops is dropped after it was read, so it does not count).
+    The kernel moves the bytes asynchronously. Without this, under load, virtual time could
+    run past a heartbeat still in a buffer and trip the device's watchdog, which no real gun
+    would see. Every end is in this process, so the bytes in flight are known exactly:
+    written by one side less read by the other (a frame the simulated link drops is dropped
+    after it was read, so it does not count).
     """
 
-    def __init__(self, host, device) -> None:
-        self.host, self.device = host, device
+    def __init__(self, in_flight: Callable[[], int]) -> None:
+        self._counted = in_flight
+        self._written_off = 0
         self._spinner: asyncio.Task | None = None
-        device_write = device.write
-
-        def write(data: bytes, *, urgent: bool = False) -> None:
-            device_write(data, urgent=urgent)
-            self.kick()
-        device.write = write
 
     def in_flight(self) -> int:
-        return (self.host.bytes_written - self.device.bytes_read
-                + self.device.bytes_written - self.host.bytes_read)
+        return self._counted() - self._written_off
 
     def kick(self) -> None:
         if self._spinner is None or self._spinner.done():
             self._spinner = asyncio.get_running_loop().create_task(self._spin())
 
     async def _spin(self) -> None:
-        deadline = time.monotonic() + KERNEL_IO_LIMIT_S
-        while self.in_flight() > 0 and time.monotonic() < deadline:
+        # Bytes that stop moving for NO_PROGRESS_S are gone (a connection reset discards
+        # them): write them off rather than hold virtual time back for good.
+        last, moved_at = self.in_flight(), time.monotonic()
+        while (pending := self.in_flight()) > 0:
+            now = time.monotonic()
+            if pending != last:
+                last, moved_at = pending, now
+            elif now - moved_at > NO_PROGRESS_S:
+                self._written_off += pending
+                return
             await asyncio.sleep(0)
 
+    def watch_writes(self, transport) -> None:
+        """Kick whenever `transport` writes."""
+        write = transport.write
 
-class SyncedPort:
-    """The host's pty transport, reporting its writes to the KernelSync."""
+        def kicking_write(data: bytes, *, urgent: bool = False) -> None:
+            write(data, urgent=urgent)
+            self.kick()
+        transport.write = kicking_write
 
-    def __init__(self, inner, device) -> None:
-        self.inner = inner
-        self.sync = KernelSync(inner, device)
 
-    def start(self, on_data, on_lost) -> None:
-        self.inner.start(on_data, on_lost)
+class ByteCount:
+    """A pymodbus trace_packet hook that counts bytes each way and kicks the sync."""
 
-    def write(self, data: bytes, *, urgent: bool = False) -> None:
-        self.inner.write(data, urgent=urgent)
-        self.sync.kick()
+    def __init__(self) -> None:
+        self.sent = self.received = 0
+        self.sync: KernelSync | None = None
 
-    def close(self) -> None:
-        self.inner.close()
+    def __call__(self, sending: bool, data: bytes) -> bytes:
+        if sending:
+            self.sent += len(data)
+            if self.sync:
+                self.sync.kick()
+        else:
+            self.received += len(data)
+        return data
 
-    @property
-    def bytes_written(self) -> int:
-        return self.inner.bytes_written
 
-    @property
-    def bytes_read(self) -> int:
-        return self.inner.bytes_read
+def pty_serial_driver(gun: SimulatedGun, path: str, name: str) -> SerialDriver:
+    device = gun.ptys[path]
+
+    def open_port():
+        host = open_serial_port(path)
+        sync = KernelSync(lambda: host.bytes_written - device.bytes_read
+                          + device.bytes_written - host.bytes_read)
+        sync.watch_writes(host)
+        sync.watch_writes(device)
+        return host
+    return SerialDriver(open_port, name=name, reconnect=False)
+
+
+async def modbus_tcp_driver(gun: SimulatedGun, name: str) -> ModbusDriver:
+    client_count, server_count = ByteCount(), ByteCount()
+    sync = KernelSync(lambda: client_count.sent - server_count.received
+                      + server_count.sent - client_count.received)
+    client_count.sync = server_count.sync = sync
+    port = await gun.serve_modbus_tcp(trace_packet=server_count)
+    return ModbusDriver(lambda: AsyncModbusTcpClient("127.0.0.1", port=port, timeout=0.06,
+                                                     retries=0, trace_packet=client_count),
+                        name=name)
+
+
+async def modbus_rtu_driver(gun: SimulatedGun, name: str) -> ModbusDriver:
+    client_count, server_count = ByteCount(), ByteCount()
+    path = await gun.serve_modbus_rtu(trace_packet=server_count)
+    relay = gun.modbus.relays[path]
+    host, server = relay.host_side, relay.server_side
+    sync = KernelSync(lambda: client_count.sent - host.bytes_read
+                      + server.bytes_written - server_count.received
+                      + server_count.sent - server.bytes_read
+                      + host.bytes_written - client_count.received)
+    client_count.sync = server_count.sync = sync
+    sync.watch_writes(host)
+    sync.watch_writes(server)
+    return ModbusDriver(lambda: AsyncModbusSerialClient(path, baudrate=115_200, timeout=0.06,
+                                                        retries=0, trace_packet=client_count),
+                        name=name)
 
 
 def program_for(preset: str = "nappage-superficial", zone: str = "face",
@@ -90,7 +137,7 @@ def program_for(preset: str = "nappage-superficial", zone: str = "face",
 @dataclass
 class Rig:
     gun: SimulatedGun
-    driver: SerialDriver
+    driver: SerialDriver | ModbusDriver
     events: list = field(default_factory=list)
     failure: BaseException | None = None
     _task: asyncio.Task | None = None
@@ -159,7 +206,7 @@ class Rig:
         if self._task:
             self._task.cancel()
         await self.driver.close()
-        self.gun.close()
+        await self.gun.aclose()
 
 
 async def make_rig(bridge: str, *, connect: bool = True, **options) -> Rig:
@@ -167,9 +214,11 @@ async def make_rig(bridge: str, *, connect: bool = True, **options) -> Rig:
     if bridge == "serial-memory":
         driver = SerialDriver(gun.memory_port, name=bridge)
     elif bridge == "serial-pty":
-        path = gun.serve_pty()
-        driver = SerialDriver(lambda: SyncedPort(open_serial_port(path), gun.ptys[path]),
-                              name=bridge, reconnect=False)
+        driver = pty_serial_driver(gun, gun.serve_pty(), bridge)
+    elif bridge == "modbus-tcp":
+        driver = await modbus_tcp_driver(gun, bridge)
+    elif bridge == "modbus-rtu":
+        driver = await modbus_rtu_driver(gun, bridge)
     else:
         raise ValueError(f"unknown bridge {bridge}")
     rig = Rig(gun, driver)

@@ -144,9 +144,9 @@ async def test_exactly_1000_shots_under_loss_corruption_and_duplication(rig_fact
     assert rig.firmware.shots_done == 1000
     assert rig.firmware.executed[MsgType.FIRE] == 100
     assert rig.firmware.physics.true_dispensed_ul == pytest.approx(10_000.0, rel=1e-6)
-    stats = rig.driver.stats
-    assert stats.retransmits > 0 and stats.frames_bad > 0
-    assert rig.firmware.duplicates_answered > 0 or stats.late_replies > 0
+    # The link really was bad, and the device really did get commands twice.
+    assert rig.driver.stats.retransmits > 0
+    assert rig.firmware.duplicates_answered > 0
 
 
 STOP_FAULTS = {
