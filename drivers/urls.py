@@ -1,6 +1,8 @@
 """Drivers opened from a URL, so callers never care which bridge is underneath.
 
-    serial:///dev/pts/3?baud=115200     or a bare device path: /dev/ttyACM0
+    serial:///dev/pts/3?baud=115200&timeout_ms=50&retries=10   (or a bare device path)
+    modbus-tcp://127.0.0.1:1502?unit=1&poll_ms=50&timeout_ms=60
+    modbus-rtu:///dev/ttyUSB0?baud=115200&unit=1&poll_ms=50&timeout_ms=60
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from urllib.parse import parse_qsl, urlsplit
 
+from drivers.driver import Driver
 from drivers.errors import DriverError
+from drivers.modbus_driver import ModbusDriver
 from drivers.serial_driver import SerialDriver
 from drivers.transport import open_serial_port
 
@@ -54,17 +58,63 @@ class PortURL:
 SERIAL_PARAMS = frozenset({"baud", "timeout_ms", "retries"})
 
 
+MODBUS_PARAMS = frozenset({"unit", "poll_ms", "timeout_ms", "retries", "baud"})
+SCHEMES = ("serial", "modbus-tcp", "modbus-rtu")
+
+
+def _check_params(url: str, parsed: PortURL, known: frozenset[str]) -> None:
+    unknown = set(parsed.params) - known
+    if unknown:
+        raise PortURLError(url, f"unknown parameter {sorted(unknown)[0]!r} (known: "
+                                f"{', '.join(sorted(known))})")
+    if not parsed.location:
+        raise PortURLError(url, "no device path or address")
+
+
+def open_url_driver(url: str) -> Driver:
+    """The driver for a serial or Modbus URL."""
+    parsed = PortURL.parse(url)
+    if parsed.scheme == "serial":
+        return open_serial_driver(url)
+    if parsed.scheme in ("modbus-tcp", "modbus-rtu"):
+        return open_modbus_driver(url, parsed)
+    raise PortURLError(url, f"unknown scheme {parsed.scheme!r} (known: "
+                            f"{', '.join(s + '://' for s in SCHEMES)}, or a device path)")
+
+
+def open_modbus_driver(url: str, parsed: PortURL) -> ModbusDriver:
+    from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+
+    _check_params(url, parsed, MODBUS_PARAMS)
+    unit = int(parsed.number("unit", 1, 0, 247, url))
+    poll_s = parsed.number("poll_ms", 50, 5, 10_000, url) / 1000
+    timeout_s = parsed.number("timeout_ms", 60, 5, 10_000, url) / 1000
+    retries = int(parsed.number("retries", 3, 0, 100, url))
+    if parsed.scheme == "modbus-tcp":
+        host, _, port = parsed.location.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise PortURLError(url, "expected modbus-tcp://HOST:PORT")
+        if "baud" in parsed.params:
+            raise PortURLError(url, "baud is for modbus-rtu")
+
+        def client():
+            return AsyncModbusTcpClient(host, port=int(port), timeout=timeout_s, retries=0)
+    else:
+        baud = int(parsed.number("baud", 115_200, 1_200, 4_000_000, url))
+
+        def client():
+            return AsyncModbusSerialClient(parsed.location, baudrate=baud, timeout=timeout_s,
+                                           retries=0)
+    return ModbusDriver(client, name=parsed.location, unit=unit, poll_s=poll_s,
+                        retries=retries)
+
+
 def open_serial_driver(url: str) -> SerialDriver:
     parsed = PortURL.parse(url)
     if parsed.scheme != "serial":
         raise PortURLError(url, f"unknown scheme {parsed.scheme!r} (known: serial://, or a "
                                 "device path)")
-    unknown = set(parsed.params) - SERIAL_PARAMS
-    if unknown:
-        raise PortURLError(url, f"unknown parameter {sorted(unknown)[0]!r} (known: "
-                                f"{', '.join(sorted(SERIAL_PARAMS))})")
-    if not parsed.location:
-        raise PortURLError(url, "no device path")
+    _check_params(url, parsed, SERIAL_PARAMS)
     baud = int(parsed.number("baud", 115_200, 1_200, 4_000_000, url))
     timeout_s = parsed.number("timeout_ms", 50, 1, 10_000, url) / 1000
     retries = int(parsed.number("retries", 10, 0, 100, url))

@@ -10,7 +10,7 @@ from dataclasses import fields
 
 from drivers.driver import Driver
 from drivers.serial_driver import SerialDriver
-from drivers.urls import PortURL, PortURLError, open_serial_driver
+from drivers.urls import PortURL, PortURLError, open_url_driver
 from simulator.gun import GunOptions, SimulatedGun
 
 
@@ -43,4 +43,4 @@ def open_driver(url: str) -> tuple[Driver, SimulatedGun | None]:
     if parsed.scheme == "sim":
         gun = SimulatedGun(gun_options_from(url, parsed))
         return SerialDriver(gun.memory_port, name="sim"), gun
-    return open_serial_driver(url), None
+    return open_url_driver(url), None

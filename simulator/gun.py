@@ -36,6 +36,8 @@ class GunOptions:
     delay_ms: float = 20.0
     seed: int = 1
     watchdog_ms: int | None = None
+    calibrated_s: int | None = None
+    """Unix time of the factory calibration (default: a day before the simulator starts)."""
 
     def link_faults(self) -> LinkFaults:
         return LinkFaults(drop_rate=self.drop_rate, corrupt_rate=self.corrupt_rate,
@@ -53,7 +55,7 @@ class SimulatedGun:
                                         backlash_mm=options.backlash_mm),
             needle=Needle(inner_diameter_mm=options.needle_inner_diameter_mm,
                           length_mm=options.needle_length_mm),
-            faults=FaultPlan.parse(options.faults))
+            faults=FaultPlan.parse(options.faults), factory_calibrated_s=options.calibrated_s)
         if options.watchdog_ms is not None:
             self.firmware.config = replace(self.firmware.config, watchdog_ms=options.watchdog_ms)
         self.adapters: list[SerialAdapter] = []

@@ -83,6 +83,12 @@ class ModbusAdapter:
             return ExcCodes.DEVICE_FAILURE      # never heard: the line drops the answer too
         self.requests += 1
         self.firmware.kick()
+        if function_code in (1, 2, 5, 15):
+            # pymodbus keeps bits in 16-bit registers and tells a read's size in registers,
+            # not bits: a write is checked whole, a read by where it starts.
+            defined = len(mm.DiscreteInput) if function_code == 2 else len(mm.Coil)
+            if address + (len(values) if values is not None else 1) > defined:
+                return ExcCodes.ILLEGAL_ADDRESS
         if function_code in (1, 5, 15):
             if values is not None:
                 self._write_coils(address, list(values))

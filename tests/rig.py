@@ -226,3 +226,16 @@ async def make_rig(bridge: str, *, connect: bool = True, **options) -> Rig:
         await driver.connect()
         rig.start()
     return rig
+
+
+async def raw_modbus_tcp(gun: SimulatedGun) -> AsyncModbusTcpClient:
+    """A plain pymodbus client on the gun's Modbus TCP server, synced for virtual time."""
+    client_count, server_count = ByteCount(), ByteCount()
+    sync = KernelSync(lambda: client_count.sent - server_count.received
+                      + server_count.sent - client_count.received)
+    client_count.sync = server_count.sync = sync
+    port = await gun.serve_modbus_tcp(trace_packet=server_count)
+    client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=0.06, retries=0,
+                                  trace_packet=client_count)
+    await client.connect()
+    return client

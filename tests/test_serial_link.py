@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -195,3 +196,28 @@ async def test_the_trigger_fires_one_shot_when_armed():
         await rig.until(lambda: len(rig.shots()) == 1 and rig.states()[-1] is DeviceState.ARMED)
     finally:
         await rig.close()
+
+
+@pytest.mark.looptime(False)
+@pytest.mark.skipif(shutil.which("socat") is None, reason="socat not installed (.ci/run installs it)")
+def test_socat_talks_to_the_serial_pty_with_the_documented_bytes():
+    from drivers.framing import FrameDecoder, encode_frame
+    from drivers.messages import Identity
+    from tests.wire.examples import EXAMPLES
+
+    sim = subprocess.Popen([sys.executable, "-m", "injector", "sim", "--serial",
+                            "--serial-number", "SIM-SOCAT-1"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        path = sim.stdout.readline().strip()
+        done = subprocess.run(["socat", "-t", "1", "-T", "1", "-", f"{path},raw,echo=0"],
+                              input=encode_frame(EXAMPLES["IDENTIFY"]), capture_output=True,
+                              timeout=20)
+        frames = FrameDecoder().feed(done.stdout)
+        assert [f.type for f in frames] == [MsgType.OK]
+        assert frames[0].seq == EXAMPLES["IDENTIFY"].seq
+        identity = Identity.unpack(frames[0].payload[1:])
+        assert (identity.model, identity.serial_number) == ("MESO-GUN-S1", "SIM-SOCAT-1")
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.wait(timeout=10)

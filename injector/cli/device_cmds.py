@@ -9,7 +9,9 @@ import sys
 
 from drivers.codes import alarm_name
 from drivers.messages import DeviceState, StatusFlags
+from injector.cli import exit_codes
 from injector.cli.common import add_catalog_options, catalog_from, print_json
+from drivers.urls import PortURLError
 from injector.ports import open_driver
 from simulator.faults import DEVICE_FAULTS, FaultPlan
 from simulator.gun import GunOptions, SimulatedGun
@@ -17,16 +19,22 @@ from simulator.gun import GunOptions, SimulatedGun
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "sim", help="run a simulated gun on a pseudo-terminal",
-        description="Run the firmware and physics simulator, serving the serial protocol on a "
-                    "pseudo-terminal whose path is printed on its own line. Runs until "
-                    "interrupted.",
-        epilog="example: injector sim --serial --volume-gain 1.07 --fault occlusion@12\n"
+        "sim", help="run a simulated gun (serial pty, Modbus TCP, Modbus RTU pty)",
+        description="Run the firmware and physics simulator behind one or more bridges. On "
+                    "standard output, one line per bridge in this order: the serial pty's "
+                    "path, the Modbus RTU pty's path, the Modbus TCP HOST:PORT (labelled on "
+                    "standard error). Runs until interrupted.",
+        epilog="example: injector sim --serial --modbus-tcp 1502 --volume-gain 1.07 "
+               "--fault occlusion@12\n"
                f"faults: {', '.join(sorted(DEVICE_FAULTS))}",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_catalog_options(p)
-    p.add_argument("--serial", action="store_true", required=True,
+    p.add_argument("--serial", action="store_true",
                    help="serve the framed serial protocol on a new pty")
+    p.add_argument("--modbus-tcp", metavar="[HOST:]PORT",
+                   help="serve Modbus TCP (loopback unless HOST is given; port 0 picks one)")
+    p.add_argument("--modbus-rtu", action="store_true",
+                   help="serve Modbus RTU at 115200 8N1 on a new pty")
     p.add_argument("--serial-number", default="SIM-000001")
     p.add_argument("--volume-gain", type=float, default=1.0, metavar="FACTOR",
                    help="delivered / commanded volume (1.07 delivers 7%% more)")
@@ -51,7 +59,8 @@ def register(subparsers) -> None:
                "         injector status --port sim://",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--port", required=True, metavar="URL",
-                   help="serial:///dev/pts/N, a device path, or sim:// (embedded simulator)")
+                   help="serial:///dev/pts/N (or a device path), modbus-tcp://HOST:PORT, "
+                        "modbus-rtu:///dev/pts/N, or sim:// (embedded simulator)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=status_command)
 
@@ -68,27 +77,53 @@ def sim_options(args: argparse.Namespace) -> GunOptions:
         seed=args.seed, watchdog_ms=args.watchdog_ms)
 
 
+def tcp_address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise PortURLError(value, "expected [HOST:]PORT for --modbus-tcp")
+    return host or "127.0.0.1", int(port)
+
+
 def sim_command(args: argparse.Namespace) -> int:
+    if not (args.serial or args.modbus_tcp or args.modbus_rtu):
+        print("injector sim: error: give at least one of --serial, --modbus-tcp, --modbus-rtu",
+              file=sys.stderr)
+        return exit_codes.USAGE
     options = sim_options(args)
     options.link_faults()               # validates the rates
-    asyncio.run(_serve(options))
+    tcp = tcp_address(args.modbus_tcp) if args.modbus_tcp else None
+    asyncio.run(_serve(options, serial=args.serial, modbus_tcp=tcp, modbus_rtu=args.modbus_rtu))
     return 0
 
 
-async def _serve(options: GunOptions) -> None:
+async def _serve(options: GunOptions, *, serial: bool, modbus_tcp: tuple[str, int] | None,
+                 modbus_rtu: bool) -> None:
     gun = SimulatedGun(options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    path = gun.serve_pty()
-    print(path, flush=True)
-    print(f"simulated gun {options.serial_number} serving the serial protocol on {path}; "
-          "Ctrl-C to stop", file=sys.stderr, flush=True)
     try:
+        served: list[tuple[str, str]] = []
+        if serial:
+            served.append(("serial protocol", gun.serve_pty()))
+        if modbus_rtu:
+            served.append(("Modbus RTU (115200 8N1)", await gun.serve_modbus_rtu()))
+        if modbus_tcp:
+            host, port = modbus_tcp
+            try:
+                port = await gun.serve_modbus_tcp(host, port)
+            except (OSError, RuntimeError) as exc:
+                raise PortURLError(f"{host}:{port}", f"cannot listen: {exc}") from None
+            served.append(("Modbus TCP", f"{host}:{port}"))
+        for _, where in served:
+            print(where, flush=True)
+        for what, where in served:
+            print(f"simulated gun {options.serial_number}: {what} on {where}", file=sys.stderr)
+        print("Ctrl-C to stop", file=sys.stderr, flush=True)
         await stop.wait()
     finally:
-        gun.close()
+        await gun.aclose()
 
 
 def status_command(args: argparse.Namespace) -> int:
