@@ -74,6 +74,26 @@ class PriorityGate:
                 self._cond.notify_all()
 
 
+_FUNCTION_CODES = {"read_coils": 1, "read_discrete_inputs": 2, "read_holding_registers": 3,
+                   "read_input_registers": 4, "write_coil": 5, "write_register": 6,
+                   "write_registers": 16, "readwrite_registers": 23}
+
+
+def _answers(method: str, args: tuple, kwargs: dict, response) -> bool:
+    """Does `response` answer this request: same function, address and size?"""
+    if response.function_code != _FUNCTION_CODES[method]:
+        return False
+    if method in ("read_holding_registers", "read_input_registers"):
+        return len(response.registers) == kwargs["count"]
+    if method == "readwrite_registers":
+        return len(response.registers) == kwargs["read_count"]
+    if method in ("write_register", "write_coil"):
+        return response.address == args[0]
+    if method == "write_registers":
+        return response.address == args[0] and response.count == len(kwargs["values"])
+    return True
+
+
 def _field_at(fields: tuple[mm.RegisterField, ...], address: int) -> str | None:
     for field in fields:
         if field.address <= address < field.address + field.words:
@@ -139,7 +159,9 @@ class ModbusDriver:
     # ---- transactions --------------------------------------------------------------------
 
     async def _call(self, what: str, method: str, *args, urgent: bool = False, **kwargs):
-        """One Modbus transaction, retried (with identical content) on silence."""
+        """One Modbus transaction, retried (with identical content) on silence or on an
+        answer that does not match the request: RTU has no transaction ids, so a late copy
+        of an earlier answer could otherwise pass for this one."""
         if self._closed:
             raise LinkClosed(f"{self.name} driver is closed")
         start = self._loop.time()
@@ -147,6 +169,7 @@ class ModbusDriver:
             if attempt:
                 self.stats.retransmits += 1
             async with self._gate.turn(urgent):
+                self._discard_stale_input()
                 sent = self._loop.time()
                 self.stats.frames_sent += 1
                 try:
@@ -158,12 +181,28 @@ class ModbusDriver:
                         await self._client.connect()
                     continue
             self.stats.frames_received += 1
-            self.stats.rtt_s.append(self._loop.time() - sent)
             if response.isError():
+                if response.function_code & 0x7F != _FUNCTION_CODES[method]:
+                    self.stats.frames_bad += 1
+                    continue
                 raise await self._exception(what, response.exception_code)
+            if not _answers(method, args, kwargs, response):
+                self.stats.frames_bad += 1
+                log.info("%s: answer does not match the request: %s", what, response)
+                continue
+            self.stats.rtt_s.append(self._loop.time() - sent)
             return response
         self.stats.timeouts += 1
         raise LinkTimeout(what, self.retries + 1, self._loop.time() - start)
+
+    def _discard_stale_input(self) -> None:
+        """Drop bytes still waiting from earlier answers before a new request, as an RTU
+        master does: pymodbus decodes one frame per read, so a late or doubled answer left
+        in its buffer would otherwise be taken for the answer to the next request."""
+        protocol = getattr(self._client, "ctx", None)
+        if protocol is not None and getattr(protocol, "recv_buffer", b""):
+            self.stats.frames_bad += 1
+            protocol.recv_buffer = b""
 
     async def _exception(self, what: str, code: int) -> DriverError:
         """Turn an exception response into our error, with the device's own account of it."""
@@ -293,8 +332,13 @@ class ModbusDriver:
             except DeviceError as exc:
                 self._events.put_nowait(exc)
                 return
-            except (LinkTimeout, ModbusExceptionError, DriverError) as exc:
+            except DriverError as exc:
                 log.warning("%s poll failed: %s", self.name, exc)
+            except Exception as exc:    # noqa: BLE001 - never stop following the gun silently
+                log.exception("%s poll stopped", self.name)
+                self._events.put_nowait(DriverError(f"{self.name}: event polling stopped: "
+                                                    f"{exc!r}"))
+                return
 
     async def _read_events(self, newest: int) -> None:
         window_words = mm.EVENT_SLOTS * mm.EVENT_SLOT_WORDS

@@ -93,11 +93,11 @@ class SimulatedGun:
         self.adapters.clear()
 
     async def serve_modbus_tcp(self, host: str = "127.0.0.1", port: int = 0,
-                               trace_packet=None) -> int:
-        return await self.modbus.serve_tcp(host, port, trace_packet=trace_packet)
+                               **trace) -> int:
+        return await self.modbus.serve_tcp(host, port, **trace)
 
-    async def serve_modbus_rtu(self, trace_packet=None) -> str:
-        return await self.modbus.serve_rtu(trace_packet=trace_packet)
+    async def serve_modbus_rtu(self, **trace) -> str:
+        return await self.modbus.serve_rtu(**trace)
 
     async def aclose(self) -> None:
         await self.modbus.close()

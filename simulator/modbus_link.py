@@ -29,6 +29,9 @@ class ModbusLineFaults:
         self.then = then
         """A further hook that sees what really goes on the line (after the faults)."""
         self._burst_left = 0
+        self.single_answers = 0
+        """Answers put on the line as exactly one undamaged copy (no loss, no damage, no
+        duplicate): the ones a client is sure to receive as sent."""
         firmware.add_burst_listener(self._start_burst)
 
     def _start_burst(self) -> None:
@@ -53,6 +56,7 @@ class ModbusLineFaults:
             out += b"" if (self.tcp and copy != answer) else copy
             if copy != answer:
                 self.firmware.note_bad_frame()
+        self.single_answers += out == answer
         return out
 
     def _damage(self, answer: bytes) -> bytes:

@@ -47,20 +47,26 @@ class ModbusBridges:
         self._servers: list = []
         self._relays: list[PtyRelay] = []
         self.relays: dict[str, PtyRelay] = {}
+        self.lines: list[ModbusLineFaults] = []
         """The relay behind each RTU path served."""
 
     async def serve_tcp(self, host: str = "127.0.0.1", port: int = 0,
-                        trace_packet: Callable[[bool, bytes], bytes] | None = None) -> int:
-        """Listen on HOST:PORT (0: any free port); returns the port."""
+                        trace_packet: Callable[[bool, bytes], bytes] | None = None,
+                        trace_pdu: Callable | None = None) -> int:
+        """Listen on HOST:PORT (0: any free port); returns the port. The trace hooks see
+        what really crosses the line (after the simulated faults)."""
         line = ModbusLineFaults(self._link_faults(), self.adapter.firmware, tcp=True,
                                 then=trace_packet)
-        server = ModbusTcpServer(self.adapter.device(), address=(host, port), trace_packet=line)
+        self.lines.append(line)
+        server = ModbusTcpServer(self.adapter.device(), address=(host, port), trace_packet=line,
+                                 trace_pdu=trace_pdu)
         await server.serve_forever(background=True)
         self._servers.append(server)
         return server.transport.sockets[0].getsockname()[1]
 
     async def serve_rtu(self, baudrate: int = RTU_BAUD,
-                        trace_packet: Callable[[bool, bytes], bytes] | None = None) -> str:
+                        trace_packet: Callable[[bool, bytes], bytes] | None = None,
+                        trace_pdu: Callable | None = None) -> str:
         """Serve RTU on a new pty; returns the path a client opens."""
         server_end, server_path = open_pty()
         host_end, host_path = open_pty()
@@ -70,8 +76,10 @@ class ModbusBridges:
         self.relays[host_path] = relay
         line = ModbusLineFaults(self._link_faults(), self.adapter.firmware, tcp=False,
                                 then=trace_packet)
+        self.lines.append(line)
         server = ModbusSerialServer(self.adapter.device(), framer=FramerType.RTU,
-                                    port=server_path, baudrate=baudrate, trace_packet=line)
+                                    port=server_path, baudrate=baudrate, trace_packet=line,
+                                    trace_pdu=trace_pdu)
         await server.serve_forever(background=True)
         self._servers.append(server)
         return host_path

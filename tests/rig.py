@@ -19,7 +19,7 @@ from profiles import load_catalog
 from simulator.gun import GunOptions, SimulatedGun
 
 CATALOG = load_catalog()
-NO_PROGRESS_S = 0.01
+NO_PROGRESS_S = 0.1
 
 
 class KernelSync:
@@ -34,13 +34,25 @@ class KernelSync:
     after it was read, so it does not count).
     """
 
-    def __init__(self, in_flight: Callable[[], int]) -> None:
-        self._counted = in_flight
-        self._written_off = 0
+    def __init__(self, *directions: Callable[[], int]) -> None:
+        """Each direction: a callable giving what one end wrote less what the other read."""
+        self._directions = directions
+        self._written_off = [0] * len(directions)
         self._spinner: asyncio.Task | None = None
 
     def in_flight(self) -> int:
-        return self._counted() - self._written_off
+        total = 0
+        for index, counted in enumerate(self._directions):
+            value = counted() - self._written_off[index]
+            if value < 0:               # more arrived than we saw leave: re-baseline
+                self._written_off[index] += value
+                value = 0
+            total += value
+        return total
+
+    def _write_off(self) -> None:
+        for index, counted in enumerate(self._directions):
+            self._written_off[index] = counted()
 
     def kick(self) -> None:
         if self._spinner is None or self._spinner.done():
@@ -55,7 +67,7 @@ class KernelSync:
             if pending != last:
                 last, moved_at = pending, now
             elif now - moved_at > NO_PROGRESS_S:
-                self._written_off += pending
+                self._write_off()
                 return
             await asyncio.sleep(0)
 
@@ -69,21 +81,36 @@ class KernelSync:
         transport.write = kicking_write
 
 
-class ByteCount:
-    """A pymodbus trace_packet hook that counts bytes each way and kicks the sync."""
+class FrameCount:
+    """Modbus frames in flight, counted where pymodbus reports each exactly once: requests the
+    client sent and the server decoded; answers the line carried as one intact copy and the
+    client decoded. (pymodbus hands trace_packet its whole unconsumed buffer, so bytes would
+    be counted twice; a damaged or doubled answer may never decode, so it is not awaited.)"""
 
     def __init__(self) -> None:
-        self.sent = self.received = 0
-        self.sync: KernelSync | None = None
+        self.requests_sent = self.requests_decoded = self.answers_decoded = 0
+        self.line = None
+        self.sync = KernelSync(lambda: self.requests_sent - self.requests_decoded,
+                               lambda: (self.line.single_answers if self.line else 0)
+                               - self.answers_decoded)
 
-    def __call__(self, sending: bool, data: bytes) -> bytes:
+    def client_packet(self, sending: bool, data: bytes) -> bytes:
         if sending:
-            self.sent += len(data)
-            if self.sync:
-                self.sync.kick()
-        else:
-            self.received += len(data)
+            self.requests_sent += 1
+            self.sync.kick()
         return data
+
+    def client_pdu(self, sending: bool, pdu):
+        if not sending:
+            self.answers_decoded += 1
+        return pdu
+
+    def server_pdu(self, sending: bool, pdu):
+        if sending:
+            self.sync.kick()
+        else:
+            self.requests_decoded += 1
+        return pdu
 
 
 def pty_serial_driver(gun: SimulatedGun, path: str, name: str) -> SerialDriver:
@@ -91,8 +118,8 @@ def pty_serial_driver(gun: SimulatedGun, path: str, name: str) -> SerialDriver:
 
     def open_port():
         host = open_serial_port(path)
-        sync = KernelSync(lambda: host.bytes_written - device.bytes_read
-                          + device.bytes_written - host.bytes_read)
+        sync = KernelSync(lambda: host.bytes_written - device.bytes_read,
+                          lambda: device.bytes_written - host.bytes_read)
         sync.watch_writes(host)
         sync.watch_writes(device)
         return host
@@ -100,31 +127,24 @@ def pty_serial_driver(gun: SimulatedGun, path: str, name: str) -> SerialDriver:
 
 
 async def modbus_tcp_driver(gun: SimulatedGun, name: str) -> ModbusDriver:
-    client_count, server_count = ByteCount(), ByteCount()
-    sync = KernelSync(lambda: client_count.sent - server_count.received
-                      + server_count.sent - client_count.received)
-    client_count.sync = server_count.sync = sync
-    port = await gun.serve_modbus_tcp(trace_packet=server_count)
-    return ModbusDriver(lambda: AsyncModbusTcpClient("127.0.0.1", port=port, timeout=0.06,
-                                                     retries=0, trace_packet=client_count),
-                        name=name)
+    count = FrameCount()
+    port = await gun.serve_modbus_tcp(trace_pdu=count.server_pdu)
+    count.line = gun.modbus.lines[-1]
+    return ModbusDriver(lambda: AsyncModbusTcpClient(
+        "127.0.0.1", port=port, timeout=0.06, retries=0, trace_packet=count.client_packet,
+        trace_pdu=count.client_pdu), name=name)
 
 
 async def modbus_rtu_driver(gun: SimulatedGun, name: str) -> ModbusDriver:
-    client_count, server_count = ByteCount(), ByteCount()
-    path = await gun.serve_modbus_rtu(trace_packet=server_count)
+    count = FrameCount()
+    path = await gun.serve_modbus_rtu(trace_pdu=count.server_pdu)
+    count.line = gun.modbus.lines[-1]
     relay = gun.modbus.relays[path]
-    host, server = relay.host_side, relay.server_side
-    sync = KernelSync(lambda: client_count.sent - host.bytes_read
-                      + server.bytes_written - server_count.received
-                      + server_count.sent - server.bytes_read
-                      + host.bytes_written - client_count.received)
-    client_count.sync = server_count.sync = sync
-    sync.watch_writes(host)
-    sync.watch_writes(server)
-    return ModbusDriver(lambda: AsyncModbusSerialClient(path, baudrate=115_200, timeout=0.06,
-                                                        retries=0, trace_packet=client_count),
-                        name=name)
+    count.sync.watch_writes(relay.host_side)
+    count.sync.watch_writes(relay.server_side)
+    return ModbusDriver(lambda: AsyncModbusSerialClient(
+        path, baudrate=115_200, timeout=0.06, retries=0, trace_packet=count.client_packet,
+        trace_pdu=count.client_pdu), name=name)
 
 
 def program_for(preset: str = "nappage-superficial", zone: str = "face",
@@ -230,12 +250,10 @@ async def make_rig(bridge: str, *, connect: bool = True, **options) -> Rig:
 
 async def raw_modbus_tcp(gun: SimulatedGun) -> AsyncModbusTcpClient:
     """A plain pymodbus client on the gun's Modbus TCP server, synced for virtual time."""
-    client_count, server_count = ByteCount(), ByteCount()
-    sync = KernelSync(lambda: client_count.sent - server_count.received
-                      + server_count.sent - client_count.received)
-    client_count.sync = server_count.sync = sync
-    port = await gun.serve_modbus_tcp(trace_packet=server_count)
+    count = FrameCount()
+    port = await gun.serve_modbus_tcp(trace_pdu=count.server_pdu)
+    count.line = gun.modbus.lines[-1]
     client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=0.06, retries=0,
-                                  trace_packet=client_count)
+                                  trace_packet=count.client_packet, trace_pdu=count.client_pdu)
     await client.connect()
     return client
