@@ -9,6 +9,7 @@ exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from collections import deque
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from drivers.config import DeviceConfig
+from drivers.errors import DriverError
 from drivers.messages import Event, Identity, Status
 from drivers.program import ShotProgram
 
@@ -56,6 +58,16 @@ class LinkStats:
             "rtt_p50_ms": self.rtt_percentile_ms(0.5), "rtt_p99_ms": self.rtt_percentile_ms(0.99),
             "rtt_mean_ms": statistics.fmean(self.rtt_s) * 1000 if self.rtt_s else None,
         }
+
+
+async def event_stream(queue: asyncio.Queue) -> AsyncIterator[Event]:
+    """A driver's events in order; an error put on the queue is raised to the reader, so a
+    gap in the record or a lost link cannot pass unnoticed."""
+    while True:
+        item = await queue.get()
+        if isinstance(item, DriverError):
+            raise item
+        yield item
 
 
 class Driver(Protocol):

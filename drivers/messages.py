@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import ClassVar
 
 from drivers.config import DeviceConfig
-from drivers.program import DeliveryCode, ShotProgram
+from drivers.program import ShotProgram
 from drivers.wire import PayloadError, WireStruct
 
 
@@ -89,30 +89,6 @@ class Hello(WireStruct):
 
 
 @dataclass(frozen=True)
-class LoadProgram(WireStruct):
-    FORMAT = struct.Struct("<BHIIHIII")
-    delivery: int
-    depth_um: int
-    insert_speed_um_s: int
-    retract_speed_um_s: int
-    dwell_ms: int
-    volume_nl: int
-    dispense_rate_nl_s: int
-    shot_period_ms: int
-
-    @classmethod
-    def of(cls, program: ShotProgram) -> LoadProgram:
-        return cls(int(program.delivery), program.depth_um, program.insert_speed_um_s,
-                   program.retract_speed_um_s, program.dwell_ms, program.volume_nl,
-                   program.dispense_rate_nl_s, program.shot_period_ms)
-
-    def program(self) -> ShotProgram:
-        return ShotProgram(DeliveryCode(self.delivery), self.depth_um, self.insert_speed_um_s,
-                           self.retract_speed_um_s, self.dwell_ms, self.volume_nl,
-                           self.dispense_rate_nl_s, self.shot_period_ms)
-
-
-@dataclass(frozen=True)
 class Fire(WireStruct):
     FORMAT = struct.Struct("<I")
     count: int
@@ -145,7 +121,7 @@ class SyringeLoaded(WireStruct):
 
 COMMAND_PAYLOADS: MappingProxyType[MsgType, type[WireStruct]] = MappingProxyType({
     MsgType.IDENTIFY: Hello, MsgType.HEARTBEAT: Empty, MsgType.STATUS: Empty,
-    MsgType.HOME: Empty, MsgType.LOAD_PROGRAM: LoadProgram, MsgType.ARM: Empty,
+    MsgType.HOME: Empty, MsgType.LOAD_PROGRAM: ShotProgram, MsgType.ARM: Empty,
     MsgType.DISARM: Empty, MsgType.FIRE: Fire, MsgType.HOLD: Empty, MsgType.RESUME: Empty,
     MsgType.ESTOP: Empty, MsgType.ACK_ALARM: AckAlarm, MsgType.PRIME: Prime,
     MsgType.READ_CONFIG: Empty, MsgType.WRITE_CONFIG: DeviceConfig,

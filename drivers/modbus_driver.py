@@ -24,11 +24,11 @@ from pymodbus.exceptions import ModbusException
 from drivers import modbus_map as mm
 from drivers.codes import ERRORS, error_name
 from drivers.config import DeviceConfig
-from drivers.driver import SUPPORTED_MODELS, LinkStats
+from drivers.driver import SUPPORTED_MODELS, LinkStats, event_stream
 from drivers.errors import DeviceError, DriverError, IncompatibleDevice, LinkClosed, LinkTimeout
 from drivers.framing import PROTOCOL_VERSION
 from drivers.messages import (
-    COMMAND_PAYLOADS, EVENT_PAYLOADS, NO_FIELD, Event, Identity, LoadProgram, MsgType, Status,
+    COMMAND_PAYLOADS, EVENT_PAYLOADS, NO_FIELD, Event, Identity, MsgType, Status,
 )
 from drivers.program import ShotProgram
 
@@ -261,7 +261,7 @@ class ModbusDriver:
         await self._command(MsgType.HOME)
 
     async def load_program(self, program: ShotProgram) -> None:
-        words = mm.to_registers(LoadProgram.of(program), mm.PROGRAM)
+        words = mm.to_registers(program, mm.PROGRAM)
         await self._call("LOAD_PROGRAM", "write_registers", mm.PROGRAM[0].address, values=words)
         await self._command(MsgType.LOAD_PROGRAM)
 
@@ -313,12 +313,8 @@ class ModbusDriver:
         self.last_status = mm.from_registers(Status, mm.STATUS, response.registers)
         return self.last_status
 
-    async def events(self) -> AsyncIterator[Event]:
-        while True:
-            item = await self._events.get()
-            if isinstance(item, DriverError):
-                raise item
-            yield item
+    def events(self) -> AsyncIterator[Event]:
+        return event_stream(self._events)
 
     # ---- polling -------------------------------------------------------------------------
 

@@ -15,7 +15,8 @@ from enum import IntEnum
 from types import MappingProxyType
 
 from drivers.config import DeviceConfig
-from drivers.messages import Identity, LoadProgram, MsgType, Status
+from drivers.messages import Identity, MsgType, Status
+from drivers.program import ShotProgram
 from drivers.wire import WireStruct
 
 
@@ -94,7 +95,7 @@ EVENT_SLOT_WORDS = 12
 registers. The window holds the events from the cursor on, oldest first."""
 
 # ---- holding registers (function codes 3, 6, 16) ------------------------------------------
-PROGRAM = _layout(LoadProgram, 200)             # 200-212
+PROGRAM = _layout(ShotProgram, 200)             # 200-212
 COMMAND_CODE = 300
 COMMAND_ARG = 301                               # 301-302, u32
 COMMAND_TOKEN = 303

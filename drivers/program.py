@@ -1,16 +1,19 @@
 """The shot program: one shot's phases in device units, as the firmware executes them.
 
-The planner produces it, the serial and Modbus bridges carry it, the firmware checks and runs
-it. Accelerations are not part of it: they belong to the device's configuration.
+The planner produces it, the serial and Modbus bridges carry it (it is LOAD_PROGRAM's
+payload, 25 bytes), the firmware checks and runs it. Accelerations are not part of it: they
+belong to the device's configuration.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from enum import IntEnum
 from types import MappingProxyType
 
 from drivers.units import U16_MAX, U32_MAX
+from drivers.wire import WireStruct
 
 
 class DeliveryCode(IntEnum):
@@ -20,8 +23,11 @@ class DeliveryCode(IntEnum):
 
 
 @dataclass(frozen=True)
-class ShotProgram:
-    delivery: DeliveryCode
+class ShotProgram(WireStruct):
+    FORMAT = struct.Struct("<BHIIHIII")
+
+    delivery: int
+    """A DeliveryCode."""
     depth_um: int
     insert_speed_um_s: int
     retract_speed_um_s: int

@@ -20,14 +20,14 @@ from collections.abc import AsyncIterator, Callable
 
 from drivers.codes import error_name
 from drivers.config import DeviceConfig
-from drivers.driver import SUPPORTED_MODELS, LinkStats
+from drivers.driver import SUPPORTED_MODELS, LinkStats, event_stream
 from drivers.errors import (
     DeviceError, DriverError, IncompatibleDevice, LinkClosed, LinkTimeout,
 )
 from drivers.framing import PROTOCOL_VERSION, Frame, FrameDecoder, encode_frame
 from drivers.messages import (
     COMMAND_PAYLOADS, EVENT_PAYLOADS, NO_FIELD, AckAlarm, Empty, ErrorBody, Event, Fire,
-    GetEvents, Heartbeat, Hello, Identity, LoadProgram, MsgType, Prime, Status, SyringeLoaded,
+    GetEvents, Heartbeat, Hello, Identity, MsgType, Prime, Status, SyringeLoaded,
 )
 from drivers.program import ShotProgram
 from drivers.transport import ByteTransport, TransportError
@@ -123,7 +123,7 @@ class SerialDriver:
         await self._command(MsgType.HOME)
 
     async def load_program(self, program: ShotProgram) -> None:
-        await self._command(MsgType.LOAD_PROGRAM, LoadProgram.of(program))
+        await self._command(MsgType.LOAD_PROGRAM, program)
 
     async def arm(self) -> None:
         await self._command(MsgType.ARM)
@@ -161,12 +161,8 @@ class SerialDriver:
     async def status(self) -> Status:
         return Status.unpack(await self._command(MsgType.STATUS))
 
-    async def events(self) -> AsyncIterator[Event]:
-        while True:
-            item = await self._events.get()
-            if isinstance(item, DriverError):
-                raise item
-            yield item
+    def events(self) -> AsyncIterator[Event]:
+        return event_stream(self._events)
 
     def pending_events(self) -> int:
         return self._events.qsize()

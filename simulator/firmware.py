@@ -20,7 +20,7 @@ from drivers.config import DeviceConfig, factory_config
 from drivers.framing import PROTOCOL_VERSION
 from drivers.messages import (
     COMMAND_PAYLOADS, EVENT_PAYLOADS, NO_FIELD, AlarmRaised, DeviceState, ErrorBody, EventsReplayed, Heartbeat,
-    Identity, LoadProgram, MsgType, ShotDone, ShotFlags, StateChanged, Status, StatusFlags,
+    Identity, MsgType, ShotDone, ShotFlags, StateChanged, Status, StatusFlags,
 )
 from drivers.motion import move_duration
 from drivers.program import DeliveryCode, ShotProgram
@@ -257,9 +257,9 @@ class Firmware:
         self._set_state(DeviceState.HOMING, MsgType.HOME)
         self._task = self._loop.create_task(self._home())
 
-    def _cmd_load_program(self, load: LoadProgram) -> None:
+    def _cmd_load_program(self, program: ShotProgram) -> None:
         self._require_state(DeviceState.LOCKED, DeviceState.IDLE)
-        self.program = self._checked_program(load)
+        self.program = self._checked_program(program)
 
     def _cmd_syringe_loaded(self, loaded) -> None:
         self._require_state(DeviceState.LOCKED, DeviceState.IDLE, DeviceState.FAULT)
@@ -405,17 +405,16 @@ class Firmware:
             "shot_period_ms": (1, 0xFFFF_FFFF),
         }
 
-    def _checked_program(self, load: LoadProgram) -> ShotProgram:
+    def _checked_program(self, program: ShotProgram) -> ShotProgram:
         for name, (low, high) in self.program_limits().items():
-            value = getattr(load, name)
+            value = getattr(program, name)
             if not low <= value <= high:
-                raise Refusal("out_of_range", _field(LoadProgram, name), value,
+                raise Refusal("out_of_range", _field(ShotProgram, name), value,
                               low if value < low else high)
-        program = load.program()
         cycle_ms = math.ceil(shot_cycle_s(program, self.config) * 1000)
-        if not cycle_ms <= load.shot_period_ms:
-            raise Refusal("out_of_range", _field(LoadProgram, "shot_period_ms"),
-                          load.shot_period_ms, cycle_ms)
+        if not cycle_ms <= program.shot_period_ms:
+            raise Refusal("out_of_range", _field(ShotProgram, "shot_period_ms"),
+                          program.shot_period_ms, cycle_ms)
         return program
 
     # ---- state, alarms, events -----------------------------------------------------------

@@ -21,9 +21,10 @@ from drivers import modbus_map as mm
 from drivers.codes import ERRORS
 from drivers.config import CONFIG_RANGES, DeviceConfig
 from drivers.messages import (
-    NO_FIELD, AckAlarm, DeviceState, ErrorBody, Fire, LoadProgram, MsgType, Prime, StatusFlags,
+    NO_FIELD, AckAlarm, DeviceState, ErrorBody, Fire, MsgType, Prime, StatusFlags,
     SyringeLoaded,
 )
+from drivers.program import ShotProgram
 from simulator.firmware import Firmware
 
 _READ_FCS = {1, 2, 3, 4}
@@ -239,7 +240,7 @@ class ModbusAdapter:
             return self._refuse(mm.COMMAND_ARG, ExcCodes.ILLEGAL_VALUE, arg,
                                 _ARG_MAX[command])
         if command is MsgType.LOAD_PROGRAM:
-            payload = mm.from_registers(LoadProgram, mm.PROGRAM, self._program).pack()
+            payload = mm.from_registers(ShotProgram, mm.PROGRAM, self._program).pack()
         elif command in _ARG_PAYLOADS:
             payload = _ARG_PAYLOADS[command](arg).pack()
         else:

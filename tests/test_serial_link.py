@@ -15,7 +15,7 @@ import pytest
 
 from drivers.codes import ALARMS
 from drivers.errors import DeviceError, IncompatibleDevice
-from drivers.messages import DeviceState, Fire, GetEvents, Hello, LoadProgram, MsgType
+from drivers.messages import DeviceState, Fire, GetEvents, Hello, MsgType
 from drivers.serial_driver import SerialDriver
 from simulator.firmware import Firmware
 from simulator.gun import GunOptions, SimulatedGun
@@ -28,7 +28,7 @@ async def test_a_repeated_sequence_number_is_answered_from_the_cache_not_execute
     firmware.execute("serial", 1, MsgType.IDENTIFY, Hello(5).pack())
     firmware.execute("serial", 2, MsgType.HOME, b"")
     await asyncio.sleep(0.5)
-    firmware.execute("serial", 3, MsgType.LOAD_PROGRAM, LoadProgram.of(program_for()).pack())
+    firmware.execute("serial", 3, MsgType.LOAD_PROGRAM, program_for().pack())
     firmware.execute("serial", 4, MsgType.ARM, b"")
     first = firmware.execute("serial", 5, MsgType.FIRE, Fire(2).pack())
     again = firmware.execute("serial", 5, MsgType.FIRE, Fire(2).pack())
@@ -162,7 +162,7 @@ async def test_stop_in_the_same_read_as_fire_is_handled_first():
             (MsgType.IDENTIFY, Hello(1).pack()), (MsgType.HOME, b"")], start=1):
         adapter.feed(encode_frame(Frame(msg_type, seq, payload)))
     await asyncio.sleep(0.5)
-    adapter.feed(encode_frame(Frame(MsgType.LOAD_PROGRAM, 3, LoadProgram.of(program_for()).pack()))
+    adapter.feed(encode_frame(Frame(MsgType.LOAD_PROGRAM, 3, program_for().pack()))
                  + encode_frame(Frame(MsgType.ARM, 4)))
     assert firmware.state is DeviceState.ARMED
     # FIRE and ESTOP arrive in one read: the stop goes first, so no shot ever starts.

@@ -10,7 +10,7 @@ from drivers.config import factory_config
 from drivers.framing import Frame
 from drivers.messages import (
     AckAlarm, AlarmRaised, DeviceState, ErrorBody, EventsReplayed, Fire, GetEvents, Heartbeat,
-    Hello, Identity, LoadProgram, MsgType, Prime, ShotDone, StateChanged, Status, SyringeLoaded,
+    Hello, Identity, MsgType, Prime, ShotDone, StateChanged, Status, SyringeLoaded,
 )
 from drivers.program import DeliveryCode, ShotProgram
 
@@ -35,7 +35,7 @@ EXAMPLES: dict[str, Frame] = {
         syringe_remaining_nl=9_970_000, run_remaining=0, last_event_seq=8).pack()),
     "HOME": Frame(MsgType.HOME, 4),
     "OK HOME": _ok(MsgType.HOME, 4),
-    "LOAD_PROGRAM": Frame(MsgType.LOAD_PROGRAM, 5, LoadProgram.of(NAPPAGE).pack()),
+    "LOAD_PROGRAM": Frame(MsgType.LOAD_PROGRAM, 5, NAPPAGE.pack()),
     "ARM": Frame(MsgType.ARM, 6),
     "FIRE": Frame(MsgType.FIRE, 7, Fire(3).pack()),
     "OK FIRE": _ok(MsgType.FIRE, 7),
