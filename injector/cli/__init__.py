@@ -8,14 +8,14 @@ from collections.abc import Sequence
 
 from drivers.errors import DriverError, UnitRangeError
 from drivers.urls import PortURLError
-from injector.cli import catalog_cmds, device_cmds, exit_codes
-from injector.errors import InjectorError
+from injector.cli import catalog_cmds, device_cmds, exit_codes, session_cmds
+from injector.errors import InjectorError, PlanError
 from profiles.errors import ProfileError
 from simulator.faults import FaultSpecError
 
-REFUSALS = (ProfileError, InjectorError, UnitRangeError, PortURLError, FaultSpecError)
+REFUSALS = (ProfileError, PlanError, UnitRangeError, PortURLError, FaultSpecError)
 """Refused before anything ran: exit 3."""
-FAILURES = (DriverError,)
+FAILURES = (DriverError, InjectorError)
 """Ran and failed (device absent, refused a command, link lost): exit 1."""
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     catalog_cmds.register(subparsers)
     device_cmds.register(subparsers)
+    session_cmds.register(subparsers)
     return parser
 
 

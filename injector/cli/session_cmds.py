@@ -1,0 +1,196 @@
+"""`injector run`, `injector history` and `injector session show|export`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import sys
+
+from injector.cli import exit_codes
+from injector.cli.common import add_catalog_options, catalog_from, format_table, print_json
+from injector.controller import Controller
+from injector.ports import open_driver
+from injector.session import SessionRequest, SessionResult, run_session
+from injector.store import DB_ENV, Store
+
+
+def add_db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH",
+                        help=f"the record (default: ${DB_ENV}, else the user's data directory)")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "run", help="run a treatment session",
+        description="Run a preset on a gun to a number of shots or a volume, record it, and "
+                    "print its summary. Ends with the gun stopped and the needle retracted "
+                    "whatever happens; exit 0 when all shots were given, 1 when an alarm, an "
+                    "interlock or the link ended it early, 130 on Ctrl-C.",
+        epilog="example: injector run --port sim:// --preset nappage-superficial --zone face "
+               "--needle 32G-4mm --shots 100 --json")
+    add_catalog_options(p)
+    add_db_option(p)
+    p.add_argument("--port", required=True, metavar="URL")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--zone", required=True)
+    p.add_argument("--needle", required=True)
+    size = p.add_mutually_exclusive_group(required=True)
+    size.add_argument("--shots", type=int)
+    size.add_argument("--volume-ml", type=float)
+    p.add_argument("--syringe-ml", type=float, help="must match the gun (default: the gun's)")
+    p.add_argument("--budget-ml", type=float,
+                   help="volume the session may not exceed (default: the planned volume)")
+    p.add_argument("--prime-ul", type=float, default=50.0)
+    p.add_argument("--no-refill", action="store_true",
+                   help="end the session when the syringe runs out instead of confirming a "
+                        "new one")
+    p.add_argument("--calibration-override", metavar="REASON",
+                   help="a technician's explicit, recorded override of an expired calibration")
+    p.add_argument("--person", default="operator", help="who runs the session (recorded)")
+    p.add_argument("--events", action="store_true",
+                   help="print each recorded shot as a JSON line while running")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=run_command)
+
+    p = subparsers.add_parser("history", help="the recorded sessions",
+                              description="List the recorded sessions, newest first.",
+                              epilog="example: injector history --json")
+    add_db_option(p)
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=history_command)
+
+    p = subparsers.add_parser("session", help="one recorded session",
+                              description="Show or export one recorded session.",
+                              epilog="example: injector session export 3 --format csv")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = actions.add_parser("show", help="summary, alarms and state changes",
+                              epilog="example: injector session show 3 --json")
+    add_db_option(show)
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=show_command)
+    export = actions.add_parser("export", help="every shot, as CSV or JSON",
+                                epilog="example: injector session export 3 --format json")
+    add_db_option(export)
+    export.add_argument("id", type=int)
+    export.add_argument("--format", choices=("csv", "json"), required=True)
+    export.set_defaults(handler=export_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    catalog = catalog_from(args)
+    request = SessionRequest(
+        preset=args.preset, zone=args.zone, needle=args.needle, shots=args.shots,
+        volume_ml=args.volume_ml, syringe_ml=args.syringe_ml, budget_ml=args.budget_ml,
+        prime_ul=args.prime_ul, refill=not args.no_refill,
+        calibration_override=args.calibration_override, person=args.person)
+    catalog.preset(request.preset), catalog.zone(request.zone), catalog.needle(request.needle)
+    try:
+        result = asyncio.run(_run(args, catalog, request))
+    except KeyboardInterrupt as stop:
+        result = stop.args[0] if stop.args and isinstance(stop.args[0], SessionResult) else None
+        if result is not None:
+            _print_result(result, args.json)
+        print("injector: session interrupted: gun held, needle retracted", file=sys.stderr)
+        return exit_codes.INTERRUPTED
+    _print_result(result, args.json)
+    if result.status != "completed":
+        print(f"injector: error: session {result.session_id} {result.status}: {result.reason}",
+              file=sys.stderr)
+        return exit_codes.FAILED
+    return exit_codes.OK
+
+
+async def _run(args, catalog, request: SessionRequest) -> SessionResult:
+    store = Store(args.db)
+    driver, gun = open_driver(args.port)
+    controller = Controller(driver, store, person=request.person)
+
+    def on_shot(_, ctl: Controller) -> None:
+        if args.events:
+            print(json.dumps({"event": "shot", "session_id": ctl.session_id,
+                              "shots_done": ctl.account.shots_done,
+                              "volume_measured_ul": round(ctl.account.volume_measured_ul, 3)}),
+                  flush=True)
+    try:
+        return await run_session(controller, catalog, request, on_shot=on_shot)
+    finally:
+        await controller.close()
+        if gun is not None:
+            await gun.aclose()
+        store.close()
+
+
+def _print_result(result: SessionResult, as_json: bool) -> None:
+    s = result.summary
+    if as_json:
+        print_json(s)
+        return
+    print(f"session {result.session_id} {result.status}: {result.reason}")
+    print(f"  {s['preset']} on {s['zone']} with {s['needle']}, gun {s['device']}")
+    print(f"  shots      {s['shots_done']} of {s['planned_shots']}"
+          + (f" ({s['interrupted_shots']} interrupted)" if s['interrupted_shots'] else ""))
+    print(f"  volume     commanded {s['volume_commanded_ul']:.1f} ul, measured by the gun "
+          f"{s['volume_measured_ul']:.1f} ul, reaching the skin (estimate) "
+          f"{s['volume_to_skin_estimate_ul']:.1f} ul")
+    if s["syringe_remaining_ul"] is not None:
+        print(f"  syringe    {s['syringe_remaining_ul']:.0f} ul left, {s['refills']} refill(s)")
+    print(f"  alarms     {', '.join(s['alarms']) or 'none'}")
+
+
+def history_command(args: argparse.Namespace) -> int:
+    store = Store(args.db)
+    rows = store.history(args.limit)
+    if args.json:
+        print_json([row.__dict__ for row in rows])
+    elif rows:
+        print(format_table(["id", "started", "status", "gun", "preset", "zone", "shots",
+                            "volume ul"],
+                           [[str(r.id), r.started_at[:19], r.status, r.device_serial, r.preset,
+                             r.zone, str(r.shots_done), f"{r.volume_measured_ul:.1f}"]
+                            for r in rows]))
+    else:
+        print(f"no sessions recorded in {store.path}")
+    return 0
+
+
+def show_command(args: argparse.Namespace) -> int:
+    store = Store(args.db)
+    session = store.session(args.id)
+    alarms, states = store.alarms(args.id), store.state_changes(args.id)
+    if args.json:
+        print_json(session | {"alarms": alarms, "state_changes": states})
+        return 0
+    print(f"session {session['id']}: {session['status']}"
+          + (f" ({session['end_reason']})" if session["end_reason"] else ""))
+    for key in ("device_serial", "preset", "zone", "needle", "started_at", "ended_at",
+                "planned_shots", "shots_done", "volume_commanded_ul", "volume_measured_ul",
+                "volume_to_skin_estimate_ul"):
+        print(f"  {key:28} {session[key]}")
+    for alarm in alarms:
+        ack = (f"acknowledged by {alarm['acknowledged_by']}" if alarm["acknowledged_by"]
+               else "not acknowledged")
+        print(f"  alarm {alarm['name']} at shot {alarm['shot_index']} ({ack})")
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    store = Store(args.db)
+    session = store.session(args.id)
+    shots = store.shots(args.id)
+    if args.format == "json":
+        print_json({"session": session, "shots": shots, "alarms": store.alarms(args.id),
+                    "state_changes": store.state_changes(args.id)})
+        return 0
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["session_id", *shots[0].keys()] if shots else
+                            ["session_id", "shot_index"])
+    writer.writeheader()
+    for shot in shots:
+        writer.writerow({"session_id": args.id, **shot})
+    sys.stdout.write(out.getvalue())
+    return 0

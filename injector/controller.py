@@ -1,0 +1,396 @@
+"""The controller: the host's state machine over one gun, its interlocks, latched alarms and
+the live account, fed by the device's events. Every event is recorded before it counts.
+
+The controller follows the device's reported state; where the device says something the
+controller did not expect, it goes to fault (and holds the gun) rather than guess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from drivers.codes import ALARMS, Severity, alarm_name
+from drivers.config import DeviceConfig
+from drivers.driver import Driver
+from drivers.messages import AlarmRaised, DeviceState, ShotDone, ShotFlags, StateChanged, Status
+from drivers.messages import StatusFlags
+from injector.calibration_state import ActiveCalibration, from_device_config
+from injector.errors import InjectorError
+from injector.machine import build_machine
+from injector.planner import Plan
+from injector.store import Store
+
+log = logging.getLogger("injector.controller")
+
+
+class InterlockError(InjectorError):
+    """A command refused by the controller because an interlock is not met."""
+
+    def __init__(self, action: str, interlock: str, detail: str) -> None:
+        self.action, self.interlock, self.detail = action, interlock, detail
+        super().__init__(f"cannot {action}: interlock {interlock} not met ({detail})")
+
+
+class AlarmStop(InjectorError):
+    """A latched alarm stopped the session; the gun stopped and retracted the needle."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        super().__init__(f"alarm {', '.join(names)}: the gun stopped, the needle is retracted; "
+                         "a person must acknowledge it")
+
+
+@dataclass
+class Account:
+    shots_done: int = 0
+    interrupted_shots: int = 0
+    volume_commanded_ul: float = 0.0
+    volume_measured_ul: float = 0.0
+    refills: int = 0
+
+
+class Controller:
+    def __init__(self, driver: Driver, store: Store, *, person: str = "operator") -> None:
+        self.driver = driver
+        self.store = store
+        self.person = person
+        self.machine = build_machine(self)
+        self.state: str
+        self.identity = None
+        self.config: DeviceConfig | None = None
+        self.status: Status | None = None
+        self.calibration: ActiveCalibration | None = None
+        self.calibration_override: str | None = None
+        self.plan: Plan | None = None
+        self.budget_ul = 0.0
+        self.session_id: int | None = None
+        self.account = Account()
+        self.latched: dict[int, int] = {}
+        """Latched alarm code -> its row in the record."""
+        self.device_state: DeviceState | None = None
+        self.disagreement: str | None = None
+        self._changed = asyncio.Event()
+        self._pump: asyncio.Task | None = None
+        self._last_state = self.state
+        self._cause = ""
+
+    # ---- interlocks (the machine's guards) -----------------------------------------------
+
+    def _flags(self) -> StatusFlags:
+        return StatusFlags(self.status.flags) if self.status else StatusFlags(0)
+
+    def is_homed(self) -> bool:
+        return StatusFlags.HOMED in self._flags()
+
+    def parts_present(self) -> bool:
+        flags = self._flags()
+        return StatusFlags.NEEDLE_PRESENT in flags and StatusFlags.SYRINGE_PRESENT in flags
+
+    def program_valid(self) -> bool:
+        return self.plan is not None
+
+    def calibration_valid(self) -> bool:
+        if self.calibration_override:
+            return True
+        return self.calibration is not None and not self.calibration.expired(
+            datetime.now(timezone.utc))
+
+    def usable_drug_ul(self) -> float:
+        if not (self.status and self.config):
+            return 0.0
+        return (self.status.syringe_remaining_nl - self.config.dead_volume_nl) / 1000
+
+    def drug_for_next_shot(self) -> bool:
+        return self.plan is not None and self.usable_drug_ul() >= self.plan.setting.dose_ul
+
+    def within_budget(self) -> bool:
+        return (self.plan is not None and self.account.volume_commanded_ul
+                + self.plan.setting.dose_ul <= self.budget_ul + 1e-9)
+
+    def no_alarm_latched(self) -> bool:
+        return not any(ALARMS[alarm_name(code)].severity is Severity.STOP
+                       for code in self.latched if alarm_name(code) in ALARMS)
+
+    def unmet_interlock(self) -> tuple[str, str] | None:
+        checks = [
+            ("no_alarm_latched", self.no_alarm_latched, lambda: "latched: " + ", ".join(
+                alarm_name(c) for c in self.latched)),
+            ("is_homed", self.is_homed, lambda: "the gun is not homed"),
+            ("parts_present", self.parts_present, lambda: "needle or syringe not present"),
+            ("program_valid", self.program_valid, lambda: "no program for this needle and zone"),
+            ("calibration_valid", self.calibration_valid, self._calibration_detail),
+            ("drug_for_next_shot", self.drug_for_next_shot, lambda: (
+                f"{self.usable_drug_ul():g} ul usable, the next shot needs "
+                f"{self.plan.setting.dose_ul if self.plan else 0:g} ul")),
+            ("within_budget", self.within_budget, lambda: (
+                f"{self.account.volume_commanded_ul:g} ul given of a {self.budget_ul:g} ul "
+                "budget")),
+        ]
+        for name, check, detail in checks:
+            if not check():
+                return name, detail()
+        return None
+
+    def _calibration_detail(self) -> str:
+        if self.calibration is None:
+            return "the gun has no calibration"
+        return f"the {self.calibration.source} calibration expired on " \
+               f"{self.calibration.expires_at:%Y-%m-%d}"
+
+    def require_interlocks(self, action: str) -> None:
+        unmet = self.unmet_interlock()
+        if unmet:
+            raise InterlockError(action, *unmet)
+
+    # ---- state bookkeeping ---------------------------------------------------------------
+
+    def on_state_change(self) -> None:
+        self._record_state("host", self._last_state, self.state, self._cause)
+        self._last_state = self.state
+        self._changed.set()
+
+    def _record_state(self, side: str, previous: str, state: str, cause: str) -> None:
+        serial = self.identity.serial_number if self.identity else "?"
+        self.store.record_state(self.session_id, serial, side, previous, state, cause)
+
+    def _go(self, trigger: str) -> bool:
+        """Run a trigger by name (several share a name with a command method)."""
+        self._cause = trigger
+        return self.trigger(trigger)
+
+    def _fire(self, trigger: str) -> None:
+        """Run a trigger whose guards were already checked; refuse loudly if it cannot."""
+        if not self._go(trigger):
+            raise InterlockError(trigger, *(self.unmet_interlock() or ("state", self.state)))
+
+    async def wait_for(self, condition, timeout: float, what: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not condition():
+            if self.latched and not self.no_alarm_latched():
+                raise AlarmStop([alarm_name(c) for c in self.latched])
+            if self.disagreement:
+                raise InjectorError(self.disagreement)
+            left = deadline - loop.time()
+            if left <= 0:
+                raise InjectorError(f"timed out after {timeout:g} s waiting for {what}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except TimeoutError:
+                pass
+
+    # ---- connection ----------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self._fire("connect")
+        self.identity = await self.driver.connect()
+        self.store.record_device(self.identity.serial_number, self.identity.model,
+                                 self.identity.firmware_version)
+        self.config = await self.driver.read_config()
+        self.calibration = from_device_config(self.config)
+        self.status = await self.driver.status()
+        self.device_state = DeviceState(self.status.state)
+        self._pump = asyncio.get_running_loop().create_task(self._follow())
+        self._fire("link_up")
+        if self.device_state in (DeviceState.FAULT, DeviceState.ESTOP) or self.status.alarm_count:
+            self.latched.setdefault(self.status.active_alarm, -1)
+        elif self.is_homed():
+            self._fire("homed")
+
+    async def close(self) -> None:
+        if self._pump:
+            self._pump.cancel()
+        try:
+            await self.driver.close()
+        finally:
+            if self.state != "disconnected":
+                self._go("disconnect")
+
+    async def refresh(self) -> Status:
+        self.status = await self.driver.status()
+        self._changed.set()
+        return self.status
+
+    # ---- following the device ------------------------------------------------------------
+
+    async def _follow(self) -> None:
+        try:
+            async for event in self.driver.events():
+                if isinstance(event, ShotDone):
+                    self._on_shot(event)
+                elif isinstance(event, AlarmRaised):
+                    self._on_alarm(event)
+                elif isinstance(event, StateChanged):
+                    await self._on_device_state(event)
+                self._changed.set()
+        except Exception as exc:        # noqa: BLE001 - a lost event stream is a fault
+            self.disagreement = f"lost the device's events: {exc}"
+            log.error("%s", self.disagreement)
+            if self.state in _RUNNING:
+                self._go("mismatch")
+            self._changed.set()
+
+    def _on_shot(self, shot: ShotDone) -> None:
+        commanded = self.plan.program.volume_nl if self.plan else 0
+        if self.session_id is not None:
+            # Written (and committed) before it is counted or reported.
+            self.store.record_shot(self.session_id, shot_index=shot.shot_index,
+                                   depth_um=shot.depth_reached_um, volume_nl=shot.volume_nl,
+                                   commanded_nl=commanded,
+                                   peak_pressure_kpa=shot.peak_pressure_kpa,
+                                   interrupted=bool(shot.flags & ShotFlags.INTERRUPTED),
+                                   device_time_ms=shot.time_ms)
+        self.account.shots_done += 1
+        self.account.interrupted_shots += bool(shot.flags & ShotFlags.INTERRUPTED)
+        self.account.volume_commanded_ul += self.plan.setting.dose_ul if self.plan else 0.0
+        self.account.volume_measured_ul += shot.volume_nl / 1000
+        if self.status is not None:
+            self.status = Status(**{**self.status.__dict__, "syringe_remaining_nl":
+                                    self.status.syringe_remaining_nl - shot.volume_nl})
+
+    def _on_alarm(self, alarm: AlarmRaised) -> None:
+        serial = self.identity.serial_number if self.identity else "?"
+        row = self.store.record_alarm(self.session_id, serial, code=alarm.code,
+                                      name=alarm_name(alarm.code), shot_index=alarm.shot_index,
+                                      value=alarm.value, device_time_ms=alarm.time_ms)
+        self.latched[alarm.code] = row
+        known = ALARMS.get(alarm_name(alarm.code))
+        if known is None or known.severity is Severity.STOP:
+            if alarm.code == ALARMS["emergency_stop"].code:
+                if self.state in _CONNECTED:
+                    self._go("estop")
+            elif self.state in _RUNNING:
+                self._go("alarm")
+
+    async def _on_device_state(self, change: StateChanged) -> None:
+        previous, state = DeviceState(change.previous), DeviceState(change.state)
+        self.device_state = state
+        self._record_state("device", previous.name.lower(), state.name.lower(), str(change.cause))
+        expected = _EXPECTED.get((previous, state))
+        if state in (DeviceState.FAULT, DeviceState.ESTOP):
+            if self.state not in ("fault", "estop"):
+                await self._disagree(f"the gun went to {state.name} without an alarm")
+            return
+        if expected is None:
+            return
+        trigger, sources = expected
+        if self.state in sources:
+            if trigger == "homed":
+                await self.refresh()
+            self._go(trigger)
+        elif self.state not in ("fault", "estop") and trigger not in ("primed", "homed"):
+            await self._disagree(f"the gun went {previous.name} -> {state.name} while the "
+                                 f"controller was {self.state}")
+
+    async def _disagree(self, why: str) -> None:
+        """The device and the controller disagree: fault, and hold the gun."""
+        self.disagreement = why
+        log.error("state mismatch: %s", why)
+        if self.state in _RUNNING:
+            self._go("mismatch")
+        try:
+            await self.driver.hold()
+        except Exception as exc:        # noqa: BLE001 - already faulting
+            log.error("hold after mismatch failed: %s", exc)
+
+    # ---- commands ------------------------------------------------------------------------
+
+    async def home(self, timeout: float = 30.0) -> None:
+        await self.refresh()
+        if not self.parts_present():
+            raise InterlockError("home", "parts_present", "needle or syringe not present")
+        self._fire("home")
+        await self.driver.home()
+        await self.wait_for(lambda: self.state == "idle", timeout, "homing")
+
+    async def prime(self, volume_ul: float, timeout: float = 60.0) -> None:
+        await self.refresh()
+        self._fire("prime")
+        await self.driver.prime(round(volume_ul * 1000))
+        await self.wait_for(lambda: self.state == "idle", timeout, "priming")
+        await self.refresh()
+
+    async def load(self, plan: Plan, budget_ul: float) -> None:
+        self.plan, self.budget_ul = plan, budget_ul
+        await self.driver.load_program(plan.program)
+        self._fire("load")
+
+    async def arm(self) -> None:
+        await self.refresh()
+        self.require_interlocks("arm")
+        await self.driver.arm()
+        self._fire("arm")
+
+    async def fire(self, count: int) -> None:
+        """Start `count` shots; the interlocks are checked for the whole run's volume."""
+        self.require_interlocks("fire")
+        need = count * self.plan.setting.dose_ul
+        if self.account.volume_commanded_ul + need > self.budget_ul + 1e-9:
+            raise InterlockError("fire", "within_budget",
+                                 f"{count} shots of {self.plan.setting.dose_ul:g} ul would pass "
+                                 f"the {self.budget_ul:g} ul budget")
+        if self.usable_drug_ul() < need - 1e-9:
+            raise InterlockError("fire", "drug_for_next_shot",
+                                 f"{self.usable_drug_ul():g} ul usable, {count} shots need "
+                                 f"{need:g} ul")
+        self._fire("inject")
+        await self.driver.fire(count)
+
+    async def pause(self) -> None:
+        await self.driver.hold()
+        if self.state in ("injecting", "armed"):
+            self._go("pause")
+
+    async def resume(self) -> None:
+        await self.refresh()
+        self.require_interlocks("resume")
+        await self.driver.resume()
+        self._fire("resume")
+
+    async def disarm(self) -> None:
+        await self.driver.disarm()
+        if self.state in ("armed", "paused"):
+            self._go("disarm")
+
+    async def emergency_stop(self) -> None:
+        await self.driver.emergency_stop()
+
+    async def acknowledge(self, code: int, person: str) -> None:
+        """A person acknowledges a latched alarm; it is recorded with their name."""
+        if code not in self.latched:
+            raise InjectorError(f"alarm {alarm_name(code)} is not latched")
+        await self.driver.acknowledge(code)
+        row = self.latched.pop(code)
+        if row >= 0:
+            self.store.record_ack(row, person)
+        await self.refresh()
+        if self.state in ("fault", "estop") and self.no_alarm_latched():
+            self._go("acknowledge")
+
+    async def change_syringe(self, volume_ul: float, prime_ul: float) -> None:
+        """A new syringe is mounted (mid-session): the count goes on, the line is primed."""
+        await self.driver.disarm()
+        self._fire("disarm")
+        self._fire("unload")
+        await self.driver.syringe_loaded(round(volume_ul * 1000))
+        self.account.refills += 1
+        await self.prime(prime_ul)
+        await self.driver.load_program(self.plan.program)
+        self._fire("load")
+
+
+_CONNECTED = ("locked", "homing", "idle", "priming", "ready", "armed", "injecting", "paused",
+              "fault", "calibrating")
+_RUNNING = ("locked", "homing", "idle", "priming", "ready", "armed", "injecting", "paused",
+            "calibrating")
+
+_EXPECTED = {
+    # device (previous, new) -> (controller trigger, controller states it is expected in)
+    (DeviceState.HOMING, DeviceState.IDLE): ("homed", ("homing",)),
+    (DeviceState.PRIMING, DeviceState.IDLE): ("primed", ("priming",)),
+    (DeviceState.FIRING, DeviceState.ARMED): ("run_done", ("injecting",)),
+}

@@ -1,0 +1,206 @@
+"""A treatment session: a clinician's preset, zone and needle, run on one gun to a number of
+shots or a volume, with the live account and an ending that is always recorded.
+
+However a session ends (done, an alarm, an interlock, a lost link, Ctrl-C) the gun is left
+stopped with the needle retracted, and the record says how and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from drivers.errors import DriverError
+from drivers.messages import ShotDone
+from injector.controller import AlarmStop, Controller, InterlockError
+from injector.errors import InjectorError
+from injector.planner import Plan, plan
+from profiles import Catalog
+
+PRIME_UL = 50.0
+RETRACT_WAIT_S = 2.0
+
+
+class SessionError(InjectorError):
+    """The session could not start, or ended early; `result` holds what was recorded."""
+
+    def __init__(self, message: str, result: SessionResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    preset: str
+    zone: str
+    needle: str
+    shots: int | None = None
+    volume_ml: float | None = None
+    syringe_ml: float | None = None
+    """None: the syringe the gun is configured for."""
+    budget_ml: float | None = None
+    """None: exactly the planned volume."""
+    prime_ul: float = PRIME_UL
+    refill: bool = True
+    """Automated runs: confirm a full new syringe when the current one cannot give the next
+    shot (a person does this at the gun; the simulator takes the confirmation)."""
+    calibration_override: str | None = None
+    person: str = "operator"
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    session_id: int
+    status: str
+    """completed, aborted (alarm or interlock), failed (link), interrupted (Ctrl-C)."""
+    reason: str
+    summary: dict
+
+
+def shots_for(request: SessionRequest, dose_ul: float) -> int:
+    if request.shots is not None:
+        return request.shots
+    if request.volume_ml is None or not math.isfinite(request.volume_ml) or request.volume_ml <= 0:
+        raise InjectorError(f"volume_ml = {request.volume_ml!r}: must be a positive volume")
+    return max(1, math.floor(request.volume_ml * 1000 / dose_ul + 1e-9))
+
+
+async def run_session(controller: Controller, catalog: Catalog, request: SessionRequest, *,
+                      on_shot: Callable[[ShotDone, Controller], None] | None = None) -> SessionResult:
+    """Connect, check, home, prime, load, arm and run; always record the ending."""
+    await controller.connect()
+    config = controller.config
+    capacity_ml = config.syringe_capacity_nl / 1_000_000
+    syringe_ml = request.syringe_ml if request.syringe_ml is not None else capacity_ml
+    if syringe_ml != capacity_ml:
+        raise SessionError(f"syringe_ml = {syringe_ml:g}: the gun is configured for a "
+                           f"{capacity_ml:g} ml syringe")
+    syringe = catalog.syringe(syringe_ml, config.dead_volume_nl / 1000)
+    preset = catalog.preset(request.preset)
+    probe = plan(preset, catalog.zone(request.zone), catalog.needle(request.needle), syringe,
+                 shots=1, limits=config.mechanical_limits(),
+                 correction=_correction(controller))
+    target = shots_for(request, probe.setting.dose_ul)
+    the_plan = plan(preset, catalog.zone(request.zone), catalog.needle(request.needle), syringe,
+                    shots=target, limits=config.mechanical_limits(),
+                    correction=_correction(controller))
+    budget_ul = (request.budget_ml * 1000 if request.budget_ml is not None
+                 else the_plan.volume_ul)
+    controller.calibration_override = request.calibration_override
+    calibration = (controller.calibration.describe() if controller.calibration else {})
+    if request.calibration_override:
+        calibration |= {"override": request.calibration_override, "by": request.person}
+    controller.session_id = controller.store.start_session(
+        device_serial=controller.identity.serial_number, preset=preset.name, zone=request.zone,
+        needle=request.needle, syringe_ml=syringe_ml, planned_shots=target, budget_ul=budget_ul,
+        dose_ul=the_plan.setting.dose_ul, drug_loss_fraction=preset.drug_loss_fraction,
+        calibration=calibration, plan=the_plan.summary())
+    started = asyncio.get_running_loop().time()
+    status, reason = "completed", f"{target} shots given"
+    try:
+        await _treat(controller, the_plan, target, budget_ul, request, syringe.capacity_ml,
+                     on_shot)
+    except AlarmStop as exc:
+        status, reason = "aborted", str(exc)
+    except InterlockError as exc:
+        status, reason = "aborted", str(exc)
+    except DriverError as exc:
+        status, reason = "failed", str(exc)
+    except InjectorError as exc:
+        status, reason = "aborted", str(exc)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        status, reason = "interrupted", "stopped by the operator (Ctrl-C)"
+    if status != "completed":
+        await _make_safe(controller)
+    summary = _summary(controller, the_plan, target, asyncio.get_running_loop().time() - started)
+    controller.store.end_session(controller.session_id, status, reason, summary)
+    result = SessionResult(controller.session_id, status, reason,
+                           summary | {"status": status, "reason": reason})
+    if status == "interrupted":
+        raise KeyboardInterrupt(result)
+    return result
+
+
+def _correction(controller: Controller):
+    from injector.correction import IDENTITY
+
+    return controller.calibration.correction if controller.calibration else IDENTITY
+
+
+async def _treat(controller: Controller, the_plan: Plan, target: int, budget_ul: float,
+                 request: SessionRequest, capacity_ml: float, on_shot) -> None:
+    if not controller.is_homed():
+        await controller.home()
+    await controller.prime(request.prime_ul)
+    await controller.load(the_plan, budget_ul)
+    await controller.arm()
+    dose = the_plan.setting.dose_ul
+    while controller.account.shots_done < target:
+        remaining = target - controller.account.shots_done
+        by_budget = math.floor((budget_ul - controller.account.volume_commanded_ul) / dose + 1e-9)
+        by_syringe = math.floor(controller.usable_drug_ul() / dose + 1e-9)
+        if by_budget <= 0:
+            raise InterlockError("fire", "within_budget",
+                                 f"the {budget_ul:g} ul budget is spent")
+        if by_syringe <= 0:
+            if not request.refill:
+                raise InterlockError("fire", "drug_for_next_shot",
+                                     f"{controller.usable_drug_ul():g} ul usable; change the "
+                                     "syringe")
+            await controller.change_syringe(capacity_ml * 1000, request.prime_ul)
+            await controller.arm()
+            continue
+        batch = min(remaining, by_budget, by_syringe)
+        before = controller.account.shots_done
+        shown = before
+        await controller.fire(batch)
+        timeout = batch * the_plan.shot_period_s + 10.0
+
+        def progressed() -> bool:
+            nonlocal shown
+            if on_shot is not None:
+                while shown < controller.account.shots_done:
+                    shown += 1
+                    on_shot(None, controller)
+            return controller.account.shots_done >= before + batch and controller.state == "armed"
+
+        await controller.wait_for(progressed, timeout, f"{batch} shots")
+    await controller.disarm()
+
+
+async def _make_safe(controller: Controller) -> None:
+    """Stop the gun and see the needle out of the skin before the session is closed."""
+    try:
+        if controller.state in ("injecting", "armed", "paused", "priming"):
+            await controller.driver.hold()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RETRACT_WAIT_S
+        while loop.time() < deadline:
+            status = await controller.refresh()
+            if status.depth_um <= 0:
+                return
+            await asyncio.sleep(0.02)
+    except (DriverError, InjectorError):
+        pass                            # the device's own watchdog retracts a silent gun
+
+
+def _summary(controller: Controller, the_plan: Plan, target: int, duration_s: float) -> dict:
+    record = controller.store.session(controller.session_id)
+    return {
+        "session_id": controller.session_id,
+        "device": controller.identity.serial_number if controller.identity else None,
+        "preset": the_plan.preset.name, "zone": the_plan.zone.name,
+        "needle": the_plan.needle.name, "planned_shots": target,
+        "shots_done": record["shots_done"],
+        "interrupted_shots": controller.account.interrupted_shots,
+        "volume_commanded_ul": record["volume_commanded_ul"],
+        "volume_measured_ul": record["volume_measured_ul"],
+        "volume_to_skin_estimate_ul": record["volume_to_skin_estimate_ul"],
+        "drug_loss_fraction": the_plan.preset.drug_loss_fraction,
+        "syringe_remaining_ul": (controller.status.syringe_remaining_nl / 1000
+                                 if controller.status else None),
+        "refills": controller.account.refills, "alarms": record["alarms"],
+        "duration_s": round(duration_s, 3), "calibration": record["calibration"],
+    }
