@@ -19,7 +19,7 @@ from drivers.messages import AlarmRaised, DeviceState, ShotDone, ShotFlags, Stat
 from drivers.messages import StatusFlags
 from injector.calibration_state import ActiveCalibration, from_device_config
 from injector.errors import InjectorError
-from injector.machine import build_machine
+from injector.machine import INTERLOCKS, build_machine
 from injector.planner import Plan
 from injector.store import Store
 
@@ -52,13 +52,24 @@ class Account:
     refills: int = 0
 
 
+class _MachineModel:
+    """What the state machine drives: its state and triggers, with the controller's
+    interlocks as guards. Kept apart from the controller so that triggers (home, arm, ...)
+    and the controller's commands of the same name do not collide."""
+
+    def __init__(self, controller: Controller) -> None:
+        for name in INTERLOCKS:
+            setattr(self, name, getattr(controller, name))
+        self.on_state_change = controller.on_state_change
+
+
 class Controller:
     def __init__(self, driver: Driver, store: Store, *, person: str = "operator") -> None:
         self.driver = driver
         self.store = store
         self.person = person
-        self.machine = build_machine(self)
-        self.state: str
+        self.fsm = _MachineModel(self)
+        self.machine = build_machine(self.fsm)
         self.identity = None
         self.config: DeviceConfig | None = None
         self.status: Status | None = None
@@ -156,10 +167,13 @@ class Controller:
         serial = self.identity.serial_number if self.identity else "?"
         self.store.record_state(self.session_id, serial, side, previous, state, cause)
 
+    @property
+    def state(self) -> str:
+        return self.fsm.state
+
     def _go(self, trigger: str) -> bool:
-        """Run a trigger by name (several share a name with a command method)."""
         self._cause = trigger
-        return self.trigger(trigger)
+        return self.fsm.trigger(trigger)
 
     def _fire(self, trigger: str) -> None:
         """Run a trigger whose guards were already checked; refuse loudly if it cannot."""

@@ -78,3 +78,7 @@ def mermaid() -> str:
     # Drop the styling lines that mark the current state: the doc shows the machine, not a run.
     return "\n".join(line for line in text.splitlines()
                      if not line.strip().startswith(("Class ", "classDef ")))
+
+
+if __name__ == "__main__":
+    print(mermaid())

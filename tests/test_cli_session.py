@@ -1,0 +1,106 @@
+"""`injector run`, `history` and `session` as a user runs them, and a session killed with
+SIGKILL: the record survives whole."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from injector.store import Store
+from tests.conftest import REPO, run_cli
+
+pytestmark = pytest.mark.looptime(False)
+
+
+def env_with(db) -> dict:
+    return {**os.environ, "INJECTOR_DB": str(db)}
+
+
+def test_run_json_history_show_and_export(tmp_path):
+    db = tmp_path / "record.db"
+    done = run_cli("run", "--port", "sim://", "--preset", "nappage-superficial", "--zone",
+                   "face", "--needle", "32G-4mm", "--shots", "12", "--json", env=env_with(db))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    for key in ("session_id", "shots_done", "volume_commanded_ul", "volume_measured_ul",
+                "alarms"):
+        assert key in summary
+    assert (summary["shots_done"], summary["volume_commanded_ul"], summary["alarms"]) == (
+        12, 120.0, [])
+    history = json.loads(run_cli("history", "--json", env=env_with(db)).stdout)
+    assert history[0]["id"] == summary["session_id"] and history[0]["status"] == "completed"
+    shown = json.loads(run_cli("session", "show", str(summary["session_id"]), "--json",
+                               "--db", str(db)).stdout)
+    assert shown["shots_done"] == 12 and shown["status"] == "completed"
+    csv = run_cli("session", "export", str(summary["session_id"]), "--format", "csv",
+                  env=env_with(db)).stdout.splitlines()
+    assert csv[0].startswith("session_id,shot_index,depth_um,volume_nl")
+    assert len(csv) == 13
+    exported = json.loads(run_cli("session", "export", str(summary["session_id"]), "--format",
+                                  "json", env=env_with(db)).stdout)
+    assert [s["shot_index"] for s in exported["shots"]] == list(range(1, 13))
+
+
+def test_an_alarm_mid_session_ends_with_one_line_and_exit_1(tmp_path):
+    done = run_cli("run", "--port", "sim://?fault=occlusion@4", "--preset",
+                   "nappage-superficial", "--zone", "face", "--needle", "32G-4mm", "--shots",
+                   "10", "--db", str(tmp_path / "r.db"))
+    assert done.returncode == 1
+    assert "alarm occlusion" in done.stdout
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "needle is retracted" in done.stderr
+
+
+def test_an_absent_device_is_one_line_and_exit_1(tmp_path):
+    master, slave = os.openpty()
+    try:
+        done = run_cli("run", "--port", os.ttyname(slave), "--preset", "classical", "--zone",
+                       "face", "--needle", "32G-4mm", "--shots", "3", "--db",
+                       str(tmp_path / "r.db"))
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert done.returncode == 1
+    assert done.stderr.startswith("injector: error: no answer to IDENTIFY")
+    assert done.stderr.count("\n") == 1
+
+
+def test_a_refused_preset_is_exit_3(tmp_path):
+    done = run_cli("run", "--port", "sim://", "--preset", "infiltration", "--zone", "eyelids",
+                   "--needle", "30G-13mm", "--shots", "3", "--db", str(tmp_path / "r.db"))
+    assert done.returncode == 3 and "zone eyelids's maximum" in done.stderr
+
+
+def test_a_session_killed_mid_run_leaves_a_whole_record(tmp_path):
+    db = tmp_path / "record.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "injector", "run", "--port", "sim://", "--preset",
+         "nappage-superficial", "--zone", "face", "--needle", "32G-4mm", "--shots", "2000",
+         "--events", "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=REPO)
+    reported = []
+    for line in proc.stdout:
+        reported.append(json.loads(line))
+        if len(reported) == 25:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    raw = sqlite3.connect(db)
+    assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    raw.close()
+    store = Store(db)                       # the next start closes the orphan
+    session_id = reported[0]["session_id"]
+    session = store.session(session_id)
+    assert session["status"] == "interrupted"
+    recorded = [s["shot_index"] for s in store.shots(session_id)]
+    # Every shot reported before the kill is recorded, in order, with nothing missing.
+    assert len(recorded) >= reported[-1]["shots_done"]
+    assert recorded == list(range(1, len(recorded) + 1))
+    history = json.loads(run_cli("history", "--json", "--db", str(db)).stdout)
+    assert history[0]["status"] == "interrupted"

@@ -1,0 +1,119 @@
+"""Treatment sessions against the simulated gun, in virtual time: the account, the record,
+and every fault mid-session."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from drivers.messages import DeviceState
+from injector.controller import Controller
+from injector.session import SessionRequest, run_session
+from injector.store import Store
+from tests.rig import CATALOG, make_rig
+
+
+async def run(tmp_path, request: SessionRequest, bridge: str = "serial-memory", during=None,
+              **gun_options):
+    rig = await make_rig(bridge, connect=False, **gun_options)
+    store = Store(tmp_path / "record.db")
+    controller = Controller(rig.driver, store)
+    task = asyncio.create_task(run_session(controller, CATALOG, request))
+    try:
+        if during is not None:
+            await during(rig.gun, controller)
+        result = await task
+    finally:
+        await controller.close()
+        await rig.gun.aclose()
+    return result, store, rig.gun
+
+
+NAPPAGE = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=40)
+
+
+@pytest.mark.parametrize("bridge", ["serial-memory", "modbus-tcp"])
+async def test_a_session_gives_every_shot_and_records_it(tmp_path, bridge):
+    result, store, gun = await run(tmp_path, NAPPAGE, bridge)
+    assert (result.status, result.summary["shots_done"]) == ("completed", 40)
+    shots = store.shots(result.session_id)
+    assert [s["shot_index"] for s in shots] == list(range(1, 41))
+    assert result.summary["volume_commanded_ul"] == 400.0
+    assert result.summary["volume_measured_ul"] == pytest.approx(gun.firmware.volume_dispensed_nl
+                                                                 / 1000)
+    assert result.summary["volume_to_skin_estimate_ul"] == pytest.approx(200.0)  # nappage: half
+    session = store.session(result.session_id)
+    assert session["status"] == "completed" and session["device_serial"] == "SIM-000001"
+    assert store.integrity_ok()
+    host_states = [c["state"] for c in store.state_changes(result.session_id) if c["side"] == "host"]
+    assert "injecting" in host_states and host_states[-2:] == ["ready", "disconnected"]
+
+
+STOP_FAULTS = ["occlusion", "motor_stall", "plunger_stall", "empty_syringe", "needle_removed",
+               "syringe_removed", "emergency_stop", "watchdog"]
+
+
+@pytest.mark.parametrize("fault", STOP_FAULTS)
+async def test_every_fault_mid_session(tmp_path, fault):
+    request = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=30)
+    result, store, gun = await run(tmp_path, request, faults=[f"{fault}@12"])
+    assert result.status == "aborted"
+    assert result.summary["alarms"] == [fault]
+    assert fault in result.reason
+    # The gun stopped and the needle is out of the skin.
+    assert gun.firmware.physics.depth.position(asyncio.get_running_loop().time()) == 0.0
+    assert not gun.firmware.physics.plunger.moving(asyncio.get_running_loop().time())
+    # The record holds exactly what the gun did, no shot after the alarm.
+    indices = [s["shot_index"] for s in store.shots(result.session_id)]
+    assert indices == list(range(1, gun.firmware.shots_done + 1))
+    # A silent link goes on firing until the watchdog trips, 250 ms (two periods) later.
+    assert indices[-1] <= 12 + (2 if fault == "watchdog" else 0)
+    alarms = store.alarms(result.session_id)
+    assert [a["name"] for a in alarms] == [fault] and alarms[0]["acknowledged_by"] is None
+    assert store.session(result.session_id)["status"] == "aborted"
+
+
+async def test_a_syringe_change_mid_session_keeps_the_count(tmp_path):
+    request = SessionRequest("infiltration", "thighs", "30G-13mm", shots=110)
+    result, store, gun = await run(tmp_path, request)
+    # 10 ml less 80 ul dead volume less 50 ul primed holds 98 shots of 100 ul.
+    assert (result.status, result.summary["shots_done"], result.summary["refills"]) == (
+        "completed", 110, 1)
+    assert [s["shot_index"] for s in store.shots(result.session_id)] == list(range(1, 111))
+
+
+async def test_an_expired_calibration_blocks_arming_unless_overridden(tmp_path):
+    long_ago = int(time.time()) - 400 * 86_400
+    result, store, _ = await run(tmp_path, NAPPAGE, calibrated_s=long_ago)
+    assert result.status == "aborted" and "calibration_valid" in result.reason
+    assert result.summary["shots_done"] == 0
+    overridden = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=5,
+                                calibration_override="verified by hand on the balance today",
+                                person="tech A. Novak")
+    result, store, _ = await run(tmp_path, overridden, calibrated_s=long_ago)
+    assert result.status == "completed"
+    calibration = store.session(result.session_id)["calibration"]
+    assert calibration["override"] == "verified by hand on the balance today"
+    assert calibration["by"] == "tech A. Novak"
+
+
+async def test_the_dose_budget_is_an_interlock(tmp_path):
+    request = SessionRequest("classical", "face", "32G-4mm", shots=20, budget_ml=0.1)
+    result, _, _ = await run(tmp_path, request)
+    assert result.status == "aborted" and "within_budget" in result.reason
+    assert result.summary["volume_commanded_ul"] == 100.0         # 5 shots of 20 ul
+
+
+async def test_a_device_that_disagrees_puts_the_controller_in_fault(tmp_path):
+    async def firmware_goes_rogue(gun, controller):
+        while controller.account.shots_done < 5:
+            await asyncio.sleep(0.05)
+        gun.firmware._set_state(DeviceState.FAULT, 0)     # no alarm: not what it should do
+
+    request = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=200)
+    result, store, gun = await run(tmp_path, request, during=firmware_goes_rogue)
+    assert result.status == "aborted" and "without an alarm" in result.reason
+    host = [c for c in store.state_changes(result.session_id) if c["side"] == "host"]
+    assert (host[-2]["state"], host[-2]["cause"]) == ("fault", "mismatch")
