@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -193,7 +194,7 @@ class Controller:
                 raise InjectorError(f"timed out after {timeout:g} s waiting for {what}")
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), left)
+                await asyncio.wait_for(self._changed.wait(), None if math.isinf(left) else left)
             except TimeoutError:
                 pass
 

@@ -164,9 +164,15 @@ async def _treat(controller: Controller, the_plan: Plan, target: int, budget_ul:
                 while shown < controller.account.shots_done:
                     shown += 1
                     on_shot(None, controller)
-            return controller.account.shots_done >= before + batch and controller.state == "armed"
+            done = controller.account.shots_done >= before + batch
+            return (done and controller.state == "armed") or controller.state == "paused"
 
-        await controller.wait_for(progressed, timeout, f"{batch} shots")
+        while True:
+            await controller.wait_for(progressed, timeout, f"{batch} shots")
+            if controller.state != "paused":
+                break
+            # Held by the clinician: the run goes on when they resume, however long it takes.
+            await controller.wait_for(lambda: controller.state != "paused", math.inf, "resume")
     await controller.disarm()
 
 

@@ -117,3 +117,22 @@ async def test_a_device_that_disagrees_puts_the_controller_in_fault(tmp_path):
     assert result.status == "aborted" and "without an alarm" in result.reason
     host = [c for c in store.state_changes(result.session_id) if c["side"] == "host"]
     assert (host[-2]["state"], host[-2]["cause"]) == ("fault", "mismatch")
+
+
+async def test_pause_and_resume_mid_session_keep_the_count(tmp_path):
+    async def clinician(gun, controller):
+        while controller.account.shots_done < 10:
+            await asyncio.sleep(0.01)
+        await controller.pause()
+        assert controller.state == "paused"
+        await asyncio.sleep(5.0)                    # the clinician repositions the patient
+        assert gun.firmware.physics.depth.position(asyncio.get_running_loop().time()) == 0.0
+        await controller.resume()
+
+    request = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=40)
+    result, store, gun = await run(tmp_path, request, during=clinician)
+    assert (result.status, result.summary["shots_done"]) == ("completed", 40)
+    assert result.summary["interrupted_shots"] <= 1
+    assert [s["shot_index"] for s in store.shots(result.session_id)] == list(range(1, 41))
+    host = [c["state"] for c in store.state_changes(result.session_id) if c["side"] == "host"]
+    assert "paused" in host
