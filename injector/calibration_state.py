@@ -51,3 +51,37 @@ def from_device_config(config: DeviceConfig,
         volume_ul=LinearCorrection(config.cal_volume_gain_ppm / PPM,
                                    config.cal_volume_offset_nl / 1000))
     return ActiveCalibration("factory", correction, made, made + timedelta(days=valid_days))
+
+
+TECHNICIAN_VALID_DAYS = 90
+TECHNICIAN_VALID_SHOTS = 20_000
+
+
+def in_force(store, serial_number: str, config: DeviceConfig,
+             now: datetime | None = None) -> ActiveCalibration | None:
+    """The technician's active calibrations where there are some, else the gun's own.
+
+    A technician calibration of one kind (dose or depth) replaces that axis of the factory
+    calibration; the result expires when its first part does (by date, or by shots fired
+    since it was made)."""
+    from injector.correction import correction_from_fit
+
+    now = now or datetime.now(timezone.utc)
+    factory = from_device_config(config)
+    parts = {kind: store.active_calibration(serial_number, kind) for kind in ("dose", "depth")}
+    if not any(parts.values()):
+        return factory
+    base = factory.correction if factory else Correction()
+    depth = correction_from_fit(parts["depth"]["fit"]) if parts["depth"] else base.depth_mm
+    volume = correction_from_fit(parts["dose"]["fit"]) if parts["dose"] else base.volume_ul
+    expiries = [factory.expires_at] if factory and not all(parts.values()) else []
+    made = []
+    for part in filter(None, parts.values()):
+        made.append(datetime.fromisoformat(part["created_at"]))
+        if part["expires_at"]:
+            expiries.append(datetime.fromisoformat(part["expires_at"]))
+        limit = part["expires_after_shots"]
+        if limit is not None and part["shots_since"] >= limit:
+            expiries.append(now)
+    return ActiveCalibration("technician", Correction(depth_mm=depth, volume_ul=volume),
+                             max(made), min(expiries) if expiries else None)

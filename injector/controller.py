@@ -18,7 +18,7 @@ from drivers.config import DeviceConfig
 from drivers.driver import Driver
 from drivers.messages import AlarmRaised, DeviceState, ShotDone, ShotFlags, StateChanged, Status
 from drivers.messages import StatusFlags
-from injector.calibration_state import ActiveCalibration, from_device_config
+from injector.calibration_state import ActiveCalibration, in_force
 from injector.errors import InjectorError
 from injector.machine import INTERLOCKS, build_machine
 from injector.planner import Plan
@@ -206,7 +206,7 @@ class Controller:
         self.store.record_device(self.identity.serial_number, self.identity.model,
                                  self.identity.firmware_version)
         self.config = await self.driver.read_config()
-        self.calibration = from_device_config(self.config)
+        self.calibration = in_force(self.store, self.identity.serial_number, self.config)
         self.status = await self.driver.status()
         self.device_state = DeviceState(self.status.state)
         self._pump = asyncio.get_running_loop().create_task(self._follow())

@@ -167,6 +167,58 @@ class Store:
             raise StoreError(f"cannot record into {table}: {exc}") from None
         return cursor.lastrowid
 
+    def record_calibration(self, *, device_serial: str, kind: str, fit: dict, points: list,
+                           person: str, expires_at: str | None,
+                           expires_after_shots: int | None) -> int:
+        """A new calibration becomes active; the one it supersedes gets a status row."""
+        previous = self.active_calibration(device_serial, kind)
+        calibration_id = self._insert(
+            "calibrations", device_serial=device_serial, kind=kind, source="technician",
+            fit=json.dumps(fit), points=json.dumps(points), person=person, created_at=now_iso(),
+            expires_at=expires_at, expires_after_shots=expires_after_shots)
+        if previous is not None:
+            self.set_calibration_status(previous["id"], "superseded",
+                                        f"superseded by calibration {calibration_id}", person)
+        self.set_calibration_status(calibration_id, "active", "fit accepted", person)
+        return calibration_id
+
+    def set_calibration_status(self, calibration_id: int, status: str, reason: str,
+                               person: str) -> None:
+        self._insert("calibration_status", calibration_id=calibration_id, status=status,
+                     reason=reason, person=person, at=now_iso())
+
+    def calibrations(self, device_serial: str | None = None) -> list[dict]:
+        rows = self.db.execute(
+            "SELECT c.*, (SELECT status FROM calibration_status s WHERE s.calibration_id = c.id "
+            "ORDER BY s.id DESC LIMIT 1) AS status FROM calibrations c "
+            + ("WHERE c.device_serial = ? " if device_serial else "") + "ORDER BY c.id DESC",
+            (device_serial,) if device_serial else ())
+        out = []
+        for row in rows:
+            item = dict(row)
+            item["fit"], item["points"] = json.loads(item["fit"]), json.loads(item["points"])
+            item["shots_since"] = self.shots_since(item["device_serial"], item["created_at"])
+            out.append(item)
+        return out
+
+    def calibration(self, calibration_id: int) -> dict:
+        for item in self.calibrations():
+            if item["id"] == calibration_id:
+                return item
+        raise StoreError(f"no calibration {calibration_id} in {self.path}")
+
+    def active_calibration(self, device_serial: str, kind: str) -> dict | None:
+        for item in self.calibrations(device_serial):
+            if item["kind"] == kind and item["status"] == "active":
+                return item
+        return None
+
+    def shots_since(self, device_serial: str, since_iso: str) -> int:
+        return self.db.execute(
+            "SELECT COUNT(*) FROM shots JOIN sessions ON sessions.id = shots.session_id "
+            "WHERE sessions.device_serial = ? AND shots.recorded_at > ?",
+            (device_serial, since_iso)).fetchone()[0]
+
     def record_device(self, serial_number: str, model: str, firmware: str) -> None:
         self.db.execute("INSERT OR IGNORE INTO devices VALUES (?, ?, ?, ?)",
                         (serial_number, model, firmware, now_iso()))

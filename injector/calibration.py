@@ -1,0 +1,249 @@
+"""Technician calibration of dose and depth, and its verification.
+
+Dose, gravimetric as in the field: at each set volume, shots one by one into a cup on a
+balance, the mass of each turned into volume with the fluid's density. Depth: commanded
+against where a depth gauge says the tip went. The fit maps commanded to delivered (a
+straight line, or straight pieces between the points where a line does not fit); bad
+measurements are refused with what to redo, and the calibration in force stays as it was.
+
+Verification, in the manner of a dose-accuracy test: each test volume is fired with the
+calibration in force and must be within +-2% or +-0.5 ul, whichever is larger; depth within
++-0.05 mm.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+from drivers.instruments import Balance, DepthGauge
+from injector.calibration_state import TECHNICIAN_VALID_DAYS, TECHNICIAN_VALID_SHOTS
+from injector.controller import Controller
+from injector.correction import IDENTITY, Correction
+from injector.errors import InjectorError
+from injector.planner import Overrides, Plan, plan
+from profiles import Catalog
+
+DOSE_VOLUMES_UL = (10.0, 25.0, 50.0, 100.0)
+DEPTHS_MM = (1.0, 2.0, 3.0)
+SHOTS_EACH = 3
+DOSE_RUN_DEPTH_MM = 2.0
+DEPTH_RUN_DOSE_UL = 10.0
+DEPTH_TOLERANCE_MM = 0.05
+
+PLAUSIBLE = {"dose": {"gain": (0.8, 1.2), "offset": 5.0, "unit": "ul"},
+             "depth": {"gain": (0.8, 1.2), "offset": 1.0, "unit": "mm"}}
+
+
+class CalibrationError(InjectorError):
+    """Measurements that cannot make a calibration; says what to redo."""
+
+
+def dose_tolerance_ul(set_ul: float) -> float:
+    return max(0.02 * set_ul, 0.5)
+
+
+@dataclass(frozen=True)
+class Series:
+    set_value: float
+    commanded: float
+    readings: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.readings))
+
+    @property
+    def spread(self) -> float:
+        return float(np.std(self.readings))
+
+
+def fit_series(kind: str, series: list[Series]) -> dict:
+    """The fit of delivered against commanded, or a CalibrationError that says what to redo."""
+    unit = PLAUSIBLE[kind]["unit"]
+    for s in series:
+        bad = [r for r in s.readings if not math.isfinite(r) or r <= 0]
+        if bad:
+            raise CalibrationError(f"series at {s.set_value:g} {unit}: reading {bad[0]!r} is not "
+                                   f"a positive, finite {unit}; check the instrument and redo it")
+    if len({s.commanded for s in series}) < 3:
+        raise CalibrationError(f"{len(series)} set values: a fit needs at least 3 different "
+                               "ones; measure more points")
+    for s in series:
+        allowed = max(0.05 * s.mean, 1.0 if kind == "dose" else 0.05)
+        if len(s.readings) > 1 and s.spread > allowed:
+            raise CalibrationError(
+                f"series at {s.set_value:g} {unit} is not repeatable (spread {s.spread:.3f} "
+                f"{unit}, allowed {allowed:.3f}): check for air in the line and redo it")
+    commanded = np.array([s.commanded for s in series])
+    delivered = np.array([s.mean for s in series])
+    if len(series) > 3:
+        # Each series against the line through the others; the worst one is named.
+        worst = None
+        for index, s in enumerate(series):
+            others = np.delete(np.arange(len(series)), index)
+            gain, offset = np.polyfit(commanded[others], delivered[others], 1)
+            predicted = gain * s.commanded + offset
+            allowed = max(0.10 * abs(predicted), 3.0 if kind == "dose" else 0.3)
+            ratio = abs(s.mean - predicted) / allowed
+            if ratio > 1 and (worst is None or ratio > worst[0]):
+                worst = (ratio, s, predicted)
+        if worst is not None:
+            _, s, predicted = worst
+            raise CalibrationError(
+                f"series at {s.set_value:g} {unit} gave {s.mean:.3f} {unit}, far from the "
+                f"{predicted:.3f} {unit} the other series predict: redo that series")
+    gain, offset = np.polyfit(commanded, delivered, 1)
+    low, high = PLAUSIBLE[kind]["gain"]
+    if not low <= gain <= high or abs(offset) > PLAUSIBLE[kind]["offset"]:
+        raise CalibrationError(
+            f"fit gain {gain:.4f}, offset {offset:.3f} {unit} is outside plausible bounds "
+            f"(gain {low:g} to {high:g}, offset within +-{PLAUSIBLE[kind]['offset']:g} {unit}): "
+            "check the setup (needle, syringe, fluid density) and redo the calibration")
+    residuals = delivered - (gain * commanded + offset)
+    line_ok = all(abs(r) <= (0.01 * c if kind == "dose" else 0.01) + (0.25 if kind == "dose"
+                                                                       else 0.0)
+                  for r, c in zip(residuals, commanded))
+    if line_ok:
+        return {"kind": "linear", "gain": float(gain), "offset": float(offset),
+                "residuals": [float(r) for r in residuals],
+                "max_residual": float(np.max(np.abs(residuals)))}
+    order = np.argsort(commanded)
+    if np.any(np.diff(delivered[order]) <= 0):
+        raise CalibrationError("delivered does not grow with commanded: redo the calibration")
+    return {"kind": "piecewise", "commanded": [float(c) for c in commanded[order]],
+            "delivered": [float(d) for d in delivered[order]],
+            "residuals": [float(r) for r in residuals],
+            "max_residual": float(np.max(np.abs(residuals)))}
+
+
+def calibration_plan(controller: Controller, catalog: Catalog, *, dose_ul: float,
+                     depth_mm: float, needle: str, correction: Correction) -> Plan:
+    """A single-shot program for calibration shots, through the same envelope checks."""
+    config = controller.config
+    syringe = catalog.syringe(config.syringe_capacity_nl / 1_000_000,
+                              config.dead_volume_nl / 1000)
+    return plan(catalog.preset("nappage-middle"), catalog.zone("thighs"), catalog.needle(needle),
+                syringe, shots=1, limits=config.mechanical_limits(), correction=correction,
+                overrides=Overrides(depth_mm=depth_mm, dose_ul=dose_ul, shot_rate_hz=1.0))
+
+
+async def measure(controller: Controller, catalog: Catalog, kind: str, values, *,
+                  shots_each: int, needle: str, correction: Correction,
+                  balance: Balance | None = None, gauge: DepthGauge | None = None,
+                  density_g_ml: float = 1.0) -> list[Series]:
+    """Fire each value's series one shot at a time and read the instrument after each."""
+    series = []
+    for value in values:
+        dose, depth = (value, DOSE_RUN_DEPTH_MM) if kind == "dose" else (DEPTH_RUN_DOSE_UL, value)
+        the_plan = calibration_plan(controller, catalog, dose_ul=dose, depth_mm=depth,
+                                    needle=needle, correction=correction)
+        await controller.load(the_plan, math.inf)
+        await controller.arm()
+        if kind == "dose":
+            await balance.tare()
+        readings, previous_g = [], 0.0
+        for _ in range(shots_each):
+            before = controller.account.shots_done
+            await controller.fire(1)
+            await controller.wait_for(lambda: controller.account.shots_done > before
+                                      and controller.state == "armed", 30.0, "a calibration shot")
+            if kind == "dose":
+                weight = await balance.stable_weight_g()
+                readings.append((weight - previous_g) / density_g_ml * 1000)
+                previous_g = weight
+            else:
+                readings.append(await gauge.last_depth_mm())
+        await controller.disarm()
+        commanded = (the_plan.program.volume_nl / 1000 if kind == "dose"
+                     else the_plan.program.depth_um / 1000)
+        series.append(Series(value, commanded, tuple(readings)))
+    return series
+
+
+async def prepare(controller: Controller, kind: str, person: str) -> None:
+    """Connect, home and prime, and open a recorded calibration run."""
+    await controller.connect()
+    controller.calibration_override = f"{kind} calibration run by {person}"
+    controller.session_id = controller.store.start_session(
+        device_serial=controller.identity.serial_number, preset=f"calibration-{kind}",
+        zone="-", needle="-", syringe_ml=controller.config.syringe_capacity_nl / 1e6,
+        planned_shots=0, budget_ul=0.0, dose_ul=0.0, drug_loss_fraction=0.0,
+        calibration={"override": controller.calibration_override, "by": person}, plan={})
+    if not controller.is_homed():
+        await controller.home()
+    await controller.prime(50.0)
+
+
+async def calibrate(controller: Controller, catalog: Catalog, kind: str, *, person: str,
+                    balance: Balance | None = None, gauge: DepthGauge | None = None,
+                    values=None, shots_each: int = SHOTS_EACH, needle: str = "30G-4mm",
+                    density_g_ml: float = 1.0, expires_days: int = TECHNICIAN_VALID_DAYS,
+                    expires_shots: int = TECHNICIAN_VALID_SHOTS) -> dict:
+    """Measure the raw gun, fit, and record the calibration; refused measurements record
+    nothing, and the calibration in force stays."""
+    await prepare(controller, kind, person)
+    store = controller.store
+    status, reason, result = "completed", "", {}
+    try:
+        values = values or (DOSE_VOLUMES_UL if kind == "dose" else DEPTHS_MM)
+        series = await measure(controller, catalog, kind, values, shots_each=shots_each,
+                               needle=needle, correction=IDENTITY, balance=balance, gauge=gauge,
+                               density_g_ml=density_g_ml)
+        fit = fit_series(kind, series)
+        expires = datetime.now(timezone.utc) + timedelta(days=expires_days)
+        calibration_id = store.record_calibration(
+            device_serial=controller.identity.serial_number, kind=kind, fit=fit,
+            points=[asdict(s) for s in series], person=person,
+            expires_at=expires.isoformat(), expires_after_shots=expires_shots)
+        result = {"calibration_id": calibration_id, "kind": kind, "fit": fit,
+                  "points": [asdict(s) | {"mean": s.mean} for s in series],
+                  "expires_at": expires.isoformat(), "expires_after_shots": expires_shots}
+        reason = f"{kind} calibration {calibration_id} recorded"
+    except InjectorError as exc:
+        status, reason = "aborted", str(exc)
+        raise
+    finally:
+        store.end_session(controller.session_id, status, reason or "calibration",
+                          store.session_summary(controller.session_id))
+    return result
+
+
+async def verify(controller: Controller, catalog: Catalog, *, person: str,
+                 balance: Balance | None, gauge: DepthGauge | None,
+                 volumes=DOSE_VOLUMES_UL, depths=DEPTHS_MM, shots_each: int = SHOTS_EACH,
+                 needle: str = "30G-4mm", density_g_ml: float = 1.0) -> dict:
+    """Fire each test value with the calibration in force and judge each point."""
+    await prepare(controller, "verify", person)
+    correction = controller.calibration.correction if controller.calibration else IDENTITY
+    points, status = [], "completed"
+    try:
+        if balance is not None:
+            for s in await measure(controller, catalog, "dose", volumes, shots_each=shots_each,
+                                   needle=needle, correction=correction, balance=balance,
+                                   density_g_ml=density_g_ml):
+                error = s.mean - s.set_value
+                points.append({"kind": "dose", "set_ul": s.set_value, "commanded_ul": s.commanded,
+                               "mean_ul": s.mean, "error_ul": error,
+                               "tolerance_ul": dose_tolerance_ul(s.set_value),
+                               "pass": abs(error) <= dose_tolerance_ul(s.set_value)})
+        if gauge is not None:
+            for s in await measure(controller, catalog, "depth", depths, shots_each=shots_each,
+                                   needle=needle, correction=correction, gauge=gauge):
+                error = s.mean - s.set_value
+                points.append({"kind": "depth", "set_mm": s.set_value,
+                               "commanded_mm": s.commanded, "mean_mm": s.mean, "error_mm": error,
+                               "tolerance_mm": DEPTH_TOLERANCE_MM,
+                               "pass": abs(error) <= DEPTH_TOLERANCE_MM})
+    except InjectorError:
+        status = "aborted"
+        raise
+    finally:
+        controller.store.end_session(controller.session_id, status, "verification",
+                                     controller.store.session_summary(controller.session_id))
+    calibration = controller.calibration.describe() if controller.calibration else None
+    return {"points": points, "pass": bool(points) and all(p["pass"] for p in points),
+            "calibration": calibration}
