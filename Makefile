@@ -23,7 +23,7 @@ run: $(STAMP)
 	$(BIN)/injector plan --preset nappage-superficial --zone face --needle 32G-4mm --area-cm2 100
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 bench: $(STAMP)
 	$(BIN)/python bench/plan_bench.py

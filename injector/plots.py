@@ -37,3 +37,38 @@ def plot_plan(plan: Plan, path: Path, shots: int = 5) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_verification(result: dict, path: Path) -> Path:
+    """Commanded against delivered for each test volume, the fit line, the tolerance band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    dose = [p for p in result["points"] if p["kind"] == "dose"]
+    fig, ax = plt.subplots(figsize=(7, 5))
+    if dose:
+        sets = np.array([p["set_ul"] for p in dose])
+        line = np.linspace(0, sets.max() * 1.05, 200)
+        band = np.maximum(0.02 * line, 0.5)
+        ax.fill_between(line, line - band, line + band, color="tab:green", alpha=0.2,
+                        label="tolerance (+-2% or +-0.5 ul)")
+        ax.plot(line, line, color="tab:green", linewidth=1, label="ideal")
+        commanded = np.array([p["commanded_ul"] for p in dose])
+        delivered = np.array([p["mean_ul"] for p in dose])
+        gain, offset = np.polyfit(commanded, delivered, 1)
+        ax.plot(line, gain * line + offset, color="tab:blue", linewidth=1, linestyle="--",
+                label=f"fit: delivered = {gain:.4f} x commanded {offset:+.3f}")
+        colours = ["tab:green" if p["pass"] else "tab:red" for p in dose]
+        ax.scatter(commanded, delivered, c=colours, zorder=3, label="measured (mean)")
+    ax.set_xlabel("commanded volume (ul)")
+    ax.set_ylabel("delivered volume (ul)")
+    ax.set_title(f"dose verification: {'PASS' if result['pass'] else 'FAIL'}")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

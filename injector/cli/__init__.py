@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from drivers.errors import DriverError, UnitRangeError
 from drivers.urls import PortURLError
-from injector.cli import catalog_cmds, device_cmds, exit_codes, session_cmds
+from injector.cli import calibration_cmds, catalog_cmds, device_cmds, exit_codes, session_cmds
 from injector.errors import InjectorError, PlanError
 from profiles.errors import ProfileError
 from simulator.faults import FaultSpecError
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog_cmds.register(subparsers)
     device_cmds.register(subparsers)
     session_cmds.register(subparsers)
+    calibration_cmds.register(subparsers)
     return parser
 
 

@@ -15,15 +15,17 @@ from drivers.urls import PortURLError
 from injector.ports import open_driver
 from simulator.faults import DEVICE_FAULTS, FaultPlan
 from simulator.gun import GunOptions, SimulatedGun
+from simulator.instruments import VirtualBalance, VirtualGauge, serve_lines
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "sim", help="run a simulated gun (serial pty, Modbus TCP, Modbus RTU pty)",
         description="Run the firmware and physics simulator behind one or more bridges. On "
-                    "standard output, one line per bridge in this order: the serial pty's "
-                    "path, the Modbus RTU pty's path, the Modbus TCP HOST:PORT (labelled on "
-                    "standard error). Runs until interrupted.",
+                    "standard output, one line per port in this order: the serial pty's "
+                    "path, the Modbus RTU pty's path, the Modbus TCP HOST:PORT, the balance's "
+                    "pty, the gauge's pty (labelled on standard error). Runs until "
+                    "interrupted.",
         epilog="example: injector sim --serial --modbus-tcp 1502 --volume-gain 1.07 "
                "--fault occlusion@12\n"
                f"faults: {', '.join(sorted(DEVICE_FAULTS))}",
@@ -35,6 +37,12 @@ def register(subparsers) -> None:
                    help="serve Modbus TCP (loopback unless HOST is given; port 0 picks one)")
     p.add_argument("--modbus-rtu", action="store_true",
                    help="serve Modbus RTU at 115200 8N1 on a new pty")
+    p.add_argument("--balance", action="store_true",
+                   help="serve a virtual MT-SICS balance (weighing what the gun dispenses) on "
+                        "a new pty")
+    p.add_argument("--gauge", action="store_true",
+                   help="serve a virtual depth gauge (the last insertion's true depth) on a "
+                        "new pty")
     p.add_argument("--serial-number", default="SIM-000001")
     p.add_argument("--volume-gain", type=float, default=1.0, metavar="FACTOR",
                    help="delivered / commanded volume (1.07 delivers 7%% more)")
@@ -92,12 +100,13 @@ def sim_command(args: argparse.Namespace) -> int:
     options = sim_options(args)
     options.link_faults()               # validates the rates
     tcp = tcp_address(args.modbus_tcp) if args.modbus_tcp else None
-    asyncio.run(_serve(options, serial=args.serial, modbus_tcp=tcp, modbus_rtu=args.modbus_rtu))
+    asyncio.run(_serve(options, serial=args.serial, modbus_tcp=tcp, modbus_rtu=args.modbus_rtu,
+                       balance=args.balance, gauge=args.gauge))
     return 0
 
 
 async def _serve(options: GunOptions, *, serial: bool, modbus_tcp: tuple[str, int] | None,
-                 modbus_rtu: bool) -> None:
+                 modbus_rtu: bool, balance: bool = False, gauge: bool = False) -> None:
     gun = SimulatedGun(options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -116,6 +125,11 @@ async def _serve(options: GunOptions, *, serial: bool, modbus_tcp: tuple[str, in
             except (OSError, RuntimeError) as exc:
                 raise PortURLError(f"{host}:{port}", f"cannot listen: {exc}") from None
             served.append(("Modbus TCP", f"{host}:{port}"))
+        physics = gun.firmware.physics
+        if balance:
+            served.append(("MT-SICS balance", serve_lines(VirtualBalance(physics))))
+        if gauge:
+            served.append(("depth gauge", serve_lines(VirtualGauge(physics))))
         for _, where in served:
             print(where, flush=True)
         for what, where in served:
