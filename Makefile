@@ -17,10 +17,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The main job, no hardware: a simulated gun, a recorded nappage session, its picture.
 run: $(STAMP)
-	$(BIN)/injector presets
-	@echo
-	$(BIN)/injector plan --preset nappage-superficial --zone face --needle 32G-4mm --area-cm2 100
+	$(BIN)/injector demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto

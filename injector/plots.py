@@ -72,3 +72,46 @@ def plot_verification(result: dict, path: Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_session(session: dict, shots: list[dict], alarms: list[dict], path: Path) -> Path:
+    """Needle depth reached and volume dispensed over the session's device time, alarms
+    marked where they were raised."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, (ax_depth, ax_volume) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    if shots:
+        t = np.array([s["device_time_ms"] for s in shots]) / 1000.0
+        t = t - t[0]
+        depth = np.array([s["depth_um"] for s in shots]) / 1000.0
+        volume = np.cumsum([s["volume_nl"] for s in shots]) / 1000.0
+        interrupted = np.array([bool(s["interrupted"]) for s in shots])
+        ax_depth.vlines(t, 0, depth, color="tab:red", linewidth=0.8)
+        ax_depth.plot(t[interrupted], depth[interrupted], "x", color="k",
+                      label="interrupted shot")
+        ax_volume.step(t, volume, where="post", color="tab:blue")
+        start_ms = shots[0]["device_time_ms"]
+        for alarm in alarms:
+            at = (alarm["device_time_ms"] - start_ms) / 1000.0
+            for ax in (ax_depth, ax_volume):
+                ax.axvline(at, color="tab:orange", linestyle="--")
+            ax_depth.annotate(f"alarm {alarm['name']}", (at, depth.max()), color="tab:orange",
+                              rotation=90, va="top", ha="right")
+        if interrupted.any():
+            ax_depth.legend(loc="lower right")
+    ax_depth.invert_yaxis()
+    ax_depth.set_ylabel("needle depth reached (mm)")
+    ax_volume.set_ylabel("dispensed, as measured (ul)")
+    ax_volume.set_xlabel("time since the first shot (s)")
+    ax_depth.set_title(f"session {session['id']}: {session['preset']} on {session['zone']}, "
+                       f"{session['shots_done']} shots, {session['status']}")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

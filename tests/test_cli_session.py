@@ -104,3 +104,23 @@ def test_a_session_killed_mid_run_leaves_a_whole_record(tmp_path):
     assert recorded == list(range(1, len(recorded) + 1))
     history = json.loads(run_cli("history", "--json", "--db", str(db)).stdout)
     assert history[0]["status"] == "interrupted"
+
+
+def test_ctrl_c_holds_the_gun_and_records_the_session_as_interrupted(tmp_path):
+    db = tmp_path / "record.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "injector", "run", "--port", "sim://", "--preset",
+         "nappage-superficial", "--zone", "face", "--needle", "32G-4mm", "--shots", "2000",
+         "--events", "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=REPO)
+    for count, _ in enumerate(proc.stdout, start=1):
+        if count == 10:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "session interrupted: gun held, needle retracted" in err and "Traceback" not in err
+    store = Store(db)
+    (row,) = store.history()
+    assert row.status == "interrupted"
+    assert "Ctrl-C" in store.session(row.id)["end_reason"]

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 
 from drivers.errors import DriverError, UnitRangeError
 from drivers.urls import PortURLError
-from injector.cli import calibration_cmds, catalog_cmds, device_cmds, exit_codes, session_cmds
+from injector.cli import (
+    calibration_cmds, catalog_cmds, demo_cmd, device_cmds, exit_codes, session_cmds,
+)
 from injector.errors import InjectorError, PlanError
 from profiles.errors import ProfileError
 from simulator.faults import FaultSpecError
@@ -31,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     device_cmds.register(subparsers)
     session_cmds.register(subparsers)
     calibration_cmds.register(subparsers)
+    demo_cmd.register(subparsers)
     return parser
 
 

@@ -61,16 +61,20 @@ def register(subparsers) -> None:
                               epilog="example: injector calibration mark-bad 4 --reason "
                                      "'balance was not level'")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="every calibration, newest first")
+    listing = actions.add_parser("list", help="every calibration, newest first",
+                                 epilog="example: injector calibration list --json")
     add_db_option(listing)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=list_command)
-    show = actions.add_parser("show", help="one calibration, its points and fit")
+    show = actions.add_parser("show", help="one calibration, its points and fit",
+                              epilog="example: injector calibration show 4")
     add_db_option(show)
     show.add_argument("id", type=int)
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=show_command)
-    bad = actions.add_parser("mark-bad", help="take a calibration out of force")
+    bad = actions.add_parser("mark-bad", help="take a calibration out of force",
+                             epilog="example: injector calibration mark-bad 4 --reason "
+                                    "'balance was not level' --person 'A. Novak'")
     add_db_option(bad)
     bad.add_argument("id", type=int)
     bad.add_argument("--reason", required=True)

@@ -11,6 +11,7 @@ import sys
 
 from injector.cli import exit_codes
 from injector.cli.common import add_catalog_options, catalog_from, format_table, print_json
+from injector.cli.progress import SessionProgress
 from injector.controller import Controller
 from injector.ports import open_driver
 from injector.session import SessionRequest, SessionResult, run_session
@@ -94,10 +95,10 @@ def run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as stop:
         result = stop.args[0] if stop.args and isinstance(stop.args[0], SessionResult) else None
         if result is not None:
-            _print_result(result, args.json)
+            print_result(result, args.json)
         print("injector: session interrupted: gun held, needle retracted", file=sys.stderr)
         return exit_codes.INTERRUPTED
-    _print_result(result, args.json)
+    print_result(result, args.json)
     if result.status != "completed":
         print(f"injector: error: session {result.session_id} {result.status}: {result.reason}",
               file=sys.stderr)
@@ -110,14 +111,18 @@ async def _run(args, catalog, request: SessionRequest) -> SessionResult:
     driver, gun = open_driver(args.port)
     controller = Controller(driver, store, person=request.person)
 
-    def on_shot(_, ctl: Controller) -> None:
+    progress = SessionProgress(request.shots or 0, enabled=not (args.json or args.events))
+
+    def on_shot(event, ctl: Controller) -> None:
+        progress.update(event, ctl)
         if args.events:
             print(json.dumps({"event": "shot", "session_id": ctl.session_id,
                               "shots_done": ctl.account.shots_done,
                               "volume_measured_ul": round(ctl.account.volume_measured_ul, 3)}),
                   flush=True)
     try:
-        return await run_session(controller, catalog, request, on_shot=on_shot)
+        with progress:
+            return await run_session(controller, catalog, request, on_shot=on_shot)
     finally:
         await controller.close()
         if gun is not None:
@@ -125,10 +130,10 @@ async def _run(args, catalog, request: SessionRequest) -> SessionResult:
         store.close()
 
 
-def _print_result(result: SessionResult, as_json: bool) -> None:
+def print_result(result: SessionResult, as_json: bool, extra: dict | None = None) -> None:
     s = result.summary
     if as_json:
-        print_json(s)
+        print_json(s | (extra or {}))
         return
     print(f"session {result.session_id} {result.status}: {result.reason}")
     print(f"  {s['preset']} on {s['zone']} with {s['needle']}, gun {s['device']}")
