@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench install clean
+.PHONY: run test bench chaos install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto
 
+# The reliability suite at full size (CI runs its short size inside `make test`).
+chaos: $(STAMP)
+	INJECTOR_CHAOS=full $(BIN)/python -m pytest -n auto tests/test_chaos.py --durations=0
+
 bench: $(STAMP)
-	$(BIN)/python bench/plan_bench.py
-	$(BIN)/python bench/serial_bench.py
-	$(BIN)/python bench/modbus_bench.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

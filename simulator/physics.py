@@ -47,6 +47,8 @@ class Axis:
         self.name = name
         self._rest_mm = 0.0
         self._move: Move | None = None
+        self.stopped_at: float | None = None
+        """Loop time of the last stop: when a hold, alarm or e-stop braked the motor."""
 
     def position(self, now: float) -> float:
         return self._move.position(now) if self._move else self._rest_mm
@@ -64,6 +66,7 @@ class Axis:
         """Stop dead (motor braked): the position stays where it is now."""
         self._rest_mm = self.position(now)
         self._move = None
+        self.stopped_at = now
         return self._rest_mm
 
     def set_position(self, position_mm: float) -> None:

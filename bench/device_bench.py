@@ -1,0 +1,163 @@
+"""Device figures: sustained shot rate per nappage preset, emergency-stop latency, watchdog
+trip time, and a 10,000-shot session under virtual time (speed-up and peak memory).
+
+Run: python bench/device_bench.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import looptime
+
+from drivers.messages import DeviceState, ShotDone
+from drivers.serial_driver import SerialDriver
+from drivers.transport import open_serial_port
+from injector.controller import Controller
+from injector.planner import Overrides, plan
+from injector.session import SessionRequest, run_session
+from injector.store import Store
+from profiles import load_catalog
+from simulator.gun import SimulatedGun
+
+CATALOG = load_catalog()
+RATE_SHOTS = 150
+SESSION_SHOTS = int(__import__("os").environ.get("BENCH_SESSION_SHOTS", 10_000))
+
+
+def _program(preset: str, rate_hz: float | None = None, zone: str = "thighs",
+             needle: str = "30G-4mm"):
+    return plan(CATALOG.preset(preset), CATALOG.zone(zone), CATALOG.needle(needle),
+                CATALOG.syringe(10), shots=1,
+                overrides=Overrides(shot_rate_hz=rate_hz)).program
+
+
+def _max_rate(preset: str) -> float:
+    timing = plan(CATALOG.preset(preset), CATALOG.zone("thighs"), CATALOG.needle("30G-4mm"),
+                  CATALOG.syringe(10), shots=1).timing
+    return math.floor(timing.max_rate_hz * 1000) / 1000
+
+
+async def _ready(driver, gun, program) -> None:
+    await driver.connect()
+    await driver.home()
+    while gun.firmware.state is not DeviceState.IDLE:
+        await asyncio.sleep(0.01)
+    await driver.load_program(program)
+    await driver.arm()
+
+
+async def sustained_rate(preset: str) -> tuple[float, float]:
+    """Shots per second the host sees arrive at the gun's mechanical limit, in real time."""
+    gun = SimulatedGun()
+    driver = SerialDriver(gun.memory_port)
+    limit = _max_rate(preset)
+    program = _program(preset, limit)
+    await _ready(driver, gun, program)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await driver.fire(RATE_SHOTS)
+    done = 0
+    async for event in driver.events():
+        done += isinstance(event, ShotDone)
+        if done == RATE_SHOTS:
+            break
+    elapsed = loop.time() - start
+    await driver.close()
+    await gun.aclose()
+    return RATE_SHOTS / elapsed, 1000 / program.shot_period_ms
+
+
+async def estop_and_watchdog() -> tuple[float, float]:
+    """Over a real pty: from the emergency_stop() call to the plunger stopped, and from the
+    last frame the gun heard to its watchdog trip, both in the gun's own (loop) time."""
+    gun = SimulatedGun()
+    path = gun.serve_pty()
+    driver = SerialDriver(lambda: open_serial_port(path))
+    await _ready(driver, gun, _program("continuous-infusion", zone="back", needle="30G-6mm"))
+    loop = asyncio.get_running_loop()
+    await driver.fire(1)
+    while not gun.firmware.physics.plunger.moving(loop.time()):
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.5)
+    called = loop.time()
+    await driver.emergency_stop()
+    estop_ms = (gun.firmware.physics.plunger.stopped_at - called) * 1000
+    await driver.acknowledge(0x0108)
+    await _ready_again(driver, gun)
+    await driver.fire(1)
+    while not gun.firmware.physics.plunger.moving(loop.time()):
+        await asyncio.sleep(0.01)
+    await driver.close()                                      # the host falls silent
+    while gun.firmware.state is not DeviceState.FAULT:
+        await asyncio.sleep(0.001)
+    trip_ms = (gun.firmware.physics.plunger.stopped_at - gun.firmware._last_rx) * 1000
+    await gun.aclose()
+    return estop_ms, trip_ms
+
+
+async def _ready_again(driver, gun) -> None:
+    await driver.home()
+    while gun.firmware.state is not DeviceState.IDLE:
+        await asyncio.sleep(0.01)
+    await driver.arm()
+
+
+def virtual_session() -> tuple[float, float, float]:
+    """A 10,000-shot session, the whole stack and the record, on a virtual-time loop."""
+    # One no-op cycle before each jump in time (pytest's default is 42): enough for this
+    # code, whose awaits never race a timer set in the same step.
+    loop = looptime.new_event_loop(start=0.0, noop_cycles=1)
+    asyncio.set_event_loop(loop)
+
+    async def session() -> float:
+        gun = SimulatedGun()
+        with tempfile.TemporaryDirectory() as folder:
+            store = Store(Path(folder) / "record.db")
+            controller = Controller(SerialDriver(gun.memory_port), store)
+            result = await run_session(controller, CATALOG, SessionRequest(
+                "nappage-superficial", "thighs", "30G-4mm", shots=SESSION_SHOTS))
+            await controller.close()
+            store.close()
+        await gun.aclose()
+        assert result.status == "completed", result.reason
+        return asyncio.get_running_loop().time()
+
+    real_start = time.perf_counter()
+    virtual = loop.run_until_complete(session())       # new_event_loop() is already virtual
+    real = time.perf_counter() - real_start
+    loop.close()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return virtual / real, virtual, peak_mb
+
+
+def main() -> dict:
+    figures = {}
+    for preset in ("nappage-superficial", "nappage-middle", "nappage-deep"):
+        rate, limit = asyncio.run(sustained_rate(preset))
+        key = preset.replace("-", "_")
+        figures[f"shots_per_s_{key}"] = rate
+        figures[f"mechanical_limit_hz_{key}"] = limit
+    figures["estop_latency_ms"], figures["watchdog_trip_ms"] = asyncio.run(estop_and_watchdog())
+    speedup, virtual_s, peak_mb = virtual_session()
+    figures |= {"virtual_time_speedup": speedup, "virtual_session_s": virtual_s,
+                "session_peak_rss_mb": peak_mb}
+    for preset in ("superficial", "middle", "deep"):
+        key = f"nappage_{preset}"
+        print(f"  nappage {preset}: {figures[f'shots_per_s_{key}']:.1f} shots/s sustained, "
+              f"mechanical limit {figures[f'mechanical_limit_hz_{key}']:.1f}")
+    print(f"  emergency stop: plunger stopped {figures['estop_latency_ms']:.2f} ms after the "
+          f"call (pty); watchdog tripped {figures['watchdog_trip_ms']:.1f} ms after the last "
+          "frame")
+    print(f"  {SESSION_SHOTS} shots ({virtual_s:.0f} s of device time) ran {speedup:.0f}x "
+          f"faster than real time; peak memory {peak_mb:.0f} MB")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
