@@ -36,8 +36,8 @@ from tests.rig import CATALOG, make_rig, raw_modbus_tcp
 FULL = os.environ.get("INJECTOR_CHAOS") == "full"
 FRAMES = 1_000_000 if FULL else 20_000
 REGISTER_WRITES = 100_000 if FULL else 2_000
-SHOTS = 10_000 if FULL else 600
-CLINIC_HOURS = 8.0 if FULL else 0.5
+SHOTS = 10_000 if FULL else 400
+CLINIC_HOURS = 8.0 if FULL else 0.25
 
 
 def test_the_decoder_never_crashes_nor_accepts_a_damaged_frame():
