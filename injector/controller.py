@@ -20,7 +20,7 @@ from drivers.messages import AlarmRaised, DeviceState, ShotDone, ShotFlags, Stat
 from drivers.messages import StatusFlags
 from injector.calibration_state import ActiveCalibration, in_force
 from injector.errors import InjectorError
-from injector.machine import INTERLOCKS, build_machine
+from injector.machine import CONNECTED, INTERLOCKS, RUNNING, build_machine
 from injector.planner import Plan
 from injector.store import Store
 
@@ -245,7 +245,7 @@ class Controller:
         except Exception as exc:        # noqa: BLE001 - a lost event stream is a fault
             self.disagreement = f"lost the device's events: {exc}"
             log.error("%s", self.disagreement)
-            if self.state in _RUNNING:
+            if self.state in RUNNING:
                 self._go("mismatch")
             self._changed.set()
 
@@ -276,9 +276,9 @@ class Controller:
         known = ALARMS.get(alarm_name(alarm.code))
         if known is None or known.severity is Severity.STOP:
             if alarm.code == ALARMS["emergency_stop"].code:
-                if self.state in _CONNECTED:
+                if self.state in CONNECTED and self.state != "estop":
                     self._go("estop")
-            elif self.state in _RUNNING:
+            elif self.state in RUNNING:
                 self._go("alarm")
 
     async def _on_device_state(self, change: StateChanged) -> None:
@@ -305,7 +305,7 @@ class Controller:
         """The device and the controller disagree: fault, and hold the gun."""
         self.disagreement = why
         log.error("state mismatch: %s", why)
-        if self.state in _RUNNING:
+        if self.state in RUNNING:
             self._go("mismatch")
         try:
             await self.driver.hold()
@@ -397,11 +397,6 @@ class Controller:
         await self.driver.load_program(self.plan.program)
         self._fire("load")
 
-
-_CONNECTED = ("locked", "homing", "idle", "priming", "ready", "armed", "injecting", "paused",
-              "fault", "calibrating")
-_RUNNING = ("locked", "homing", "idle", "priming", "ready", "armed", "injecting", "paused",
-            "calibrating")
 
 _EXPECTED = {
     # device (previous, new) -> (controller trigger, controller states it is expected in)

@@ -13,8 +13,9 @@ INTERLOCKS = ("is_homed", "parts_present", "program_valid", "calibration_valid",
               "drug_for_next_shot", "within_budget", "no_alarm_latched")
 """Everything that must hold before the needle may go into a patient."""
 
-_CONNECTED = [s for s in STATES if s not in ("disconnected", "connecting")]
-_RUNNING = [s for s in _CONNECTED if s not in ("fault", "estop")]
+CONNECTED = tuple(s for s in STATES if s not in ("disconnected", "connecting"))
+RUNNING = tuple(s for s in CONNECTED if s not in ("fault", "estop"))
+"""Where an alarm or a disagreement can put the controller in fault."""
 
 TRANSITIONS = (
     {"trigger": "connect", "source": "disconnected", "dest": "connecting"},
@@ -38,9 +39,9 @@ TRANSITIONS = (
     {"trigger": "resume", "source": "paused", "dest": "injecting",
      "conditions": list(INTERLOCKS)},
     {"trigger": "disarm", "source": ["armed", "paused"], "dest": "ready"},
-    {"trigger": "alarm", "source": _RUNNING, "dest": "fault"},
-    {"trigger": "mismatch", "source": _RUNNING, "dest": "fault"},
-    {"trigger": "estop", "source": _CONNECTED, "dest": "estop"},
+    {"trigger": "alarm", "source": list(RUNNING), "dest": "fault"},
+    {"trigger": "mismatch", "source": list(RUNNING), "dest": "fault"},
+    {"trigger": "estop", "source": list(CONNECTED), "dest": "estop"},
     {"trigger": "acknowledge", "source": "fault", "dest": "idle",
      "conditions": ["no_alarm_latched", "is_homed"]},
     {"trigger": "acknowledge", "source": ["fault", "estop"], "dest": "locked",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from drivers.errors import DriverError
 from drivers.messages import ShotDone
 from injector.controller import AlarmStop, Controller, InterlockError
+from injector.correction import IDENTITY, Correction
 from injector.errors import InjectorError
 from injector.planner import Plan, plan
 from profiles import Catalog
@@ -123,9 +124,7 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     return result
 
 
-def _correction(controller: Controller):
-    from injector.correction import IDENTITY
-
+def _correction(controller: Controller) -> Correction:
     return controller.calibration.correction if controller.calibration else IDENTITY
 
 

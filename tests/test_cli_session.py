@@ -77,13 +77,18 @@ def test_a_refused_preset_is_exit_3(tmp_path):
     assert done.returncode == 3 and "zone eyelids's maximum" in done.stderr
 
 
-def test_a_session_killed_mid_run_leaves_a_whole_record(tmp_path):
-    db = tmp_path / "record.db"
-    proc = subprocess.Popen(
+def start_long_run(db) -> subprocess.Popen:
+    """`injector run` of 2000 shots, printing a JSON line per recorded shot."""
+    return subprocess.Popen(
         [sys.executable, "-m", "injector", "run", "--port", "sim://", "--preset",
          "nappage-superficial", "--zone", "face", "--needle", "32G-4mm", "--shots", "2000",
          "--events", "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, cwd=REPO)
+
+
+def test_a_session_killed_mid_run_leaves_a_whole_record(tmp_path):
+    db = tmp_path / "record.db"
+    proc = start_long_run(db)
     reported = []
     for line in proc.stdout:
         reported.append(json.loads(line))
@@ -108,11 +113,7 @@ def test_a_session_killed_mid_run_leaves_a_whole_record(tmp_path):
 
 def test_ctrl_c_holds_the_gun_and_records_the_session_as_interrupted(tmp_path):
     db = tmp_path / "record.db"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "injector", "run", "--port", "sim://", "--preset",
-         "nappage-superficial", "--zone", "face", "--needle", "32G-4mm", "--shots", "2000",
-         "--events", "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, cwd=REPO)
+    proc = start_long_run(db)
     for count, _ in enumerate(proc.stdout, start=1):
         if count == 10:
             break
