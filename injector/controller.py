@@ -211,8 +211,16 @@ class Controller:
         self.device_state = DeviceState(self.status.state)
         self._pump = asyncio.get_running_loop().create_task(self._follow())
         self._fire("link_up")
-        if self.device_state in (DeviceState.FAULT, DeviceState.ESTOP) or self.status.alarm_count:
-            self.latched.setdefault(self.status.active_alarm, -1)
+        if self.status.alarm_count:
+            # Latched before we connected: recorded now, so its acknowledgement is too.
+            code = self.status.active_alarm
+            self.latched[code] = self.store.record_alarm(
+                None, self.identity.serial_number, code=code, name=alarm_name(code),
+                shot_index=self.status.shots_done, value=0, device_time_ms=0)
+            if code == ALARMS["emergency_stop"].code:
+                self._go("estop")
+            elif self.no_alarm_latched() is False:
+                self._go("alarm")
         elif self.is_homed():
             self._fire("homed")
 
@@ -379,9 +387,7 @@ class Controller:
         if code not in self.latched:
             raise InjectorError(f"alarm {alarm_name(code)} is not latched")
         await self.driver.acknowledge(code)
-        row = self.latched.pop(code)
-        if row >= 0:
-            self.store.record_ack(row, person)
+        self.store.record_ack(self.latched.pop(code), person)
         await self.refresh()
         if self.state in ("fault", "estop") and self.no_alarm_latched():
             self._go("acknowledge")

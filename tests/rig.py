@@ -222,10 +222,14 @@ class Rig:
         await self.driver.arm()
         await self.until_state(DeviceState.ARMED)
 
-    async def close(self) -> None:
+    async def close_host(self) -> None:
+        """The host goes away; the gun stays as it is."""
         if self._task:
             self._task.cancel()
         await self.driver.close()
+
+    async def close(self) -> None:
+        await self.close_host()
         await self.gun.aclose()
 
 

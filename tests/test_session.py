@@ -12,6 +12,7 @@ from drivers.messages import DeviceState
 from injector.controller import Controller
 from injector.session import SessionRequest, run_session
 from injector.store import Store
+from drivers.serial_driver import SerialDriver
 from tests.rig import CATALOG, make_rig
 
 
@@ -27,7 +28,7 @@ async def run(tmp_path, request: SessionRequest, bridge: str = "serial-memory", 
         result = await task
     finally:
         await controller.close()
-        await rig.gun.aclose()
+        await rig.close()
     return result, store, rig.gun
 
 
@@ -136,3 +137,26 @@ async def test_pause_and_resume_mid_session_keep_the_count(tmp_path):
     assert [s["shot_index"] for s in store.shots(result.session_id)] == list(range(1, 41))
     host = [c["state"] for c in store.state_changes(result.session_id) if c["side"] == "host"]
     assert "paused" in host
+
+
+async def test_an_alarm_latched_before_connecting_is_recorded_and_its_acknowledgement_too(
+        tmp_path):
+    rig = await make_rig("serial-memory", faults=["occlusion@2"])
+    await rig.ready()
+    await rig.driver.fire(3)
+    await rig.until_state(DeviceState.FAULT)
+    await rig.close_host()                          # the gun stays latched, no host
+    store = Store(tmp_path / "record.db")
+    controller = Controller(SerialDriver(rig.gun.memory_port), store)
+    try:
+        await controller.connect()
+        assert controller.state == "fault"
+        (code,) = controller.latched
+        await controller.acknowledge(code, "Dr. Ilić")
+        assert controller.state == "idle"
+        row = store.db.execute("SELECT a.name, k.person FROM alarms a JOIN alarm_acks k "
+                               "ON k.alarm_id = a.id").fetchone()
+        assert tuple(row) == ("occlusion", "Dr. Ilić")
+    finally:
+        await controller.close()
+        await rig.close()
