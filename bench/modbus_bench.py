@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import math
 import platform
-import statistics
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 

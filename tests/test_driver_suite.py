@@ -10,7 +10,7 @@ from drivers.codes import ALARMS
 from drivers.errors import DeviceError, IncompatibleDevice
 from drivers.messages import DeviceState, MsgType, ShotFlags, StatusFlags
 from drivers.program import ShotProgram
-from simulator.gun import GunOptions, SimulatedGun
+from simulator.gun import SimulatedGun
 from drivers.serial_driver import SerialDriver
 from tests.rig import program_for
 

@@ -11,7 +11,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from injector.cli.common import add_catalog_options, catalog_from, print_json
+from injector.cli.common import add_catalog_options, catalog_from
 from injector.cli.progress import SessionProgress
 from injector.cli.session_cmds import add_db_option, print_result
 from injector.controller import Controller
