@@ -11,20 +11,15 @@ class CobsError(ValueError):
 
 def cobs_encode(data: bytes) -> bytes:
     out = bytearray()
-    block = bytearray()
-    for byte in data:
-        if byte == 0:
-            out.append(len(block) + 1)
-            out += block
-            block.clear()
-        else:
-            block.append(byte)
-            if len(block) == 254:
-                out.append(255)
-                out += block
-                block.clear()
-    out.append(len(block) + 1)
-    out += block
+    # Each run between zeros becomes a code byte (its length + 1) and the run; a run of 254
+    # non-zero bytes or more is cut into blocks of 254 with code 255, which add no zero.
+    for run in bytes(data).split(b"\x00"):
+        while len(run) >= 254:
+            out.append(255)
+            out += run[:254]
+            run = run[254:]
+        out.append(len(run) + 1)
+        out += run
     return bytes(out)
 
 

@@ -4,6 +4,8 @@ vectorised over numpy arrays so a grid of moves costs one call."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -34,3 +36,27 @@ def move_position(t: ArrayLike, distance: float, v_max: float, a_max: float) -> 
     cruise = 0.5 * a_max * t_ramp**2 + v_peak * (t - t_ramp)
     decel = distance - 0.5 * a_max * (total - t) ** 2
     return np.where(t < t_ramp, accel, np.where(t <= total - t_ramp, cruise, decel))
+
+
+def move_duration_s(distance: float, v_max: float, a_max: float) -> float:
+    """`move_duration` for one move, in plain floats: the simulator evaluates it per shot,
+    where numpy's call overhead is most of the cost."""
+    if distance <= 0:
+        return 0.0
+    v_peak = min(v_max, math.sqrt(distance * a_max))
+    return distance / v_peak + v_peak / a_max
+
+
+def move_position_at(t: float, distance: float, v_max: float, a_max: float) -> float:
+    """`move_position` for one instant, in plain floats."""
+    if distance <= 0:
+        return 0.0
+    v_peak = min(v_max, math.sqrt(distance * a_max))
+    t_ramp = v_peak / a_max
+    total = distance / v_peak + t_ramp
+    t = min(max(t, 0.0), total)
+    if t < t_ramp:
+        return 0.5 * a_max * t * t
+    if t <= total - t_ramp:
+        return 0.5 * a_max * t_ramp * t_ramp + v_peak * (t - t_ramp)
+    return distance - 0.5 * a_max * (total - t) ** 2

@@ -5,7 +5,8 @@ Guarantees, whatever the link does:
   device executes it once (its reply cache answers the repeats);
 - events reach `events()` in device order, each once: duplicates are dropped, and a gap (seen
   in the sequence, or in a heartbeat's last event number) is filled by a replay;
-- heartbeats keep the device's watchdog fed whenever nothing else was sent;
+- heartbeats keep the device's watchdog fed whenever nothing else was sent, paced by that
+  watchdog so that several lost in a row still arrive in time (`heartbeat_timing`);
 - a lost port is reopened with the same session, so the reply cache still protects commands
   retransmitted across the reconnection; a different gun on the port is refused.
 """
@@ -36,20 +37,24 @@ from drivers.wire import WireStruct
 log = logging.getLogger("injector.wire")
 
 FrameObserver = Callable[[str, Frame], None]
+FACTORY_WATCHDOG_S = 0.25
 
 
 class SerialDriver:
     def __init__(self, open_transport: Callable[[], ByteTransport], *, name: str = "serial",
-                 reply_timeout_s: float = 0.05, retries: int = 10, heartbeat_s: float = 0.05,
-                 lost_after_heartbeats: int = 6, reconnect: bool = True,
-                 models: frozenset[str] = SUPPORTED_MODELS) -> None:
+                 reply_timeout_s: float = 0.05, retries: int = 10,
+                 heartbeat_s: float | None = None, lost_after_s: float = 0.3,
+                 reconnect: bool = True, models: frozenset[str] = SUPPORTED_MODELS) -> None:
         self.name = name
         self.identity: Identity | None = None
         self.stats = LinkStats()
         self.reply_timeout_s = reply_timeout_s
         self.retries = retries
-        self.heartbeat_s = heartbeat_s
-        self.lost_after_heartbeats = lost_after_heartbeats
+        self._heartbeat_override_s = heartbeat_s
+        self.heartbeat_s, self.heartbeat_resend_s = heartbeat_timing(FACTORY_WATCHDOG_S,
+                                                                     reply_timeout_s)
+        """Paced for the factory watchdog until connect reads the gun's own."""
+        self.lost_after_s = lost_after_s
         self.reconnect_enabled = reconnect
         self.models = models
         self.frame_log: deque[tuple[float, str, Frame]] = deque(maxlen=2000)
@@ -77,8 +82,15 @@ class SerialDriver:
         identity = await self._hello()
         heartbeat = Heartbeat.unpack(await self._command(MsgType.HEARTBEAT))
         self._next_event = (heartbeat.last_event_seq + 1) & 0xFFFF
+        self._pace_heartbeats(await self.read_config())
         self._spawn(self._heartbeats())
         return identity
+
+    def _pace_heartbeats(self, config: DeviceConfig) -> None:
+        self.heartbeat_s, self.heartbeat_resend_s = heartbeat_timing(
+            config.watchdog_ms / 1000, self.reply_timeout_s)
+        if self._heartbeat_override_s is not None:
+            self.heartbeat_s = self._heartbeat_override_s
 
     async def close(self) -> None:
         if self._closed:
@@ -157,6 +169,7 @@ class SerialDriver:
 
     async def write_config(self, config: DeviceConfig) -> None:
         await self._command(MsgType.WRITE_CONFIG, config)
+        self._pace_heartbeats(config)
 
     async def status(self) -> Status:
         return Status.unpack(await self._command(MsgType.STATUS))
@@ -170,11 +183,13 @@ class SerialDriver:
     # ---- request / reply -----------------------------------------------------------------
 
     async def _command(self, msg_type: MsgType, payload: WireStruct = Empty(), *,
-                       urgent: bool = False, retries: int | None = None) -> bytes:
+                       urgent: bool = False, retries: int | None = None,
+                       timeout_s: float | None = None) -> bytes:
         """Send until answered (same sequence number every time); the OK body or a raise."""
         if self._closed:
             raise LinkClosed(f"{self.name} driver is closed")
         retries = self.retries if retries is None else retries
+        timeout_s = self.reply_timeout_s if timeout_s is None else timeout_s
         self._seq = (self._seq + 1) & 0xFFFF
         seq = self._seq
         frame = Frame(msg_type, seq, payload.pack())
@@ -189,11 +204,12 @@ class SerialDriver:
                     self.stats.retransmits += 1
                 sent_at = self._loop.time()
                 self._send(data, frame, urgent=urgent)
-                try:
-                    reply = await asyncio.wait_for(asyncio.shield(future), self.reply_timeout_s)
+                # asyncio.wait leaves the future pending on a timeout, so the resend (same
+                # seq) waits on the same one, and a late first reply still counts.
+                await asyncio.wait((future,), timeout=timeout_s)
+                if future.done():
+                    reply = future.result()
                     break
-                except TimeoutError:
-                    continue
             else:
                 self.stats.timeouts += 1
                 raise LinkTimeout(msg_type.name, retries + 1, self._loop.time() - start)
@@ -292,23 +308,27 @@ class SerialDriver:
     # ---- heartbeats and reconnection -----------------------------------------------------
 
     async def _heartbeats(self) -> None:
-        missed = 0
+        answered = self._loop.time()
+        resend = False
         while not self._closed:
             wait = self._last_tx + self.heartbeat_s - self._loop.time()
-            if wait > 1e-9:
+            if wait > 1e-9 and not resend:
                 await asyncio.sleep(wait)       # something else fed the watchdog meanwhile
                 continue
+            resend = False
             try:
-                beat = Heartbeat.unpack(await self._command(MsgType.HEARTBEAT, retries=0))
+                beat = Heartbeat.unpack(await self._command(
+                    MsgType.HEARTBEAT, retries=0, timeout_s=self.heartbeat_resend_s))
             except LinkTimeout:
-                missed += 1
-                if missed >= self.lost_after_heartbeats and self.reconnect_enabled:
-                    missed = 0
+                # Unanswered: either direction may have lost it, so the next goes at once.
+                resend = True
+                if self._loop.time() - answered >= self.lost_after_s and self.reconnect_enabled:
                     await self._reconnect()
+                    answered = self._loop.time()
                 continue
             except LinkClosed:
                 return
-            missed = 0
+            answered = self._loop.time()
             behind = (beat.last_event_seq - self._next_event) & 0xFFFF
             if behind < 0x8000:
                 self._replay_from_gap()
@@ -343,6 +363,18 @@ class SerialDriver:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
         self._replay_from_gap()
+
+
+def heartbeat_timing(watchdog_s: float, reply_timeout_s: float) -> tuple[float, float]:
+    """(period, resend timeout) of heartbeats for a device watchdog.
+
+    A heartbeat goes out after 40% of the watchdog without other traffic; one unanswered
+    within 10% (at least 10 ms, at most the reply timeout) is sent again at once. At the
+    default 250 ms that is 100 ms and 25 ms: five heartbeats lost in a row still leave the
+    sixth inside the watchdog (100 + 5 x 25 = 225 ms), one more than a fixed 50 ms period
+    allows, with half its traffic on an idle link.
+    """
+    return 0.4 * watchdog_s, min(reply_timeout_s, max(0.01, 0.1 * watchdog_s))
 
 
 def _type_name(msg_type: int) -> str:

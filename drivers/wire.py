@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import astuple, fields
+from dataclasses import fields
+from functools import cache
 from typing import ClassVar, Self
 
 from drivers.errors import DriverError
@@ -20,7 +21,7 @@ class WireStruct:
 
     def pack(self) -> bytes:
         try:
-            return self.FORMAT.pack(*astuple(self))
+            return self.FORMAT.pack(*[getattr(self, name) for name in self.field_names()])
         except struct.error as exc:
             raise PayloadError(f"{type(self).__name__}: {exc}: {self!r}") from None
 
@@ -32,5 +33,6 @@ class WireStruct:
         return cls(*cls.FORMAT.unpack(payload))
 
     @classmethod
+    @cache
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))  # type: ignore[arg-type]

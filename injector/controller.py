@@ -194,7 +194,8 @@ class Controller:
                 raise InjectorError(f"timed out after {timeout:g} s waiting for {what}")
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), None if math.isinf(left) else left)
+                async with asyncio.timeout(None if math.isinf(left) else left):
+                    await self._changed.wait()
             except TimeoutError:
                 pass
 

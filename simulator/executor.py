@@ -1,9 +1,10 @@
 """The shot executor: runs one shot's phases with the firmware's own timing.
 
-Each phase is one asyncio sleep for its closed-form duration, so a 10,000-shot session costs
-a few sleeps per shot. A fault strikes at its exact physical moment (an occlusion when the
-rising pressure crosses the limit); an interruption from outside (hold, e-stop, watchdog)
-cancels the sleep, and `interrupt` accounts for what the encoders saw up to that instant.
+A shot is planned on the axes in closed form when it starts and costs one asyncio sleep, so
+a 10,000-shot session costs one timer per shot. A fault strikes at its exact physical moment
+(an occlusion when the rising pressure crosses the limit); an interruption from outside
+(hold, e-stop, watchdog) cancels the sleep, and `interrupt` accounts, from the schedule, for
+what the encoders saw up to that instant.
 """
 
 from __future__ import annotations
@@ -50,14 +51,39 @@ class Abort(Exception):
         self.result = result
 
 
+@dataclass(frozen=True)
+class ShotSchedule:
+    """When each phase of one shot begins, in loop time, fixed when the shot starts."""
+
+    start_s: float
+    dispense_s: float
+    dwell_s: float
+    retract_s: float
+    """The needle starts back (for retrograde delivery, together with the plunger)."""
+    dispensed_s: float
+    end_s: float
+    retrograde: bool
+
+    def phase(self, now: float) -> Phase:
+        if now < self.start_s or now >= self.end_s:
+            return Phase.IDLE
+        if self.retrograde:
+            return (Phase.INSERT if now < self.dwell_s else
+                    Phase.DWELL if now < self.dispense_s else Phase.DISPENSE)
+        return (Phase.INSERT if now < self.dispense_s else
+                Phase.DISPENSE if now < self.dwell_s else
+                Phase.DWELL if now < self.retract_s else Phase.RETRACT)
+
+
 class ShotExecutor:
     def __init__(self, physics: GunPhysics, faults: FaultPlan) -> None:
         self.physics = physics
         self.faults = faults
-        self.phase = Phase.IDLE
+        self._schedule: ShotSchedule | None = None
         self._plunger_start_mm = 0.0
         self._depth_mm = 0.0
         self._peak_kpa = 0.0
+        self._shot_peak_kpa = 0.0
         self._retract_speed = 150.0
         self._accel = 30_000.0
         self._area_mm2 = 1.0
@@ -66,7 +92,18 @@ class ShotExecutor:
     def _now() -> float:
         return asyncio.get_running_loop().time()
 
+    @property
+    def in_shot(self) -> bool:
+        """A shot has begun and is not yet accounted for (true even at its very last instant)."""
+        return self._schedule is not None
+
+    @property
+    def phase(self) -> Phase:
+        return self._schedule.phase(self._now()) if self._schedule else Phase.IDLE
+
     async def shot(self, program: ShotProgram, config: DeviceConfig, shot_number: int) -> ShotResult:
+        """Plan the whole shot on the axes, then wait once: until its end, or until the
+        moment a fault strikes."""
         physics, now = self.physics, self._now()
         # The firmware turns volume into plunger travel with its configured bore; the true
         # bore (and the gain error) decide what really leaves the needle.
@@ -75,62 +112,62 @@ class ShotExecutor:
         depth_accel = config.depth_accel_um_s2 / 1000
         volume_ul = program.volume_nl / 1000
         rate_ul_s = program.dispense_rate_nl_s / 1000
+        dwell_s = program.dwell_ms / 1000
         plunger_accel_ul = config.plunger_accel_um_s2 / 1000 * area
         self._plunger_start_mm = physics.plunger.position(now)
         self._depth_mm, self._peak_kpa, self._accel = depth_mm, 0.0, depth_accel
         self._retract_speed = config.depth_speed_max_um_s / 1000
-
-        self.phase = Phase.INSERT
-        duration = physics.depth.move_to(now, depth_mm, program.insert_speed_um_s / 1000,
-                                         depth_accel)
-        if self.faults.take("motor_stall", shot_number):
-            await asyncio.sleep(duration / 2)
-            raise self._abort("motor_stall", 0)
-        await asyncio.sleep(duration)
-        physics.true_depths_mm.append(physics.true_depth_mm(depth_mm))
-
         retrograde = program.delivery == DeliveryCode.RETROGRADE
+
+        inserted = now + physics.depth.move_to(now, depth_mm, program.insert_speed_um_s / 1000,
+                                               depth_accel)
         if retrograde:
             # Ramp no harder than the needle can follow (the planner applies the same rule).
             plunger_accel_ul = min(plunger_accel_ul, depth_accel * volume_ul / depth_mm)
-            self.phase = Phase.DWELL
-            await asyncio.sleep(program.dwell_ms / 1000)
-
-        self.phase = Phase.DISPENSE
-        if self.faults.take("occlusion", shot_number):
-            physics.occluded = True
-        now = self._now()
-        duration = physics.plunger.move_to(now, self._plunger_start_mm + volume_ul / area,
-                                           rate_ul_s / area, plunger_accel_ul / area)
+            dispense = inserted + dwell_s
+        else:
+            dispense = inserted
+        dispense_s = physics.plunger.move_to(dispense, self._plunger_start_mm + volume_ul / area,
+                                             rate_ul_s / area, plunger_accel_ul / area)
         if retrograde:
             scale = depth_mm / volume_ul
-            physics.depth.move_to(now, 0.0, rate_ul_s * scale, plunger_accel_ul * scale)
+            physics.depth.move_to(dispense, 0.0, rate_ul_s * scale, plunger_accel_ul * scale)
+            end = dispense + dispense_s
+            schedule = ShotSchedule(now, dispense, inserted, dispense, end, end, retrograde=True)
+        else:
+            dwell = dispense + dispense_s
+            back = dwell + dwell_s
+            end = back + physics.depth.move_to(back, 0.0, program.retract_speed_um_s / 1000,
+                                               depth_accel)
+            schedule = ShotSchedule(now, dispense, dwell, back, dwell, end, retrograde=False)
+        self._schedule = schedule
+        self._shot_peak_kpa = 0.0
+
+        if self.faults.take("occlusion", shot_number):
+            physics.occluded = True
         peak_flow = min(rate_ul_s, math.sqrt(volume_ul * plunger_accel_ul))
         resistance = physics.line_resistance()
         base_kpa = physics.pressure_kpa(0.0, in_tissue=True)
-        peak_kpa = base_kpa + resistance * peak_flow
-        if peak_kpa > config.max_pressure_kpa:
+        peak_kpa = self._shot_peak_kpa = base_kpa + resistance * peak_flow
+        fault = None
+        if self.faults.take("motor_stall", shot_number):
+            fault = ("motor_stall", 0, now + (inserted - now) / 2)
+        elif peak_kpa > config.max_pressure_kpa:
             # Flow rises at the plunger's acceleration; the limit is crossed on the ramp.
             trip_s = (config.max_pressure_kpa - base_kpa) / (resistance * plunger_accel_ul)
-            await asyncio.sleep(max(0.0, trip_s))
-            self._peak_kpa = config.max_pressure_kpa
-            raise self._abort("occlusion", config.max_pressure_kpa)
-        if self.faults.take("plunger_stall", shot_number):
-            await asyncio.sleep(duration / 2)
-            raise self._abort("plunger_stall", 0)
-        if self.faults.take("emergency_stop", shot_number):
-            await asyncio.sleep(duration / 2)
-            raise self._abort("emergency_stop", 0)
-        await asyncio.sleep(duration)
-        self._peak_kpa = peak_kpa
+            fault = ("occlusion", config.max_pressure_kpa, dispense + max(0.0, trip_s))
+        elif self.faults.take("plunger_stall", shot_number):
+            fault = ("plunger_stall", 0, dispense + dispense_s / 2)
+        elif self.faults.take("emergency_stop", shot_number):
+            fault = ("emergency_stop", 0, dispense + dispense_s / 2)
 
-        if not retrograde:
-            self.phase = Phase.DWELL
-            await asyncio.sleep(program.dwell_ms / 1000)
-            self.phase = Phase.RETRACT
-            duration = physics.depth.move_to(self._now(), 0.0, program.retract_speed_um_s / 1000,
-                                             depth_accel)
-            await asyncio.sleep(duration)
+        if fault is not None:
+            alarm, value, at = fault
+            await asyncio.sleep(at - now)
+            if alarm == "occlusion":
+                self._peak_kpa = value
+            raise self._abort(alarm, value)
+        await asyncio.sleep(schedule.end_s - now)
         return self._finish(interrupted=False)
 
     def interrupt(self, *, spring: bool = False) -> ShotResult:
@@ -143,13 +180,19 @@ class ShotExecutor:
 
     def _finish(self, *, interrupted: bool, spring: bool = False) -> ShotResult:
         physics, now = self.physics, self._now()
+        schedule, self._schedule = self._schedule, None
+        phase = schedule.phase(now) if schedule else Phase.IDLE
+        if schedule is not None and phase is not Phase.INSERT:
+            physics.true_depths_mm.append(physics.true_depth_mm(self._depth_mm))
+        if schedule is not None and now >= schedule.dispensed_s:
+            self._peak_kpa = self._shot_peak_kpa
         travel_mm = physics.plunger.stop(now) - self._plunger_start_mm
         encoder_ul = travel_mm * self._area_mm2
-        reached_mm = physics.depth.position(now) if self.phase is Phase.INSERT else self._depth_mm
+        depth_now_mm = physics.depth.position(now)
+        reached_mm = depth_now_mm if phase is Phase.INSERT else self._depth_mm
         if interrupted:
             retract(physics, now, spring=spring, speed=self._retract_speed, accel=self._accel)
         physics.deliver(travel_mm)
-        self.phase = Phase.IDLE
         return ShotResult(depth_reached_um=max(0, round(reached_mm * 1000)),
                           volume_nl=max(0, round(encoder_ul * 1000)),
                           peak_pressure_kpa=round(self._peak_kpa), interrupted=interrupted)

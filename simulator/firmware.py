@@ -111,8 +111,8 @@ class Firmware:
         self._sessions: dict[str, bytes] = {}
         self._task: asyncio.Task | None = None
         self._last_rx = self._loop.time()
-        self._rx = asyncio.Event()
-        self._watchdog = self._loop.create_task(self._watch())
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._arm_watchdog()
 
     # ---- the outside world ---------------------------------------------------------------
 
@@ -126,7 +126,22 @@ class Firmware:
     def kick(self) -> None:
         """A valid frame arrived: feed the watchdog."""
         self._last_rx = self._loop.time()
-        self._rx.set()
+        self._arm_watchdog()
+
+    def _arm_watchdog(self) -> None:
+        # A timer moved on every frame, rather than a task that wakes to check: an idle link
+        # costs the simulation nothing between frames.
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._watchdog = self._loop.call_at(self._last_rx + self.config.watchdog_ms / 1000,
+                                            self._watchdog_expired)
+
+    def _watchdog_expired(self) -> None:
+        """No valid frame for the whole timeout. Harmless where nothing can move: then the
+        watchdog waits for the next frame to start counting again."""
+        self._watchdog = None
+        if self.state in SUPERVISED:
+            self.raise_alarm("watchdog", self.config.watchdog_ms)
 
     def note_bad_frame(self) -> None:
         """The link monitor: five damaged frames within a second latch link_degraded."""
@@ -161,9 +176,9 @@ class Firmware:
         return True
 
     def close(self) -> None:
-        for task in (self._task, self._watchdog):
-            if task is not None:
-                task.cancel()
+        for pending in (self._task, self._watchdog):
+            if pending is not None:
+                pending.cancel()
 
     # ---- commands ------------------------------------------------------------------------
 
@@ -226,8 +241,7 @@ class Firmware:
         plunger_mm = self.physics.plunger.position(now)
         flow = 0.0
         if self.executor.phase is Phase.DISPENSE:
-            flow = self.physics.plunger._move.velocity(now) * self.config.bore_area_mm2 \
-                if self.physics.plunger.moving(now) else 0.0
+            flow = self.physics.plunger.velocity(now) * self.config.bore_area_mm2
         in_tissue = self.physics.depth.position(now) > 0
         return Status(
             state=self.state, flags=int(flags), active_alarm=next(iter(self.latched), 0),
@@ -459,7 +473,7 @@ class Firmware:
     def _stop_motion(self, *, spring: bool) -> None:
         """Stop whatever moves now; a shot in progress is accounted as interrupted."""
         now = self._loop.time()
-        if self.executor.phase is not Phase.IDLE:
+        if self.executor.in_shot:
             self._record_shot(self.shots_done, self.executor.interrupt(spring=spring))
         else:
             self.physics.plunger.stop(now)
@@ -553,18 +567,6 @@ class Firmware:
             self.syringe_remaining_nl -= round(travel * area * 1000)
         self._task = None
         self._set_state(DeviceState.IDLE, MsgType.PRIME)
-
-    async def _watch(self) -> None:
-        while True:
-            deadline = self._last_rx + self.config.watchdog_ms / 1000
-            wait = deadline - self._loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-                continue
-            if self.state in SUPERVISED:
-                self.raise_alarm("watchdog", self.config.watchdog_ms)
-            self._rx.clear()
-            await self._rx.wait()
 
 
 def shot_cycle_s(program: ShotProgram, config: DeviceConfig) -> float:

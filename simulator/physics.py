@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from drivers.motion import move_duration, move_position
+from drivers.motion import move_duration_s, move_position_at
 
 WATER_VISCOSITY_MPA_S = 1.0
 TISSUE_BACK_PRESSURE_KPA = 15.0
 """Intradermal back-pressure once the tip is in tissue; small beside the needle's drop."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Move:
     start_s: float
     start_mm: float
@@ -29,11 +29,15 @@ class Move:
 
     @property
     def duration_s(self) -> float:
-        return float(move_duration(abs(self.distance_mm), self.speed, self.accel))
+        return move_duration_s(abs(self.distance_mm), self.speed, self.accel)
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
 
     def position(self, now: float) -> float:
-        covered = float(move_position(now - self.start_s, abs(self.distance_mm), self.speed,
-                                      self.accel))
+        covered = move_position_at(now - self.start_s, abs(self.distance_mm), self.speed,
+                                   self.accel)
         return self.start_mm + math.copysign(covered, self.distance_mm)
 
     def velocity(self, now: float, dt: float = 1e-6) -> float:
@@ -41,37 +45,60 @@ class Move:
 
 
 class Axis:
-    """One motor as its encoder sees it: a position that follows the current move."""
+    """One motor as its encoder sees it: a position that follows its moves.
+
+    Moves may be planned ahead (a whole shot at once, so a shot costs one timer); the
+    position at any instant is the latest move begun by then, held at its end point until
+    the next begins. Queries come at the loop's time, which never goes back, so a move is
+    forgotten once its successor has begun.
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._rest_mm = 0.0
-        self._move: Move | None = None
+        self._moves: list[Move] = []
         self.stopped_at: float | None = None
         """Loop time of the last stop: when a hold, alarm or e-stop braked the motor."""
 
+    def _current(self, now: float) -> Move | None:
+        moves = self._moves
+        while len(moves) > 1 and moves[1].start_s <= now:
+            del moves[0]
+        if moves and moves[0].start_s <= now:
+            return moves[0]
+        return None
+
     def position(self, now: float) -> float:
-        return self._move.position(now) if self._move else self._rest_mm
+        move = self._current(now)
+        return move.position(now) if move else self._rest_mm
+
+    def velocity(self, now: float) -> float:
+        move = self._current(now)
+        return move.velocity(now) if move and now < move.end_s else 0.0
 
     def moving(self, now: float) -> bool:
-        return self._move is not None and now < self._move.start_s + self._move.duration_s
+        move = self._current(now)
+        return move is not None and now < move.end_s
 
-    def move_to(self, now: float, target_mm: float, speed: float, accel: float) -> float:
-        """Start a move from wherever the axis is now; returns its duration."""
-        start = self.position(now)
-        self._move = Move(now, start, target_mm - start, speed, accel)
-        return self._move.duration_s
+    def move_to(self, start_s: float, target_mm: float, speed: float, accel: float) -> float:
+        """Plan a move that begins at `start_s` (now or later) from wherever the axis will be
+        then; moves planned to begin later are dropped. Returns its duration."""
+        moves = [move for move in self._moves if move.start_s < start_s]
+        begin = moves[-1].position(start_s) if moves else self._rest_mm
+        move = Move(start_s, begin, target_mm - begin, speed, accel)
+        self._moves = moves + [move]
+        return move.duration_s
 
     def stop(self, now: float) -> float:
-        """Stop dead (motor braked): the position stays where it is now."""
+        """Stop dead (motor braked): the position stays where it is now, plans are dropped."""
         self._rest_mm = self.position(now)
-        self._move = None
+        self._moves = []
         self.stopped_at = now
         return self._rest_mm
 
     def set_position(self, position_mm: float) -> None:
         self._rest_mm = position_mm
-        self._move = None
+        self._moves = []
 
 
 def needle_resistance_kpa_per_ul_s(inner_diameter_mm: float, length_mm: float,

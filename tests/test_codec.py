@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,39 @@ frames = st.builds(Frame, type=st.integers(0, 255), seq=st.integers(0, 0xFFFF),
 def test_crc16_ccitt_false_check_value():
     assert crc16(b"123456789") == 0x29B1
     assert crc16(b"") == 0xFFFF
+
+
+def bitwise_crc16(data: bytes) -> int:
+    """The definition, one bit at a time: an independent check on the C implementation."""
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+@given(st.binary(max_size=300))
+def test_crc16_matches_the_bitwise_definition(data):
+    assert crc16(data) == bitwise_crc16(data)
+
+
+@pytest.mark.parametrize("data, stuffed", [
+    (b"\x00", b"\x01\x01"),
+    (b"\x00\x00", b"\x01\x01\x01"),
+    (b"\x11\x22\x00\x33", b"\x03\x11\x22\x02\x33"),
+    (b"\x11\x22\x33\x44", b"\x05\x11\x22\x33\x44"),
+    (b"\x11\x00\x00\x00", b"\x02\x11\x01\x01\x01"),
+    (bytes(range(1, 255)), b"\xff" + bytes(range(1, 255)) + b"\x01"),
+    (bytes(range(0, 255)), b"\x01\xff" + bytes(range(1, 255)) + b"\x01"),
+    (bytes(range(1, 256)), b"\xff" + bytes(range(1, 255)) + b"\x02\xff"),
+])
+def test_cobs_encodes_the_published_examples(data, stuffed):
+    # Cheshire and Baker's examples; a run of exactly 254 at the end is closed by an empty
+    # block (0x01), which every COBS decoder reads back as nothing.
+    assert cobs_encode(data) == stuffed
+    assert cobs_decode(stuffed) == data
 
 
 @given(st.binary(max_size=1200))

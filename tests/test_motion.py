@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.motion import move_duration, move_position
+from drivers.motion import move_duration, move_duration_s, move_position, move_position_at
 
 
 def velocity_limited(t, total, v_max, a_max):
@@ -62,3 +62,16 @@ def test_durations_vectorise_over_a_grid():
     assert durations[0] == 0.0
     assert list(durations[1:]) == [pytest.approx(float(move_duration(d, 150.0, 30_000.0)))
                                    for d in distances[1:]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(distance=st.floats(0.0, 20.0), v_max=st.floats(0.5, 500.0),
+       a_max=st.floats(100.0, 1e6), fraction=st.floats(-0.1, 1.1))
+def test_the_simulators_float_forms_agree_with_the_planners(distance, v_max, a_max, fraction):
+    # The simulated firmware uses the plain-float forms; the planner the numpy ones. They must
+    # agree, or the gun and the plan would disagree on every shot's timing.
+    duration = float(move_duration(distance, v_max, a_max))
+    assert move_duration_s(distance, v_max, a_max) == pytest.approx(duration, rel=1e-12)
+    t = fraction * duration
+    assert move_position_at(t, distance, v_max, a_max) == pytest.approx(
+        float(move_position(t, distance, v_max, a_max)), rel=1e-9, abs=1e-12)
