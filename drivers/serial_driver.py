@@ -73,6 +73,11 @@ class SerialDriver:
         self._tasks: set[asyncio.Task] = set()
         self._replay_task: asyncio.Task | None = None
         self._reconnect_task: asyncio.Task | None = None
+        self._beat_timer: asyncio.TimerHandle | None = None
+        self._beat_seq: int | None = None
+        """The heartbeat awaiting its reply, if any."""
+        self._beat_sent_at = 0.0
+        self._answered_at = 0.0
         self._closed = False
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -83,7 +88,7 @@ class SerialDriver:
         heartbeat = Heartbeat.unpack(await self._command(MsgType.HEARTBEAT))
         self._next_event = (heartbeat.last_event_seq + 1) & 0xFFFF
         self._pace_heartbeats(await self.read_config())
-        self._spawn(self._heartbeats())
+        self._start_heartbeats()
         return identity
 
     def _pace_heartbeats(self, config: DeviceConfig) -> None:
@@ -96,6 +101,7 @@ class SerialDriver:
         if self._closed:
             return
         self._closed = True
+        self._stop_heartbeats()
         for task in list(self._tasks):
             task.cancel()
         for _, future in self._pending.values():
@@ -257,6 +263,9 @@ class SerialDriver:
                 self._on_event(frame)
 
     def _on_reply(self, frame: Frame) -> None:
+        if frame.seq == self._beat_seq and frame.payload[:1] == bytes([MsgType.HEARTBEAT]):
+            self._on_beat(frame)
+            return
         pending = self._pending.get(frame.seq)
         if pending is None or pending[1].done() or not frame.payload \
                 or frame.payload[0] != pending[0]:
@@ -307,38 +316,76 @@ class SerialDriver:
 
     # ---- heartbeats and reconnection -----------------------------------------------------
 
-    async def _heartbeats(self) -> None:
-        answered = self._loop.time()
-        resend = False
-        while not self._closed:
-            wait = self._last_tx + self.heartbeat_s - self._loop.time()
-            if wait > 1e-9 and not resend:
-                await asyncio.sleep(wait)       # something else fed the watchdog meanwhile
-                continue
-            resend = False
-            try:
-                beat = Heartbeat.unpack(await self._command(
-                    MsgType.HEARTBEAT, retries=0, timeout_s=self.heartbeat_resend_s))
-            except LinkTimeout:
-                # Unanswered: either direction may have lost it, so the next goes at once.
-                resend = True
-                if self._loop.time() - answered >= self.lost_after_s and self.reconnect_enabled:
-                    await self._reconnect()
-                    answered = self._loop.time()
-                continue
-            except LinkClosed:
-                return
-            answered = self._loop.time()
-            behind = (beat.last_event_seq - self._next_event) & 0xFFFF
-            if behind < 0x8000:
-                self._replay_from_gap()
+    # Heartbeats run on timer callbacks, not a task: one timer per heartbeat, and the reply
+    # is taken as it is decoded, so an idle link costs the loop almost nothing.
+
+    def _start_heartbeats(self) -> None:
+        self._answered_at = self._loop.time()
+        self._beat_timer = self._loop.call_at(self._last_tx + self.heartbeat_s, self._beat_due)
+
+    def _beat_due(self) -> None:
+        self._beat_timer = None
+        if self._closed or self._beat_seq is not None or self._reconnecting():
+            return
+        due = self._last_tx + self.heartbeat_s
+        if due - self._loop.time() > 1e-9:      # something else fed the watchdog meanwhile
+            self._beat_timer = self._loop.call_at(due, self._beat_due)
+            return
+        self._beat()
+
+    def _beat(self) -> None:
+        self._seq = (self._seq + 1) & 0xFFFF
+        frame = Frame(MsgType.HEARTBEAT, self._seq, b"")
+        self._beat_seq = self._seq
+        self._beat_sent_at = self._loop.time()
+        self.stats.commands += 1
+        self._send(encode_frame(frame), frame)
+        self._beat_timer = self._loop.call_later(self.heartbeat_resend_s, self._beat_missed)
+
+    def _beat_missed(self) -> None:
+        self._beat_timer = self._beat_seq = None
+        self.stats.timeouts += 1
+        if self._closed:
+            return
+        if self._loop.time() - self._answered_at >= self.lost_after_s and self.reconnect_enabled:
+            self._start_reconnect()
+            return
+        self._beat()        # either direction may have lost it: the next goes at once
+
+    def _on_beat(self, frame: Frame) -> None:
+        self._beat_seq = None
+        if self._beat_timer is not None:
+            self._beat_timer.cancel()
+        self._answered_at = now = self._loop.time()
+        self.stats.rtt_s.append(now - self._beat_sent_at)
+        self._beat_timer = self._loop.call_at(self._last_tx + self.heartbeat_s, self._beat_due)
+        try:
+            beat = Heartbeat.unpack(frame.payload[1:])
+        except DriverError as exc:
+            log.warning("undecodable heartbeat reply: %s", exc)
+            return
+        behind = (beat.last_event_seq - self._next_event) & 0xFFFF
+        if behind < 0x8000:
+            self._replay_from_gap()
+
+    def _stop_heartbeats(self) -> None:
+        if self._beat_timer is not None:
+            self._beat_timer.cancel()
+        self._beat_timer = self._beat_seq = None
+
+    def _reconnecting(self) -> bool:
+        return self._reconnect_task is not None and not self._reconnect_task.done()
+
+    def _start_reconnect(self) -> None:
+        if not self._reconnecting():
+            self._stop_heartbeats()
+            self._reconnect_task = self._spawn(self._reconnect())
 
     def _on_lost(self, exc: Exception | None) -> None:
         log.warning("%s link lost: %s", self.name, exc)
         self._transport = None
         if self.reconnect_enabled and not self._closed:
-            if self._reconnect_task is None or self._reconnect_task.done():
-                self._reconnect_task = self._spawn(self._reconnect())
+            self._start_reconnect()
 
     async def _reconnect(self) -> None:
         self.stats.reconnects += 1
@@ -362,7 +409,9 @@ class SerialDriver:
                     self._transport = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-        self._replay_from_gap()
+        if not self._closed:
+            self._start_heartbeats()
+            self._replay_from_gap()
 
 
 def heartbeat_timing(watchdog_s: float, reply_timeout_s: float) -> tuple[float, float]:

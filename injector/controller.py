@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -84,7 +85,7 @@ class Controller:
         """Latched alarm code -> its row in the record."""
         self.device_state: DeviceState | None = None
         self.disagreement: str | None = None
-        self._changed = asyncio.Event()
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future]] = []
         self._pump: asyncio.Task | None = None
         self._last_state = self.state
         self._cause = ""
@@ -162,7 +163,7 @@ class Controller:
     def on_state_change(self) -> None:
         self._record_state("host", self._last_state, self.state, self._cause)
         self._last_state = self.state
-        self._changed.set()
+        self._notify()
 
     def _record_state(self, side: str, previous: str, state: str, cause: str) -> None:
         serial = self.identity.serial_number if self.identity else "?"
@@ -181,7 +182,12 @@ class Controller:
         if not self._go(trigger):
             raise InterlockError(trigger, *(self.unmet_interlock() or ("state", self.state)))
 
-    async def wait_for(self, condition, timeout: float, what: str) -> None:
+    async def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+        """Until `condition` holds; an alarm, a disagreement or the timeout end it early.
+
+        The condition is tested where things change (each event, each state change), and
+        the waiting task wakes only when it holds or the wait must end: a run of 10,000 shots
+        does not wake its session 10,000 times."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not condition():
@@ -192,12 +198,30 @@ class Controller:
             left = deadline - loop.time()
             if left <= 0:
                 raise InjectorError(f"timed out after {timeout:g} s waiting for {what}")
-            self._changed.clear()
+            waiter = (condition, loop.create_future())
+            self._waiters.append(waiter)
             try:
                 async with asyncio.timeout(None if math.isinf(left) else left):
-                    await self._changed.wait()
+                    await waiter[1]
             except TimeoutError:
                 pass
+            finally:
+                self._waiters.remove(waiter)
+
+    def _must_stop_waiting(self) -> bool:
+        return bool(self.disagreement) or bool(self.latched and not self.no_alarm_latched())
+
+    def _notify(self) -> None:
+        """Something changed: wake the waits whose condition now holds or that must end."""
+        stop = self._must_stop_waiting()
+        for condition, future in self._waiters:
+            if future.done():
+                continue
+            try:
+                if stop or condition():
+                    future.set_result(None)
+            except Exception as exc:        # noqa: BLE001 - the waiter raises it, not us
+                future.set_exception(exc)
 
     # ---- connection ----------------------------------------------------------------------
 
@@ -236,7 +260,7 @@ class Controller:
 
     async def refresh(self) -> Status:
         self.status = await self.driver.status()
-        self._changed.set()
+        self._notify()
         return self.status
 
     # ---- following the device ------------------------------------------------------------
@@ -250,18 +274,22 @@ class Controller:
                     self._on_alarm(event)
                 elif isinstance(event, StateChanged):
                     await self._on_device_state(event)
-                self._changed.set()
+                self._notify()
         except Exception as exc:        # noqa: BLE001 - a lost event stream is a fault
             self.disagreement = f"lost the device's events: {exc}"
             log.error("%s", self.disagreement)
             if self.state in RUNNING:
                 self._go("mismatch")
-            self._changed.set()
+            self._notify()
+
+    def shots_recorded(self) -> int:
+        """Shots of this session the record has committed (and so may be reported)."""
+        return self.account.shots_done - self.store.uncommitted_shots
 
     def _on_shot(self, shot: ShotDone) -> None:
         commanded = self.plan.program.volume_nl if self.plan else 0
         if self.session_id is not None:
-            # Written (and committed) before it is counted or reported.
+            # Written before it is counted; reported once committed (see shots_recorded).
             self.store.record_shot(self.session_id, shot_index=shot.shot_index,
                                    depth_um=shot.depth_reached_um, volume_nl=shot.volume_nl,
                                    commanded_nl=commanded,

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from drivers.errors import DriverError
-from drivers.messages import ShotDone
 from injector.controller import AlarmStop, Controller, InterlockError
 from injector.correction import IDENTITY, Correction
 from injector.errors import InjectorError
@@ -69,8 +68,12 @@ def shots_for(request: SessionRequest, dose_ul: float) -> int:
 
 
 async def run_session(controller: Controller, catalog: Catalog, request: SessionRequest, *,
-                      on_shot: Callable[[ShotDone, Controller], None] | None = None) -> SessionResult:
-    """Connect, check, home, prime, load, arm and run; always record the ending."""
+                      on_shot: Callable[[int, Controller], None] | None = None) -> SessionResult:
+    """Connect, check, home, prime, load, arm and run; always record the ending.
+
+    `on_shot(n, controller)` is called for the n-th shot of the session once it is in the
+    record, in order, each once."""
+    report = _ShotReporter(controller, on_shot)
     await controller.connect()
     config = controller.config
     capacity_ml = config.syringe_capacity_nl / 1_000_000
@@ -102,7 +105,7 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     status, reason = "completed", f"{target} shots given"
     try:
         await _treat(controller, the_plan, target, budget_ul, request, syringe.capacity_ml,
-                     on_shot)
+                     report)
     except AlarmStop as exc:
         status, reason = "aborted", str(exc)
     except InterlockError as exc:
@@ -117,6 +120,7 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
         await _make_safe(controller)
     summary = _summary(controller, the_plan, target, asyncio.get_running_loop().time() - started)
     controller.store.end_session(controller.session_id, status, reason, summary)
+    report()
     result = SessionResult(controller.session_id, status, reason,
                            summary | {"status": status, "reason": reason})
     if status == "interrupted":
@@ -124,12 +128,30 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     return result
 
 
+class _ShotReporter:
+    """Passes on each shot once the record has committed it, so a report is never ahead of
+    what a power cut would leave."""
+
+    def __init__(self, controller: Controller,
+                 on_shot: Callable[[int, Controller], None] | None) -> None:
+        self.controller = controller
+        self.on_shot = on_shot
+        self.reported = 0
+
+    def __call__(self) -> None:
+        if self.on_shot is None:
+            return
+        while self.reported < self.controller.shots_recorded():
+            self.reported += 1
+            self.on_shot(self.reported, self.controller)
+
+
 def _correction(controller: Controller) -> Correction:
     return controller.calibration.correction if controller.calibration else IDENTITY
 
 
 async def _treat(controller: Controller, the_plan: Plan, target: int, budget_ul: float,
-                 request: SessionRequest, capacity_ml: float, on_shot) -> None:
+                 request: SessionRequest, capacity_ml: float, report: _ShotReporter) -> None:
     if not controller.is_homed():
         await controller.home()
     await controller.prime(request.prime_ul)
@@ -153,16 +175,11 @@ async def _treat(controller: Controller, the_plan: Plan, target: int, budget_ul:
             continue
         batch = min(remaining, by_budget, by_syringe)
         before = controller.account.shots_done
-        shown = before
         await controller.fire(batch)
         timeout = batch * the_plan.shot_period_s + 10.0
 
         def progressed() -> bool:
-            nonlocal shown
-            if on_shot is not None:
-                while shown < controller.account.shots_done:
-                    shown += 1
-                    on_shot(None, controller)
+            report()
             done = controller.account.shots_done >= before + batch
             return (done and controller.state == "armed") or controller.state == "paused"
 

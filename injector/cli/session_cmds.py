@@ -113,11 +113,11 @@ async def _run(args, catalog, request: SessionRequest) -> SessionResult:
 
     progress = SessionProgress(request.shots or 0, enabled=not (args.json or args.events))
 
-    def on_shot(event, ctl: Controller) -> None:
-        progress.update(event, ctl)
+    def on_shot(recorded: int, ctl: Controller) -> None:
+        progress.update(recorded, ctl)
         if args.events:
             print(json.dumps({"event": "shot", "session_id": ctl.session_id,
-                              "shots_done": ctl.account.shots_done,
+                              "shots_done": recorded,
                               "volume_measured_ul": round(ctl.account.volume_measured_ul, 3)}),
                   flush=True)
     try:
