@@ -244,9 +244,9 @@ class Controller:
                 shot_index=self.status.shots_done, value=0, device_time_ms=0)
             if code == ALARMS["emergency_stop"].code:
                 self._go("estop")
-            elif self.no_alarm_latched() is False:
+            elif not self.no_alarm_latched() and self.state in RUNNING:
                 self._go("alarm")
-        elif self.is_homed():
+        elif self.is_homed() and self.state == "locked":
             self._fire("homed")
 
     async def close(self) -> None:

@@ -19,7 +19,10 @@ RUNNING = tuple(s for s in CONNECTED if s not in ("fault", "estop"))
 
 TRANSITIONS = (
     {"trigger": "connect", "source": "disconnected", "dest": "connecting"},
-    {"trigger": "link_up", "source": "connecting", "dest": "locked"},
+    {"trigger": "link_up", "source": "connecting", "dest": "fault",
+     "unless": ["no_alarm_latched"]},
+    {"trigger": "link_up", "source": "connecting", "dest": "locked",
+     "conditions": ["no_alarm_latched"]},
     {"trigger": "disconnect", "source": list(STATES[1:]), "dest": "disconnected"},
     {"trigger": "home", "source": ["locked", "idle", "ready"], "dest": "homing",
      "conditions": ["parts_present", "no_alarm_latched"]},
