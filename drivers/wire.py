@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import fields
 from functools import cache
+from operator import attrgetter
 from typing import ClassVar, Self
 
 from drivers.errors import DriverError
@@ -21,7 +22,7 @@ class WireStruct:
 
     def pack(self) -> bytes:
         try:
-            return self.FORMAT.pack(*[getattr(self, name) for name in self.field_names()])
+            return self.FORMAT.pack(*_values(self))
         except struct.error as exc:
             raise PayloadError(f"{type(self).__name__}: {exc}: {self!r}") from None
 
@@ -36,3 +37,15 @@ class WireStruct:
     @cache
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+
+
+@cache
+def _getter(cls: type) -> attrgetter:
+    return attrgetter(*cls.field_names())
+
+
+def _values(payload: WireStruct) -> tuple:
+    names = type(payload).field_names()
+    if len(names) < 2:      # attrgetter returns a bare value for one name, fails for none
+        return tuple(getattr(payload, name) for name in names)
+    return _getter(type(payload))(payload)

@@ -95,16 +95,23 @@ class ShotExecutor:
     @property
     def in_shot(self) -> bool:
         """A shot has begun and is not yet accounted for (true even at its very last instant)."""
-        return self._schedule is not None
+        return self._schedule is not None and self._now() >= self._schedule.start_s
+
+    def cancel(self) -> None:
+        """Forget a shot planned to begin later (the caller stops the axes)."""
+        self._schedule = None
 
     @property
     def phase(self) -> Phase:
         return self._schedule.phase(self._now()) if self._schedule else Phase.IDLE
 
-    async def shot(self, program: ShotProgram, config: DeviceConfig, shot_number: int) -> ShotResult:
+    async def shot(self, program: ShotProgram, config: DeviceConfig, shot_number: int,
+                   start_s: float | None = None) -> ShotResult:
         """Plan the whole shot on the axes, then wait once: until its end, or until the
-        moment a fault strikes."""
-        physics, now = self.physics, self._now()
+        moment a fault strikes. It begins at `start_s` (default now), so the wait for the
+        next shot's slot and the shot itself are one timer."""
+        physics = self.physics
+        now = self._now() if start_s is None else start_s
         # The firmware turns volume into plunger travel with its configured bore; the true
         # bore (and the gain error) decide what really leaves the needle.
         area = self._area_mm2 = config.bore_area_mm2
@@ -163,11 +170,11 @@ class ShotExecutor:
 
         if fault is not None:
             alarm, value, at = fault
-            await asyncio.sleep(at - now)
+            await asyncio.sleep(at - self._now())
             if alarm == "occlusion":
                 self._peak_kpa = value
             raise self._abort(alarm, value)
-        await asyncio.sleep(schedule.end_s - now)
+        await asyncio.sleep(schedule.end_s - self._now())
         return self._finish(interrupted=False)
 
     def interrupt(self, *, spring: bool = False) -> ShotResult:

@@ -67,6 +67,10 @@ class FaultPlan:
                 return True
         return False
 
+    def due(self, shot: int) -> bool:
+        """Some fault would strike at or before `shot`."""
+        return any(f.shot is None or f.shot <= shot for f in self.faults)
+
     def pending(self, name: str) -> bool:
         return any(f.name == name for f in self.faults)
 
@@ -96,6 +100,8 @@ class LinkFaults:
 
     def apply(self, frame: bytes) -> list[tuple[float, bytes]]:
         """What reaches the other end for one frame: (delay in seconds, bytes) pairs."""
+        if not (self.drop_rate or self.corrupt_rate or self.delay_rate or self.duplicate_rate):
+            return [(0.0, frame)]
         rng = self._rng
         if rng.random() < self.drop_rate:
             self.dropped += 1

@@ -95,10 +95,12 @@ class Firmware:
         self.homed = False
         self.program: ShotProgram | None = None
         self.latched: dict[int, str] = {}
-        self.shots_done = 0
+        self._shots_done = 0
         self.volume_dispensed_nl = 0
         self.syringe_remaining_nl = config.syringe_capacity_nl
-        self.run_remaining = 0
+        self._run_remaining = 0
+        self._next_shot_at: float | None = None
+        """Loop time at which the planned next shot begins (see _run)."""
         self.duplicates_answered = 0
         self.executed: dict[MsgType, int] = {}
         self.link_silent_until = -math.inf
@@ -113,6 +115,35 @@ class Firmware:
         self._last_rx = self._loop.time()
         self._watchdog: asyncio.TimerHandle | None = None
         self._arm_watchdog()
+
+    # ---- shots begun, counted when they begin ----------------------------------------------
+
+    @property
+    def shots_done(self) -> int:
+        """Shots begun since power-on (the one under way included)."""
+        self._catch_up()
+        return self._shots_done
+
+    @property
+    def run_remaining(self) -> int:
+        self._catch_up()
+        return self._run_remaining
+
+    @run_remaining.setter
+    def run_remaining(self, count: int) -> None:
+        self._catch_up()
+        self._run_remaining = count
+
+    def _catch_up(self) -> None:
+        """A planned shot whose start time has come has begun, whether or not anything
+        woke at that instant."""
+        if self._next_shot_at is not None and self._loop.time() >= self._next_shot_at:
+            self._next_shot_at = None
+            self._begin_shot()
+
+    def _begin_shot(self) -> None:
+        self._run_remaining -= 1
+        self._shots_done += 1
 
     # ---- the outside world ---------------------------------------------------------------
 
@@ -473,9 +504,13 @@ class Firmware:
     def _stop_motion(self, *, spring: bool) -> None:
         """Stop whatever moves now; a shot in progress is accounted as interrupted."""
         now = self._loop.time()
+        self._catch_up()
         if self.executor.in_shot:
             self._record_shot(self.shots_done, self.executor.interrupt(spring=spring))
         else:
+            if self._next_shot_at is not None:      # planned, not begun: it never happens
+                self._next_shot_at = None
+                self.executor.cancel()
             self.physics.plunger.stop(now)
             retract(self.physics, now, spring=spring,
                     speed=self.config.depth_speed_max_um_s / 1000,
@@ -492,23 +527,37 @@ class Firmware:
         period = self.program.shot_period_ms / 1000
         next_start = self._loop.time()
         while self.run_remaining > 0:
-            delay = next_start - self._loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            next_start = max(next_start + period, self._loop.time())
-            if not self._shot_may_start(self.shots_done + 1):
-                return
-            self.run_remaining -= 1
-            self.shots_done += 1
+            now = self._loop.time()
+            number = self.shots_done + 1
+            start = max(next_start, now)
+            if start > now and self._due_at_start(number):
+                await asyncio.sleep(start - now)     # meet what is due at the shot's start
+                start = now = self._loop.time()
+            next_start = start + period
+            if start <= now:
+                if not self._shot_may_start(number):
+                    return
+                self._begin_shot()
+            else:
+                # Nothing can change before the start but a command, which cancels this plan:
+                # plan the shot now, and count it as begun when its start time comes.
+                self._next_shot_at = start
             try:
-                result = await self.executor.shot(self.program, self.config, self.shots_done)
+                result = await self.executor.shot(self.program, self.config, number, start)
             except Abort as abort:
-                self._record_shot(self.shots_done, abort.result)
-                self.raise_alarm(abort.alarm, abort.value, self.shots_done)
+                self._record_shot(number, abort.result)
+                self.raise_alarm(abort.alarm, abort.value, number)
                 return
-            self._record_shot(self.shots_done, result)
+            self._record_shot(number, result)
         self._task = None
         self._set_state(DeviceState.ARMED, MsgType.FIRE)
+
+    def _due_at_start(self, number: int) -> bool:
+        """Something happens at this shot's start: a fault strikes, or an interlock fails."""
+        physics = self.physics
+        return (self.faults.due(number) or not physics.needle_present
+                or not physics.syringe_present
+                or self.syringe_remaining_nl - self.config.dead_volume_nl < self.program.volume_nl)
 
     def _shot_may_start(self, number: int) -> bool:
         """Strike the faults due at this shot, then check the interlocks; alarm if one fails."""
