@@ -221,3 +221,29 @@ def test_socat_talks_to_the_serial_pty_with_the_documented_bytes():
     finally:
         sim.send_signal(signal.SIGINT)
         sim.wait(timeout=10)
+
+
+async def test_a_shot_planned_for_the_next_slot_counts_only_once_it_begins():
+    # The simulator plans each shot at the end of the last; between the two, the gun must
+    # still report the shots actually begun, and a hold in the gap must cancel the plan.
+    rig = await make_rig("serial-memory")
+    try:
+        await rig.ready(program_for(shot_rate_hz=1.0))
+        await rig.driver.fire(5)
+        await rig.until(lambda: len(rig.shots()) == 1, 5.0, "the first shot")
+        status = await rig.driver.status()
+        assert (status.shots_done, status.run_remaining, status.depth_um) == (1, 4, 0)
+        await asyncio.sleep(0.2)                   # still well inside the 1 s slot
+        await rig.driver.hold()
+        await rig.until_state(DeviceState.HELD)
+        await asyncio.sleep(2.0)                   # past where shot 2 would have begun
+        status = await rig.driver.status()
+        assert (status.shots_done, status.run_remaining) == (1, 4)
+        assert [s.shot_index for s in rig.shots()] == [1]
+        assert rig.firmware.physics.true_dispensed_ul == pytest.approx(10.0, rel=1e-6)
+        await rig.driver.resume()
+        await rig.until(lambda: len(rig.shots()) == 5, 10.0, "the rest of the run")
+        assert [s.shot_index for s in rig.shots()] == [1, 2, 3, 4, 5]
+        assert not any(s.flags for s in rig.shots())
+    finally:
+        await rig.close()
