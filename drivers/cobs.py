@@ -24,20 +24,17 @@ def cobs_encode(data: bytes) -> bytes:
 
 
 def cobs_decode(data: bytes) -> bytes:
+    if 0 in data:
+        raise CobsError("zero byte inside a COBS block")
     out = bytearray()
-    index = 0
-    while index < len(data):
+    index, size = 0, len(data)
+    while index < size:
         code = data[index]
-        if code == 0:
-            raise CobsError("zero byte inside a COBS block")
         end = index + code
-        if end > len(data):
+        if end > size:
             raise CobsError("COBS block runs past the end of the frame")
-        block = data[index + 1:end]
-        if 0 in block:
-            raise CobsError("zero byte inside a COBS block")
-        out += block
+        out += data[index + 1:end]
         index = end
-        if code != 255 and index < len(data):
+        if code != 255 and index < size:
             out.append(0)
     return bytes(out)

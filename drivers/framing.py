@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from drivers.cobs import CobsError, cobs_decode, cobs_encode
 from drivers.crc import crc16
@@ -30,8 +31,10 @@ MAX_FRAME = HEADER.size + MAX_PAYLOAD + 2
 MAX_STUFFED = MAX_FRAME + MAX_FRAME // 254 + 1
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(NamedTuple):
+    """One frame, decoded. A NamedTuple rather than a frozen dataclass: as immutable, and
+    several times cheaper to build, which counts at two frames per command."""
+
     type: int
     seq: int
     payload: bytes = b""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 from drivers.codes import error_name
@@ -57,7 +56,6 @@ class SerialDriver:
         self.lost_after_s = lost_after_s
         self.reconnect_enabled = reconnect
         self.models = models
-        self.frame_log: deque[tuple[float, str, Frame]] = deque(maxlen=2000)
         self.frame_observers: list[FrameObserver] = []
         self._open_transport = open_transport
         self._transport: ByteTransport | None = None
@@ -241,7 +239,6 @@ class SerialDriver:
             self._transport.write(data, urgent=urgent)
 
     def _log(self, direction: str, frame: Frame) -> None:
-        self.frame_log.append((self._loop.time(), direction, frame))
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s seq=%d %s", direction, _type_name(frame.type), frame.seq,
                       frame.payload.hex(" "))

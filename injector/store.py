@@ -7,8 +7,8 @@ process. A shot is reported only once committed, so a process killed at any mome
 every reported shot on disk; the next start records such a session as interrupted.
 
 Group commit: a shot's row is committed as it is written, unless the last commit was less
-than `group_commit_s` ago by the wall clock. A real gun cannot shoot that fast (its shortest
-cycle is 55 ms), so on a gun every shot gets its own commit; rows that do arrive faster (a
+than `group_commit_s` (50 ms) ago by the wall clock. A real gun cannot shoot that fast (its
+shortest cycle is 55.6 ms), so on a gun every shot gets its own commit; rows that do arrive faster (a
 simulated gun in virtual time, a burst of replayed events after a reconnection) share the
 next commit, which every other kind of row, the next shot after the window, and closing the
 record make at once.
@@ -16,6 +16,7 @@ record make at once.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -30,7 +31,7 @@ from typing import Any
 from injector.errors import InjectorError
 
 DB_ENV = "INJECTOR_DB"
-GROUP_COMMIT_S = 0.02
+GROUP_COMMIT_S = 0.05
 APPEND_ONLY = ("devices", "calibrations", "calibration_status", "sessions", "session_ends",
                "shots", "alarms", "alarm_acks", "state_changes")
 
@@ -98,6 +99,12 @@ def default_db_path() -> Path:
         return Path(os.environ[DB_ENV])
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return base / "injector" / "injector.db"
+
+
+@functools.cache
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    return (f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})")
 
 
 def now_iso() -> str:
@@ -184,13 +191,10 @@ class Store:
     # ---- writes (each its own committed transaction) -------------------------------------
 
     def _insert(self, table: str, *, group: bool = False, **values: Any) -> int:
-        columns = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
         try:
             if not self.db.in_transaction:
                 self.db.execute("BEGIN")
-            cursor = self.db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})",
-                                     tuple(values.values()))
+            cursor = self.db.execute(_insert_sql(table, tuple(values)), tuple(values.values()))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot record into {table}: {exc}") from None
         if group and time.monotonic() - self._last_commit < self.group_commit_s:

@@ -13,6 +13,7 @@ import asyncio
 import math
 from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 from drivers.config import DeviceConfig
 from drivers.program import DeliveryCode, ShotProgram
@@ -51,8 +52,7 @@ class Abort(Exception):
         self.result = result
 
 
-@dataclass(frozen=True)
-class ShotSchedule:
+class ShotSchedule(NamedTuple):
     """When each phase of one shot begins, in loop time, fixed when the shot starts."""
 
     start_s: float

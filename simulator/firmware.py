@@ -112,6 +112,9 @@ class Firmware:
         self._caches: dict[str, OrderedDict[int, tuple[int, bytes, Reply]]] = {}
         self._sessions: dict[str, bytes] = {}
         self._task: asyncio.Task | None = None
+        self._handlers = {int(command): (command, payload_cls,
+                                         getattr(self, f"_cmd_{command.name.lower()}"))
+                          for command, payload_cls in COMMAND_PAYLOADS.items()}
         self._last_rx = self._loop.time()
         self._watchdog: asyncio.TimerHandle | None = None
         self._arm_watchdog()
@@ -235,13 +238,11 @@ class Firmware:
         type_byte = bytes([msg_type & 0xFF])
         try:
             try:
-                command = MsgType(msg_type)
-                payload_cls = COMMAND_PAYLOADS[command]
-            except (ValueError, KeyError):
+                command, payload_cls, handler = self._handlers[msg_type]
+            except KeyError:
                 raise Refusal("unknown_command", value=msg_type) from None
             if len(payload) != payload_cls.FORMAT.size:
                 raise Refusal("bad_length", value=len(payload), limit=payload_cls.FORMAT.size)
-            handler = getattr(self, f"_cmd_{command.name.lower()}")
             body = handler(payload_cls.unpack(payload))
             self.executed[command] = self.executed.get(command, 0) + 1
         except Refusal as refusal:

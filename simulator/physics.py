@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from drivers.motion import move_duration_s, move_position_at
 
@@ -18,8 +19,9 @@ TISSUE_BACK_PRESSURE_KPA = 15.0
 """Intradermal back-pressure once the tip is in tissue; small beside the needle's drop."""
 
 
-@dataclass(frozen=True)
-class Move:
+class Move(NamedTuple):
+    """One planned move (immutable; a NamedTuple because a shot builds several)."""
+
     start_s: float
     start_mm: float
     distance_mm: float

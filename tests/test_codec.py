@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from drivers.cobs import CobsError, cobs_decode, cobs_encode
 from drivers.crc import crc16
-from drivers.framing import MAX_PAYLOAD, Frame, FrameDecoder, encode_frame
+from drivers.framing import MAX_PAYLOAD, PROTOCOL_VERSION, Frame, FrameDecoder, encode_frame
 
 frames = st.builds(Frame, type=st.integers(0, 255), seq=st.integers(0, 0xFFFF),
-                   payload=st.binary(max_size=MAX_PAYLOAD))
+                   payload=st.binary(max_size=MAX_PAYLOAD), version=st.just(PROTOCOL_VERSION))
 
 
 def test_crc16_ccitt_false_check_value():

@@ -3,7 +3,6 @@ reports it, and a shot shares a commit only when shots come faster than a gun ca
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 
 from injector.controller import Controller
