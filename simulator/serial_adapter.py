@@ -63,7 +63,8 @@ class SerialAdapter:
         for _ in range(self.decoder.frames_bad - bad_before):
             self.firmware.note_bad_frame()
         # Stop and hold go first among frames that arrived together.
-        frames.sort(key=lambda f: f.type not in PRIORITY_COMMANDS)
+        if len(frames) > 1:
+            frames.sort(key=lambda f: f.type not in PRIORITY_COMMANDS)
         for frame in frames:
             self._handle(frame)
 
