@@ -86,11 +86,13 @@ class SimulatedGun:
         return path
 
     def unplug(self) -> None:
-        """Pull the cable: every serial link closes, the firmware keeps running."""
+        """Pull the cables: every serial link closes, every Modbus TCP connection drops,
+        every RTU line goes dead for a moment; the firmware keeps running."""
         for transport in self._transports:
             transport.close()
         self._transports.clear()
         self.adapters.clear()
+        self.modbus.unplug()
 
     async def serve_modbus_tcp(self, host: str = "127.0.0.1", port: int = 0,
                                **trace) -> int:

@@ -7,6 +7,8 @@ RS-485 adapter's device path.
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,18 +22,30 @@ from simulator.modbus_link import ModbusLineFaults
 from simulator.pty_port import open_pty
 
 RTU_BAUD = 115_200
+CABLE_PULL_S = 0.05
+"""How long an RTU line stays dead when its cable is pulled and pushed back: long enough to
+lose whole frames, short of the 250 ms watchdog."""
 
 
 @dataclass
 class PtyRelay:
-    """Bytes from one pty master to the other and back."""
+    """Bytes from one pty master to the other and back; while the line is cut, nothing."""
 
     host_side: FdTransport
     server_side: FdTransport
+    cut_until: float = -math.inf
+    """Loop time until which the line carries nothing (a cable pulled and pushed back)."""
+    bytes_lost: int = 0
 
     def start(self) -> None:
-        self.host_side.start(self.server_side.write, lambda exc: None)
-        self.server_side.start(self.host_side.write, lambda exc: None)
+        self.host_side.start(lambda data: self._carry(self.server_side, data), lambda exc: None)
+        self.server_side.start(lambda data: self._carry(self.host_side, data), lambda exc: None)
+
+    def _carry(self, to: FdTransport, data: bytes) -> None:
+        if asyncio.get_running_loop().time() < self.cut_until:
+            self.bytes_lost += len(data)
+            return
+        to.write(data)
 
     def close(self) -> None:
         self.host_side.close()
@@ -83,6 +97,17 @@ class ModbusBridges:
         await server.serve_forever(background=True)
         self._servers.append(server)
         return host_path
+
+    def unplug(self, cut_s: float = CABLE_PULL_S) -> None:
+        """Pull the cables for a moment: every TCP connection drops (a client must connect
+        again) and every RTU line carries nothing for `cut_s`."""
+        for server in self._servers:
+            if isinstance(server, ModbusTcpServer):
+                for connection in list(server.active_connections.values()):
+                    connection.close()
+        cut_until = asyncio.get_running_loop().time() + cut_s
+        for relay in self._relays:
+            relay.cut_until = cut_until
 
     async def close(self) -> None:
         for server in self._servers:
