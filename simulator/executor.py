@@ -121,7 +121,8 @@ class ShotExecutor:
         rate_ul_s = program.dispense_rate_nl_s / 1000
         dwell_s = program.dwell_ms / 1000
         plunger_accel_ul = config.plunger_accel_um_s2 / 1000 * area
-        self._plunger_start_mm = physics.plunger.position(now)
+        # The plunger rests until the shot begins: where it is now is where it starts.
+        self._plunger_start_mm = physics.plunger.position(self._now())
         self._depth_mm, self._peak_kpa, self._accel = depth_mm, 0.0, depth_accel
         self._retract_speed = config.depth_speed_max_um_s / 1000
         retrograde = program.delivery == DeliveryCode.RETROGRADE
@@ -195,6 +196,7 @@ class ShotExecutor:
             self._peak_kpa = self._shot_peak_kpa
         travel_mm = physics.plunger.stop(now) - self._plunger_start_mm
         encoder_ul = travel_mm * self._area_mm2
+        # Reading the axis also lets it forget the moves this shot has finished with.
         depth_now_mm = physics.depth.position(now)
         reached_mm = depth_now_mm if phase is Phase.INSERT else self._depth_mm
         if interrupted:

@@ -555,10 +555,7 @@ class Firmware:
 
     def _due_at_start(self, number: int) -> bool:
         """Something happens at this shot's start: a fault strikes, or an interlock fails."""
-        physics = self.physics
-        return (self.faults.due(number) or not physics.needle_present
-                or not physics.syringe_present
-                or self.syringe_remaining_nl - self.config.dead_volume_nl < self.program.volume_nl)
+        return self.faults.due(number) or self._failed_interlock() is not None
 
     def _shot_may_start(self, number: int) -> bool:
         """Strike the faults due at this shot, then check the interlocks; alarm if one fails."""
@@ -576,16 +573,23 @@ class Firmware:
         if faults.take("link_degraded", number):
             for burst in self._burst_listeners:
                 burst()
-        if not physics.needle_present:
-            self.raise_alarm("needle_removed", shot_index=number)
-        elif not physics.syringe_present:
-            self.raise_alarm("syringe_removed", shot_index=number)
-        elif self.syringe_remaining_nl - self.config.dead_volume_nl < self.program.volume_nl:
-            self.raise_alarm("empty_syringe", max(0, self.syringe_remaining_nl
-                                                  - self.config.dead_volume_nl), number)
-        else:
+        failed = self._failed_interlock()
+        if failed is None:
             return True
+        alarm, value = failed
+        self.raise_alarm(alarm, value, number)
         return False
+
+    def _failed_interlock(self) -> tuple[str, int] | None:
+        """The alarm (and its measurement) for the first interlock a shot would fail."""
+        if not self.physics.needle_present:
+            return "needle_removed", 0
+        if not self.physics.syringe_present:
+            return "syringe_removed", 0
+        usable_nl = self.syringe_remaining_nl - self.config.dead_volume_nl
+        if usable_nl < self.program.volume_nl:
+            return "empty_syringe", max(0, usable_nl)
+        return None
 
     async def _home(self) -> None:
         now = self._loop.time()
