@@ -68,6 +68,13 @@ class DeviceConfig(WireStruct):
         return None
 
 
+UNLOCK_KEYS = (0x55AA, 0xAA55)
+"""The technician unlock, the same on every bridge: these two keys, in this order, open the
+configuration for writing. It guards against a host writing the gun's calibration and limits
+by mistake, not against someone who means to (that is the technician's role, on the host)."""
+UNLOCK_S = 60.0
+"""How long an unlock lasts."""
+
 CONFIG_RANGES = MappingProxyType({
     # What the firmware accepts on WRITE_CONFIG; the host checks the same before sending.
     "depth_steps_per_mm": (100, 100_000),

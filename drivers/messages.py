@@ -37,6 +37,7 @@ class MsgType(IntEnum):
     WRITE_CONFIG = 0x0F
     GET_EVENTS = 0x10
     SYRINGE_LOADED = 0x11
+    UNLOCK_CONFIG = 0x12
     OK = 0x80
     ERROR = 0x81
     EV_SHOT = 0xC0
@@ -119,6 +120,13 @@ class SyringeLoaded(WireStruct):
     """Drug in the newly mounted syringe, dead volume included."""
 
 
+@dataclass(frozen=True)
+class Unlock(WireStruct):
+    FORMAT = struct.Struct("<H")
+    key: int
+    """UNLOCK_KEYS[0], then UNLOCK_KEYS[1]; 0 locks again at once."""
+
+
 COMMAND_PAYLOADS: MappingProxyType[MsgType, type[WireStruct]] = MappingProxyType({
     MsgType.IDENTIFY: Hello, MsgType.HEARTBEAT: Empty, MsgType.STATUS: Empty,
     MsgType.HOME: Empty, MsgType.LOAD_PROGRAM: ShotProgram, MsgType.ARM: Empty,
@@ -126,6 +134,7 @@ COMMAND_PAYLOADS: MappingProxyType[MsgType, type[WireStruct]] = MappingProxyType
     MsgType.ESTOP: Empty, MsgType.ACK_ALARM: AckAlarm, MsgType.PRIME: Prime,
     MsgType.READ_CONFIG: Empty, MsgType.WRITE_CONFIG: DeviceConfig,
     MsgType.GET_EVENTS: GetEvents, MsgType.SYRINGE_LOADED: SyringeLoaded,
+    MsgType.UNLOCK_CONFIG: Unlock,
 })
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from types import MappingProxyType
 
+from drivers import config
 from drivers.config import DeviceConfig
 from drivers.messages import Identity, MsgType, Status
 from drivers.program import ShotProgram
@@ -104,10 +105,10 @@ RESULT = _layout(CommandResult, 320)            # 320-327, read-only
 REFUSAL = _layout(WriteRefusal, 330)            # 330-335, read-only
 CONFIG = _layout(DeviceConfig, 400)             # 400-429
 UNLOCK = 460
-UNLOCK_KEYS = (0x55AA, 0xAA55)
-"""Write these two values to UNLOCK, in that order, to unlock the configuration registers for
+"""Write UNLOCK_KEYS to UNLOCK, in that order, to unlock the configuration registers for
 UNLOCK_S seconds; write 0 to lock again. Reading UNLOCK gives 1 while unlocked."""
-UNLOCK_S = 60.0
+UNLOCK_KEYS, UNLOCK_S = config.UNLOCK_KEYS, config.UNLOCK_S
+"""The same technician unlock as the serial bridge's UNLOCK_CONFIG."""
 
 # ---- coils (function codes 1, 5, 15) and discrete inputs (2) -------------------------------
 

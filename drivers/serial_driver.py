@@ -19,7 +19,7 @@ import random
 from collections.abc import AsyncIterator, Callable
 
 from drivers.codes import error_name
-from drivers.config import DeviceConfig
+from drivers.config import UNLOCK_KEYS, DeviceConfig
 from drivers.driver import SUPPORTED_MODELS, LinkStats, event_stream
 from drivers.errors import (
     DeviceError, DriverError, IncompatibleDevice, LinkClosed, LinkTimeout,
@@ -27,7 +27,7 @@ from drivers.errors import (
 from drivers.framing import PROTOCOL_VERSION, Frame, FrameDecoder, encode_frame
 from drivers.messages import (
     COMMAND_PAYLOADS, EVENT_PAYLOADS, NO_FIELD, AckAlarm, Empty, ErrorBody, Event, Fire,
-    GetEvents, Heartbeat, Hello, Identity, MsgType, Prime, Status, SyringeLoaded,
+    GetEvents, Heartbeat, Hello, Identity, MsgType, Prime, Status, SyringeLoaded, Unlock,
 )
 from drivers.program import ShotProgram
 from drivers.transport import ByteTransport, TransportError
@@ -172,6 +172,9 @@ class SerialDriver:
         return DeviceConfig.unpack(await self._command(MsgType.READ_CONFIG))
 
     async def write_config(self, config: DeviceConfig) -> None:
+        """Unlock (the two keys) and write; the gun locks again after the write."""
+        for key in UNLOCK_KEYS:
+            await self._command(MsgType.UNLOCK_CONFIG, Unlock(key))
         await self._command(MsgType.WRITE_CONFIG, config)
         self._pace_heartbeats(config)
 

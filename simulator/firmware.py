@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from drivers.codes import ALARMS, ERRORS, Severity
-from drivers.config import DeviceConfig, factory_config
+from drivers.config import UNLOCK_KEYS, UNLOCK_S, DeviceConfig, factory_config
 from drivers.framing import PROTOCOL_VERSION
 from drivers.messages import (
     COMMAND_PAYLOADS, EVENT_PAYLOADS, NO_FIELD, AlarmRaised, DeviceState, ErrorBody, EventsReplayed, Heartbeat,
@@ -111,6 +111,10 @@ class Firmware:
         self._burst_listeners: list[Callable[[], None]] = []
         self._caches: dict[str, OrderedDict[int, tuple[int, bytes, Reply]]] = {}
         self._sessions: dict[str, bytes] = {}
+        self._unlocks: dict[str, tuple[int, float]] = {}
+        """Per bridge connection: (keys given so far, loop time the unlock lasts until)."""
+        self._channel: str | None = None
+        """The bridge connection whose command is being executed (None: internal)."""
         self._task: asyncio.Task | None = None
         self._handlers = {int(command): (command, payload_cls,
                                          getattr(self, f"_cmd_{command.name.lower()}"))
@@ -227,7 +231,12 @@ class Firmware:
         if msg_type == MsgType.IDENTIFY and payload != self._sessions.get(channel):
             cache.clear()               # a new host session starts its own numbering
             self._sessions[channel] = payload
-        reply = self._dispatch(msg_type, payload)
+            self._unlocks.pop(channel, None)        # and finds the configuration locked
+        self._channel = channel
+        try:
+            reply = self._dispatch(msg_type, payload)
+        finally:
+            self._channel = None
         if msg_type not in READS:
             cache[token] = (msg_type, payload, reply)
             while len(cache) > REPLY_CACHE:
@@ -290,12 +299,32 @@ class Firmware:
         return self.config.pack()
 
     def _cmd_write_config(self, config: DeviceConfig) -> None:
+        channel = self._channel
+        if channel is not None and self._unlocks.get(channel, (0, -math.inf))[1] \
+                <= self._loop.time():
+            raise Refusal("locked")
         self._require_state(DeviceState.LOCKED, DeviceState.IDLE)
         violation = config.range_violation()
         if violation:
             name, value, limit = violation
             raise Refusal("out_of_range", _field(DeviceConfig, name), value, limit)
         self.config = config
+        self._unlocks.pop(channel, None)            # one unlock opens one write
+
+    def _cmd_unlock_config(self, unlock) -> None:
+        """The technician unlock on a bridge connection: UNLOCK_KEYS in order opens the
+        configuration to one WRITE_CONFIG within UNLOCK_S; 0 locks at once."""
+        channel = self._channel or "internal"
+        stage, _ = self._unlocks.get(channel, (0, -math.inf))
+        if unlock.key == 0:
+            self._unlocks.pop(channel, None)
+        elif unlock.key == UNLOCK_KEYS[0]:
+            self._unlocks[channel] = (1, -math.inf)
+        elif unlock.key == UNLOCK_KEYS[1] and stage == 1:
+            self._unlocks[channel] = (0, self._loop.time() + UNLOCK_S)
+        else:
+            self._unlocks.pop(channel, None)
+            raise Refusal("out_of_range", 0, unlock.key, UNLOCK_KEYS[stage])
 
     def _cmd_home(self, _) -> None:
         self._require_state(DeviceState.LOCKED, DeviceState.IDLE)
@@ -408,7 +437,9 @@ class Firmware:
         return len(self._events)
 
     def command(self, msg_type: MsgType, payload: bytes = b"") -> Reply:
-        """Run a command that is safe to repeat (stop, hold) outside any reply cache."""
+        """Run a command outside any bridge's reply cache and unlock: for adapters that
+        check these themselves (Modbus has its own unlock register), and for commands safe
+        to repeat (stop, hold)."""
         return self._dispatch(msg_type, payload)
 
     # ---- checks --------------------------------------------------------------------------

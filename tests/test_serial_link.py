@@ -10,12 +10,14 @@ import shutil
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
-from drivers.codes import ALARMS
+from drivers.codes import ALARMS, ERRORS
+from drivers.config import UNLOCK_KEYS, UNLOCK_S
 from drivers.errors import DeviceError, IncompatibleDevice
-from drivers.messages import DeviceState, Fire, GetEvents, Hello, MsgType
+from drivers.messages import DeviceState, ErrorBody, Fire, GetEvents, Hello, MsgType, Unlock
 from drivers.serial_driver import SerialDriver
 from simulator.firmware import Firmware
 from simulator.gun import GunOptions, SimulatedGun
@@ -245,5 +247,54 @@ async def test_a_shot_planned_for_the_next_slot_counts_only_once_it_begins():
         await rig.until(lambda: len(rig.shots()) == 5, 10.0, "the rest of the run")
         assert [s.shot_index for s in rig.shots()] == [1, 2, 3, 4, 5]
         assert not any(s.flags for s in rig.shots())
+    finally:
+        await rig.close()
+
+
+def _error_code(reply) -> int:
+    return ErrorBody.unpack(reply.payload[1:]).code if reply.type == MsgType.ERROR else 0
+
+
+async def test_the_configuration_is_written_only_after_the_technician_unlock():
+    # Same guarantee as the Modbus unlock register: a host cannot change the gun's
+    # calibration or limits by a stray WRITE_CONFIG.
+    firmware = Firmware()
+    changed = replace(firmware.config, max_pressure_kpa=600).pack()
+    firmware.execute("serial", 1, MsgType.IDENTIFY, Hello(5).pack())
+    locked = ERRORS["locked"].code
+    assert _error_code(firmware.execute("serial", 2, MsgType.WRITE_CONFIG, changed)) == locked
+    # A wrong key restarts the sequence and names the key expected.
+    firmware.execute("serial", 3, MsgType.UNLOCK_CONFIG, Unlock(UNLOCK_KEYS[0]).pack())
+    wrong = firmware.execute("serial", 4, MsgType.UNLOCK_CONFIG, Unlock(0x1234).pack())
+    assert (ErrorBody.unpack(wrong.payload[1:]).value,
+            ErrorBody.unpack(wrong.payload[1:]).limit) == (0x1234, UNLOCK_KEYS[1])
+    assert _error_code(firmware.execute("serial", 5, MsgType.UNLOCK_CONFIG,
+                                        Unlock(UNLOCK_KEYS[1]).pack())) != 0
+    # Both keys in order, on this connection only; one write, then locked again.
+    for seq, key in ((6, UNLOCK_KEYS[0]), (7, UNLOCK_KEYS[1])):
+        assert firmware.execute("serial", seq, MsgType.UNLOCK_CONFIG, Unlock(key).pack()).type \
+            == MsgType.OK
+    assert _error_code(firmware.execute("other", 1, MsgType.WRITE_CONFIG, changed)) == locked
+    assert firmware.execute("serial", 8, MsgType.WRITE_CONFIG, changed).type == MsgType.OK
+    assert firmware.config.max_pressure_kpa == 600
+    assert _error_code(firmware.execute("serial", 9, MsgType.WRITE_CONFIG, changed)) == locked
+    # An unlock left unused expires.
+    for seq, key in ((10, UNLOCK_KEYS[0]), (11, UNLOCK_KEYS[1])):
+        firmware.execute("serial", seq, MsgType.UNLOCK_CONFIG, Unlock(key).pack())
+    await asyncio.sleep(UNLOCK_S + 1)
+    assert _error_code(firmware.execute("serial", 12, MsgType.WRITE_CONFIG, changed)) == locked
+    firmware.close()
+
+
+async def test_the_serial_driver_unlocks_writes_and_leaves_the_gun_locked():
+    rig = await make_rig("serial-memory")
+    try:
+        config = replace(await rig.driver.read_config(), watchdog_ms=400)
+        await rig.driver.write_config(config)
+        assert rig.firmware.config.watchdog_ms == 400
+        assert rig.driver.heartbeat_s == pytest.approx(0.16)       # paced by the new watchdog
+        with pytest.raises(DeviceError) as refused:
+            await rig.driver._command(MsgType.WRITE_CONFIG, config)
+        assert refused.value.name == "locked"
     finally:
         await rig.close()

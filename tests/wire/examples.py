@@ -10,7 +10,8 @@ from drivers.config import factory_config
 from drivers.framing import Frame
 from drivers.messages import (
     AckAlarm, AlarmRaised, DeviceState, ErrorBody, EventsReplayed, Fire, GetEvents, Heartbeat,
-    Hello, Identity, MsgType, Prime, ShotDone, StateChanged, Status, SyringeLoaded,
+    Hello, Identity, MsgType, NO_FIELD, Prime, ShotDone, StateChanged, Status, SyringeLoaded,
+    Unlock,
 )
 from drivers.program import DeliveryCode, ShotProgram
 
@@ -51,6 +52,9 @@ EXAMPLES: dict[str, Frame] = {
     "GET_EVENTS": Frame(MsgType.GET_EVENTS, 16, GetEvents(10).pack()),
     "OK GET_EVENTS": _ok(MsgType.GET_EVENTS, 16, EventsReplayed(2).pack()),
     "SYRINGE_LOADED": Frame(MsgType.SYRINGE_LOADED, 17, SyringeLoaded(10_000_000).pack()),
+    "UNLOCK_CONFIG": Frame(MsgType.UNLOCK_CONFIG, 18, Unlock(0x55AA).pack()),
+    "ERROR WRITE_CONFIG": Frame(MsgType.ERROR, 15, bytes([MsgType.WRITE_CONFIG]) + ErrorBody(
+        0x000D, NO_FIELD, 0, 0).pack()),
     "ERROR LOAD_PROGRAM": Frame(MsgType.ERROR, 5, bytes([MsgType.LOAD_PROGRAM]) + ErrorBody(
         0x0003, 1, 14_500, 14_000).pack()),
     "EV_SHOT": Frame(MsgType.EV_SHOT, 9, ShotDone(42, 1000, 10_000, 117, 0, 5230).pack()),
