@@ -1,10 +1,10 @@
 """The shot executor: runs one shot's phases with the firmware's own timing.
 
-A shot is planned on the axes in closed form when it starts and costs one asyncio sleep, so
-a 10,000-shot session costs one timer per shot. A fault strikes at its exact physical moment
-(an occlusion when the rising pressure crosses the limit); an interruption from outside
-(hold, e-stop, watchdog) cancels the sleep, and `interrupt` accounts, from the schedule, for
-what the encoders saw up to that instant.
+A shot is planned on the axes in closed form (`plan`) and concluded at one instant: its end,
+or the exact physical moment a fault strikes (an occlusion when the rising pressure crosses
+the limit). So a 10,000-shot session costs one timer per shot. An interruption from outside
+(hold, e-stop, watchdog) cancels that timer, and `interrupt` accounts, from the schedule,
+for what the encoders saw up to that instant.
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ class ShotExecutor:
         self.physics = physics
         self.faults = faults
         self._schedule: ShotSchedule | None = None
+        self._fault: tuple[str, int, float] | None = None
+        """The fault that will end the planned shot: (alarm, value, loop time)."""
         self._plunger_start_mm = 0.0
         self._depth_mm = 0.0
         self._peak_kpa = 0.0
@@ -99,19 +101,19 @@ class ShotExecutor:
 
     def cancel(self) -> None:
         """Forget a shot planned to begin later (the caller stops the axes)."""
-        self._schedule = None
+        self._schedule = self._fault = None
 
     @property
     def phase(self) -> Phase:
         return self._schedule.phase(self._now()) if self._schedule else Phase.IDLE
 
-    async def shot(self, program: ShotProgram, config: DeviceConfig, shot_number: int,
-                   start_s: float | None = None) -> ShotResult:
-        """Plan the whole shot on the axes, then wait once: until its end, or until the
-        moment a fault strikes. It begins at `start_s` (default now), so the wait for the
-        next shot's slot and the shot itself are one timer."""
+    def plan(self, program: ShotProgram, config: DeviceConfig, shot_number: int,
+             start_s: float) -> float:
+        """Plan the whole shot on the axes from `start_s` (now or later); returns the loop
+        time at which to call `conclude`: the shot's end, or the moment a fault strikes.
+        One timer per shot, the wait for its slot included."""
         physics = self.physics
-        now = self._now() if start_s is None else start_s
+        now = start_s
         # The firmware turns volume into plunger travel with its configured bore; the true
         # bore (and the gain error) decide what really leaves the needle.
         area = self._area_mm2 = config.bore_area_mm2
@@ -169,13 +171,17 @@ class ShotExecutor:
         elif self.faults.take("emergency_stop", shot_number):
             fault = ("emergency_stop", 0, dispense + dispense_s / 2)
 
+        self._fault = fault
+        return fault[2] if fault is not None else schedule.end_s
+
+    def conclude(self) -> ShotResult:
+        """The shot planned last, at the time `plan` gave: its result, or Abort."""
+        fault, self._fault = self._fault, None
         if fault is not None:
-            alarm, value, at = fault
-            await asyncio.sleep(at - self._now())
+            alarm, value, _ = fault
             if alarm == "occlusion":
                 self._peak_kpa = value
             raise self._abort(alarm, value)
-        await asyncio.sleep(schedule.end_s - self._now())
         return self._finish(interrupted=False)
 
     def interrupt(self, *, spring: bool = False) -> ShotResult:

@@ -115,7 +115,9 @@ class Firmware:
         """Per bridge connection: (keys given so far, loop time the unlock lasts until)."""
         self._channel: str | None = None
         """The bridge connection whose command is being executed (None: internal)."""
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task | asyncio.TimerHandle | None = None
+        """What moves the gun now: homing or priming (a task), or a run's next timer."""
+        self._next_start = 0.0
         self._handlers = {int(command): (command, payload_cls,
                                          getattr(self, f"_cmd_{command.name.lower()}"))
                           for command, payload_cls in COMMAND_PAYLOADS.items()}
@@ -553,36 +555,47 @@ class Firmware:
 
     def _start_run(self) -> None:
         self._set_state(DeviceState.FIRING, MsgType.FIRE)
-        self._task = self._loop.create_task(self._run())
+        self._next_start = self._loop.time()
+        self._run_step()
 
-    async def _run(self) -> None:
-        period = self.program.shot_period_ms / 1000
-        next_start = self._loop.time()
-        while self.run_remaining > 0:
-            now = self._loop.time()
-            number = self.shots_done + 1
-            start = max(next_start, now)
-            if start > now and self._due_at_start(number):
-                await asyncio.sleep(start - now)     # meet what is due at the shot's start
-                start = now = self._loop.time()
-            next_start = start + period
-            if start <= now:
-                if not self._shot_may_start(number):
-                    return
-                self._begin_shot()
-            else:
-                # Nothing can change before the start but a command, which cancels this plan:
-                # plan the shot now, and count it as begun when its start time comes.
-                self._next_shot_at = start
-            try:
-                result = await self.executor.shot(self.program, self.config, number, start)
-            except Abort as abort:
-                self._record_shot(number, abort.result)
-                self.raise_alarm(abort.alarm, abort.value, number)
-                return
-            self._record_shot(number, result)
+    # A run is a chain of timer callbacks, one per shot: _run_step plans the next shot and
+    # sets a timer for its end; _shot_over concludes it and steps again. A stop cancels the
+    # timer (self._task).
+
+    def _run_step(self) -> None:
         self._task = None
-        self._set_state(DeviceState.ARMED, MsgType.FIRE)
+        if self.run_remaining <= 0:
+            self._set_state(DeviceState.ARMED, MsgType.FIRE)
+            return
+        now = self._loop.time()
+        number = self.shots_done + 1
+        start = max(self._next_start, now)
+        if start > now and self._due_at_start(number):
+            self._task = self._loop.call_at(start, self._run_step)  # meet it at the start
+            return
+        self._next_start = start + self.program.shot_period_ms / 1000
+        if start <= now:
+            if not self._shot_may_start(number):
+                return
+            self._begin_shot()
+        else:
+            # Nothing can change before the start but a command, which cancels this plan:
+            # plan the shot now, and count it as begun when its start time comes.
+            self._next_shot_at = start
+        over_at = self.executor.plan(self.program, self.config, number, start)
+        self._task = self._loop.call_at(over_at, self._shot_over, number)
+
+    def _shot_over(self, number: int) -> None:
+        self._task = None
+        self._catch_up()
+        try:
+            result = self.executor.conclude()
+        except Abort as abort:
+            self._record_shot(number, abort.result)
+            self.raise_alarm(abort.alarm, abort.value, number)
+            return
+        self._record_shot(number, result)
+        self._run_step()
 
     def _due_at_start(self, number: int) -> bool:
         """Something happens at this shot's start: a fault strikes, or an interlock fails."""

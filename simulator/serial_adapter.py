@@ -41,6 +41,7 @@ class SerialAdapter:
     def feed(self, data: bytes) -> None:
         """Bytes from the wire, in whatever chunks the port delivered them."""
         self._raw += data
+        arrived: list[bytes] = []
         while (end := self._raw.find(0)) != -1:
             raw = bytes(self._raw[:end + 1])
             del self._raw[:end + 1]
@@ -55,7 +56,10 @@ class SerialAdapter:
                 if delay:
                     self._loop.call_later(delay, self._decode, chunk)
                 else:
-                    self._decode(chunk)
+                    arrived.append(chunk)
+        if arrived:
+            # Decoded together, so a stop or hold among them is executed first.
+            self._decode(b"".join(arrived))
 
     def _decode(self, data: bytes) -> None:
         bad_before = self.decoder.frames_bad
