@@ -417,13 +417,13 @@ class SerialDriver:
 def heartbeat_timing(watchdog_s: float, reply_timeout_s: float) -> tuple[float, float]:
     """(period, resend timeout) of heartbeats for a device watchdog.
 
-    A heartbeat goes out after 40% of the watchdog without other traffic; one unanswered
+    A heartbeat goes out after half the watchdog without other traffic; one unanswered
     within 10% (at least 10 ms, at most the reply timeout) is sent again at once. At the
-    default 250 ms that is 100 ms and 25 ms: five heartbeats lost in a row still leave the
-    sixth inside the watchdog (100 + 5 x 25 = 225 ms), one more than a fixed 50 ms period
-    allows, with half its traffic on an idle link.
+    default 250 ms that is 125 ms and 25 ms: four heartbeats lost in a row still leave the
+    fifth inside the watchdog (125 + 4 x 25 = 225 ms), as many as a fixed 50 ms period
+    allowed, with 40% of its traffic on an idle link.
     """
-    return 0.4 * watchdog_s, min(reply_timeout_s, max(0.01, 0.1 * watchdog_s))
+    return 0.5 * watchdog_s, min(reply_timeout_s, max(0.01, 0.1 * watchdog_s))
 
 
 def _type_name(msg_type: int) -> str:

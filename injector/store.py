@@ -8,10 +8,10 @@ every reported shot on disk; the next start records such a session as interrupte
 
 Group commit: a shot's row is committed as it is written, unless the last commit was less
 than `group_commit_s` (50 ms) ago by the wall clock. A real gun cannot shoot that fast (its
-shortest cycle is 55.6 ms), so on a gun every shot gets its own commit; rows that do arrive faster (a
-simulated gun in virtual time, a burst of replayed events after a reconnection) share the
-next commit, which every other kind of row, the next shot after the window, and closing the
-record make at once.
+shortest cycle is 55.6 ms), so on a gun every shot gets its own commit. Rows that do arrive
+faster (a simulated gun in virtual time, a burst of replayed events after a reconnection)
+share the next commit, which every other kind of row, the next shot after the window, and
+closing the record make at once.
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ class Store:
         self.uncommitted_shots = 0
         self._last_commit = time.monotonic()
 
-    # ---- writes (each its own committed transaction) -------------------------------------
+    # ---- writes (committed at once; shot rows may share a commit) -------------------------
 
     def _insert(self, table: str, *, group: bool = False, **values: Any) -> int:
         try:
@@ -278,8 +278,7 @@ class Store:
                     commanded_nl: int, peak_pressure_kpa: int, interrupted: bool,
                     device_time_ms: int) -> None:
         self._insert("shots", group=True, session_id=session_id, shot_index=shot_index,
-                     depth_um=depth_um,
-                     volume_nl=volume_nl, commanded_nl=commanded_nl,
+                     depth_um=depth_um, volume_nl=volume_nl, commanded_nl=commanded_nl,
                      peak_pressure_kpa=peak_pressure_kpa, interrupted=int(interrupted),
                      device_time_ms=device_time_ms, recorded_at=now_iso())
 

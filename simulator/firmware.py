@@ -19,8 +19,9 @@ from drivers.codes import ALARMS, ERRORS, Severity
 from drivers.config import UNLOCK_KEYS, UNLOCK_S, DeviceConfig, factory_config
 from drivers.framing import PROTOCOL_VERSION
 from drivers.messages import (
-    COMMAND_PAYLOADS, EVENT_PAYLOADS, NO_FIELD, AlarmRaised, DeviceState, ErrorBody, EventsReplayed, Heartbeat,
-    Identity, MsgType, ShotDone, ShotFlags, StateChanged, Status, StatusFlags,
+    COMMAND_PAYLOADS, EVENT_PAYLOADS, NO_FIELD, AlarmRaised, DeviceState, ErrorBody,
+    EventsReplayed, Heartbeat, Identity, MsgType, ShotDone, ShotFlags, StateChanged, Status,
+    StatusFlags,
 )
 from drivers.motion import move_duration
 from drivers.program import DeliveryCode, ShotProgram

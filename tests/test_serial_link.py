@@ -292,7 +292,7 @@ async def test_the_serial_driver_unlocks_writes_and_leaves_the_gun_locked():
         config = replace(await rig.driver.read_config(), watchdog_ms=400)
         await rig.driver.write_config(config)
         assert rig.firmware.config.watchdog_ms == 400
-        assert rig.driver.heartbeat_s == pytest.approx(0.16)       # paced by the new watchdog
+        assert rig.driver.heartbeat_s == pytest.approx(0.2)        # paced by the new watchdog
         with pytest.raises(DeviceError) as refused:
             await rig.driver._command(MsgType.WRITE_CONFIG, config)
         assert refused.value.name == "locked"
