@@ -19,7 +19,7 @@ import random
 from collections.abc import AsyncIterator, Callable
 
 from drivers.codes import error_name
-from drivers.config import UNLOCK_KEYS, DeviceConfig
+from drivers.config import UNLOCK_KEYS, DeviceConfig, factory_config
 from drivers.driver import SUPPORTED_MODELS, LinkStats, event_stream
 from drivers.errors import (
     DeviceError, DriverError, IncompatibleDevice, LinkClosed, LinkTimeout,
@@ -36,7 +36,7 @@ from drivers.wire import WireStruct
 log = logging.getLogger("injector.wire")
 
 FrameObserver = Callable[[str, Frame], None]
-FACTORY_WATCHDOG_S = 0.25
+FACTORY_WATCHDOG_S = factory_config().watchdog_ms / 1000
 
 
 class SerialDriver:
@@ -190,13 +190,11 @@ class SerialDriver:
     # ---- request / reply -----------------------------------------------------------------
 
     async def _command(self, msg_type: MsgType, payload: WireStruct = Empty(), *,
-                       urgent: bool = False, retries: int | None = None,
-                       timeout_s: float | None = None) -> bytes:
+                       urgent: bool = False, retries: int | None = None) -> bytes:
         """Send until answered (same sequence number every time); the OK body or a raise."""
         if self._closed:
             raise LinkClosed(f"{self.name} driver is closed")
         retries = self.retries if retries is None else retries
-        timeout_s = self.reply_timeout_s if timeout_s is None else timeout_s
         self._seq = (self._seq + 1) & 0xFFFF
         seq = self._seq
         frame = Frame(msg_type, seq, payload.pack())
@@ -213,7 +211,7 @@ class SerialDriver:
                 self._send(data, frame, urgent=urgent)
                 # asyncio.wait leaves the future pending on a timeout, so the resend (same
                 # seq) waits on the same one, and a late first reply still counts.
-                await asyncio.wait((future,), timeout=timeout_s)
+                await asyncio.wait((future,), timeout=self.reply_timeout_s)
                 if future.done():
                     reply = future.result()
                     break
