@@ -84,12 +84,6 @@ class FrameDecoder:
     _overflowed: bool = False
 
     def feed(self, data: bytes) -> list[Frame]:
-        if not self._buffer and not self._overflowed and data.find(0) == len(data) - 1 > 0:
-            # The usual read: exactly one whole frame.
-            frame = decode_body(data[:-1])
-            if frame is not None:
-                self.frames_ok += 1
-                return [frame]
         frames = []
         start = 0
         while (end := data.find(0, start)) != -1:

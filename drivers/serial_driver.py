@@ -37,6 +37,8 @@ log = logging.getLogger("injector.wire")
 
 FrameObserver = Callable[[str, Frame], None]
 FACTORY_WATCHDOG_S = factory_config().watchdog_ms / 1000
+HEARTBEAT_REPLY = bytes([MsgType.HEARTBEAT])
+"""The first byte of an OK answering a HEARTBEAT."""
 
 
 class SerialDriver:
@@ -261,7 +263,7 @@ class SerialDriver:
                 self._on_event(frame)
 
     def _on_reply(self, frame: Frame) -> None:
-        if frame.seq == self._beat_seq and frame.payload[:1] == bytes([MsgType.HEARTBEAT]):
+        if frame.seq == self._beat_seq and frame.payload[:1] == HEARTBEAT_REPLY:
             self._on_beat(frame)
             return
         pending = self._pending.get(frame.seq)
@@ -319,15 +321,17 @@ class SerialDriver:
 
     def _start_heartbeats(self) -> None:
         self._answered_at = self._loop.time()
+        self._next_beat()
+
+    def _next_beat(self) -> None:
         self._beat_timer = self._loop.call_at(self._last_tx + self.heartbeat_s, self._beat_due)
 
     def _beat_due(self) -> None:
         self._beat_timer = None
         if self._closed or self._beat_seq is not None or self._reconnecting():
             return
-        due = self._last_tx + self.heartbeat_s
-        if due - self._loop.time() > 1e-9:      # something else fed the watchdog meanwhile
-            self._beat_timer = self._loop.call_at(due, self._beat_due)
+        if self._last_tx + self.heartbeat_s - self._loop.time() > 1e-9:
+            self._next_beat()                   # something else fed the watchdog meanwhile
             return
         self._beat()
 
@@ -356,7 +360,7 @@ class SerialDriver:
             self._beat_timer.cancel()
         self._answered_at = now = self._loop.time()
         self.stats.rtt_s.append(now - self._beat_sent_at)
-        self._beat_timer = self._loop.call_at(self._last_tx + self.heartbeat_s, self._beat_due)
+        self._next_beat()
         try:
             beat = Heartbeat.unpack(frame.payload[1:])
         except DriverError as exc:

@@ -191,10 +191,9 @@ class Controller:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not condition():
-            if self.latched and not self.no_alarm_latched():
-                raise AlarmStop([alarm_name(c) for c in self.latched])
-            if self.disagreement:
-                raise InjectorError(self.disagreement)
+            stop = self._why_waits_end()
+            if stop is not None:
+                raise stop
             left = deadline - loop.time()
             if left <= 0:
                 raise InjectorError(f"timed out after {timeout:g} s waiting for {what}")
@@ -208,12 +207,17 @@ class Controller:
             finally:
                 self._waiters.remove(waiter)
 
-    def _must_stop_waiting(self) -> bool:
-        return bool(self.disagreement) or bool(self.latched and not self.no_alarm_latched())
+    def _why_waits_end(self) -> InjectorError | None:
+        """What ends every wait early: a stop alarm latched, then a disagreement."""
+        if self.latched and not self.no_alarm_latched():
+            return AlarmStop([alarm_name(c) for c in self.latched])
+        if self.disagreement:
+            return InjectorError(self.disagreement)
+        return None
 
     def _notify(self) -> None:
         """Something changed: wake the waits whose condition now holds or that must end."""
-        stop = self._must_stop_waiting()
+        stop = self._why_waits_end() is not None
         for condition, future in self._waiters:
             if future.done():
                 continue

@@ -588,7 +588,6 @@ class Firmware:
 
     def _shot_over(self, number: int) -> None:
         self._task = None
-        self._catch_up()
         try:
             result = self.executor.conclude()
         except Abort as abort:
