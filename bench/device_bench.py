@@ -44,9 +44,9 @@ def _program(preset: str, rate_hz: float | None = None, zone: str = "thighs",
 
 
 def _max_rate(preset: str) -> float:
-    timing = plan(CATALOG.preset(preset), CATALOG.zone("thighs"), CATALOG.needle("30G-4mm"),
-                  CATALOG.syringe(10), shots=1).timing
-    return math.floor(timing.max_rate_hz * 1000) / 1000
+    fastest = plan(CATALOG.preset(preset), CATALOG.zone("thighs"), CATALOG.needle("30G-4mm"),
+                   CATALOG.syringe(10), shots=1).max_rate_hz
+    return math.floor(fastest * 1000) / 1000
 
 
 async def _ready(driver, gun, program) -> None:

@@ -62,7 +62,7 @@ async def measure(kind: str) -> dict:
     catalog = load_catalog()
     base = plan(catalog.preset("nappage-superficial"), catalog.zone("face"),
                 catalog.needle("32G-4mm"), catalog.syringe(10), shots=1)
-    fastest = math.floor(base.timing.max_rate_hz * 1000) / 1000
+    fastest = math.floor(base.max_rate_hz * 1000) / 1000
     program = plan(catalog.preset("nappage-superficial"), catalog.zone("face"),
                    catalog.needle("32G-4mm"), catalog.syringe(10), shots=SHOTS,
                    overrides=Overrides(shot_rate_hz=fastest)).program

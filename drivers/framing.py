@@ -23,7 +23,7 @@ from typing import NamedTuple
 from drivers.cobs import CobsError, cobs_decode, cobs_encode
 from drivers.crc import crc16
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 DELIMITER = b"\x00"
 HEADER = struct.Struct("<BBHB")
 MAX_PAYLOAD = 255

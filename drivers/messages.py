@@ -142,7 +142,7 @@ COMMAND_PAYLOADS: MappingProxyType[MsgType, type[WireStruct]] = MappingProxyType
 
 @dataclass(frozen=True)
 class Identity(WireStruct):
-    FORMAT = struct.Struct("<16s16sBBBBI")
+    FORMAT = struct.Struct("<16s16sBBBBII")
     model: str
     serial_number: str
     firmware_major: int
@@ -150,12 +150,16 @@ class Identity(WireStruct):
     firmware_patch: int
     protocol_version: int
     config_hash: int
+    boot_id: int
+    """Drawn at random (never 0) each time the gun powers up or resets: a host that meets
+    another boot id than before is talking to a rebooted gun (its counters and events began
+    again), never to the one it knew."""
 
     def pack(self) -> bytes:
         return self.FORMAT.pack(_text16(self.model, "model"),
                                 _text16(self.serial_number, "serial_number"),
                                 self.firmware_major, self.firmware_minor, self.firmware_patch,
-                                self.protocol_version, self.config_hash)
+                                self.protocol_version, self.config_hash, self.boot_id)
 
     @classmethod
     def unpack(cls, payload: bytes) -> Identity:
@@ -183,14 +187,16 @@ def _untext(raw: bytes) -> str:
 
 @dataclass(frozen=True)
 class Heartbeat(WireStruct):
-    FORMAT = struct.Struct("<BH")
+    FORMAT = struct.Struct("<BHI")
     state: int
     last_event_seq: int
+    boot_id: int
+    """So a gun that reset behind an unbroken link (a UART) is noticed at the next beat."""
 
 
 @dataclass(frozen=True)
 class Status(WireStruct):
-    FORMAT = struct.Struct("<BBHBiiHIIIIH")
+    FORMAT = struct.Struct("<BBHBiiHIIIIIHI")
     state: int
     flags: int
     active_alarm: int
@@ -200,10 +206,16 @@ class Status(WireStruct):
     plunger_um: int
     pressure_kpa: int
     shots_done: int
-    volume_dispensed_nl: int
+    volume_measured_nl: int
+    """Since power-on, by shots and primes, as the plunger encoder measured it."""
+    volume_delivered_nl: int
+    """The same through the stored calibration: the gun's estimate of what left the needle."""
     syringe_remaining_nl: int
+    """Drug left in the syringe, dead volume included, in delivered nl: the figure that
+    counts (docs/protocol.md, "The drug account")."""
     run_remaining: int
     last_event_seq: int
+    boot_id: int
 
 
 @dataclass(frozen=True)
@@ -236,14 +248,22 @@ class ErrorBody(WireStruct):
 
 @dataclass(frozen=True)
 class ShotDone(WireStruct):
-    FORMAT = struct.Struct("<IHIHBI")
+    FORMAT = struct.Struct("<IHIIHBII")
     TYPE: ClassVar[MsgType] = MsgType.EV_SHOT
     shot_index: int
     depth_reached_um: int
-    volume_nl: int
+    """As the needle encoder measured it (commanded units)."""
+    measured_nl: int
+    """What the plunger encoder measured: the commanded volume for a whole shot."""
+    delivered_nl: int
+    """`measured_nl` through the stored calibration: what the syringe gave, by the gun's
+    account."""
     peak_pressure_kpa: int
     flags: int
+    syringe_remaining_nl: int
+    """The drug account after this shot."""
     time_ms: int
+    """When the shot ended (needle back at the nose, or the interruption), ms since power-on."""
 
 
 @dataclass(frozen=True)

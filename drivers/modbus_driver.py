@@ -120,6 +120,7 @@ class ModbusDriver:
         self._cursor = 0
         self._token = random.randrange(1, 0x10000)
         self._poller: asyncio.Task | None = None
+        self._bytes_heard = 0
         self._closed = False
         self._loop = asyncio.get_running_loop()
 
@@ -127,6 +128,7 @@ class ModbusDriver:
 
     async def connect(self) -> Identity:
         self._client = self._make_client()
+        self._watch_answers(self._client)
         if not await self._client.connect():
             self._client.close()
             raise LinkTimeout(f"connect to {self.name}", 1, 0.0)
@@ -172,10 +174,13 @@ class ModbusDriver:
                 self._discard_stale_input()
                 sent = self._loop.time()
                 self.stats.frames_sent += 1
+                heard = self._bytes_heard
                 try:
                     response = await getattr(self._client, method)(*args, device_id=self.unit,
                                                                    **kwargs)
                 except ModbusException as exc:
+                    if self._bytes_heard != heard:
+                        self.stats.frames_bad += 1      # bytes came, no valid answer: damaged
                     log.info("%s: %s (try %d)", what, exc, attempt + 1)
                     if not self._client.connected and not self._closed:
                         await self._client.connect()
@@ -194,6 +199,21 @@ class ModbusDriver:
             return response
         self.stats.timeouts += 1
         raise LinkTimeout(what, self.retries + 1, self._loop.time() - start)
+
+    def _watch_answers(self, client: ModbusBaseClient) -> None:
+        """Count the bytes the line brings, so an answer that arrived damaged (its CRC
+        failed, pymodbus dropped it) is counted as a bad frame, not only as a timeout."""
+        self._bytes_heard = 0
+        manager = getattr(client, "ctx", None)
+        if manager is None:
+            return
+        inner = manager.trace_packet
+
+        def trace(sending: bool, data: bytes) -> bytes:
+            if not sending:
+                self._bytes_heard += len(data)
+            return inner(sending, data)
+        manager.trace_packet = trace
 
     def _discard_stale_input(self) -> None:
         """Drop bytes still waiting from earlier answers before a new request, as an RTU

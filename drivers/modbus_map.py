@@ -86,14 +86,15 @@ class WriteRefusal(WireStruct):
 
 
 # ---- input registers (function code 4) ---------------------------------------------------
-IDENTITY = _layout(Identity, 0)                 # 0-21
-STATUS = _layout(Status, 100)                   # 100-117
+IDENTITY = _layout(Identity, 0)                 # 0-23
+STATUS = _layout(Status, 100)                   # 100-121
 EVENT_INFO = _layout(EventInfo, 130)            # 130-132
 EVENT_WINDOW = 140
-EVENT_SLOTS = 8
-EVENT_SLOT_WORDS = 12
-"""Each slot: seq, type (0: no event), payload length in bytes, then the payload in 9
-registers. The window holds the events from the cursor on, oldest first."""
+EVENT_SLOT_WORDS = 16
+EVENT_SLOTS = 7
+"""Each slot: seq, type (0: no event), payload length in bytes, then the payload in 13
+registers (the largest event, EV_SHOT, is 25 bytes). The window holds the events from the
+cursor on, oldest first; 7 slots of 16 registers fit one read (at most 125 registers)."""
 
 # ---- holding registers (function codes 3, 6, 16) ------------------------------------------
 PROGRAM = _layout(ShotProgram, 200)             # 200-212
@@ -103,8 +104,8 @@ COMMAND_TOKEN = 303
 EVENT_CURSOR = 310
 RESULT = _layout(CommandResult, 320)            # 320-327, read-only
 REFUSAL = _layout(WriteRefusal, 330)            # 330-335, read-only
-CONFIG = _layout(DeviceConfig, 400)             # 400-429
-UNLOCK = 460
+CONFIG = _layout(DeviceConfig, 400)             # 400-472
+UNLOCK = 500
 """Write UNLOCK_KEYS to UNLOCK, in that order, to unlock the configuration registers for
 UNLOCK_S seconds; write 0 to lock again. Reading UNLOCK gives 1 while unlocked."""
 UNLOCK_KEYS, UNLOCK_S = config.UNLOCK_KEYS, config.UNLOCK_S

@@ -60,3 +60,21 @@ def move_position_at(t: float, distance: float, v_max: float, a_max: float) -> f
     if t <= total - t_ramp:
         return 0.5 * a_max * t_ramp * t_ramp + v_peak * (t - t_ramp)
     return distance - 0.5 * a_max * (total - t) ** 2
+
+
+def move_time_at(reached: float, distance: float, v_max: float, a_max: float) -> float:
+    """The inverse of `move_position_at`: when a move of `distance` has covered `reached`
+    (0 <= reached <= distance). The simulator uses it for the instant a plunger meets the
+    end of its syringe."""
+    if distance <= 0 or reached <= 0:
+        return 0.0
+    reached = min(reached, distance)
+    v_peak = min(v_max, math.sqrt(distance * a_max))
+    t_ramp = v_peak / a_max
+    total = distance / v_peak + t_ramp
+    ramp = 0.5 * a_max * t_ramp * t_ramp
+    if reached <= ramp:
+        return math.sqrt(2.0 * reached / a_max)
+    if reached <= distance - ramp:
+        return t_ramp + (reached - ramp) / v_peak
+    return total - math.sqrt(max(0.0, 2.0 * (distance - reached) / a_max))

@@ -19,12 +19,14 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
+from drivers.calibration_table import MAX_POINTS, CalibrationTable
+from drivers.config import DAY_S, IDENTITY_DEPTH, IDENTITY_VOLUME
 from drivers.instruments import Balance, DepthGauge
-from injector.calibration_state import TECHNICIAN_VALID_DAYS, TECHNICIAN_VALID_SHOTS
+from injector.calibration_state import TECHNICIAN_VALID_DAYS, TECHNICIAN_VALID_SHOTS, in_force
 from injector.controller import Controller
-from injector.correction import IDENTITY, Correction
+from injector.correction import Correction
 from injector.errors import InjectorError
-from injector.planner import Overrides, Plan, plan
+from injector.planner import PRIME_UL, Overrides, Plan, plan
 from profiles import Catalog
 
 DOSE_VOLUMES_UL = (10.0, 25.0, 50.0, 100.0)
@@ -36,6 +38,10 @@ DEPTH_TOLERANCE_MM = 0.05
 
 PLAUSIBLE = {"dose": {"gain": (0.8, 1.2), "offset": 5.0, "unit": "ul"},
              "depth": {"gain": (0.8, 1.2), "offset": 1.0, "unit": "mm"}}
+DEVICE_SCALE = {"dose": 1000, "depth": 1000}
+"""Host units (ul, mm) to the gun's table units (nl, um)."""
+TABLE_SPAN = {"dose": IDENTITY_VOLUME, "depth": IDENTITY_DEPTH}
+"""Where a straight-line fit is stored: its points at the ends of the envelope's range."""
 
 
 class CalibrationError(InjectorError):
@@ -107,17 +113,24 @@ def fit_series(kind: str, series: list[Series]) -> dict:
     line_ok = all(abs(r) <= (0.01 * c if kind == "dose" else 0.01) + (0.25 if kind == "dose"
                                                                        else 0.0)
                   for r, c in zip(residuals, commanded))
+    scale = DEVICE_SCALE[kind]
     if line_ok:
-        return {"kind": "linear", "gain": float(gain), "offset": float(offset),
-                "residuals": [float(r) for r in residuals],
-                "max_residual": float(np.max(np.abs(residuals)))}
-    order = np.argsort(commanded)
-    if np.any(np.diff(delivered[order]) <= 0):
-        raise CalibrationError("delivered does not grow with commanded: redo the calibration")
-    return {"kind": "piecewise", "commanded": [float(c) for c in commanded[order]],
-            "delivered": [float(d) for d in delivered[order]],
-            "residuals": [float(r) for r in residuals],
-            "max_residual": float(np.max(np.abs(residuals)))}
+        span = TABLE_SPAN[kind].commanded
+        table = CalibrationTable.line(float(gain), float(offset) * scale, span[0], span[-1])
+        fit = {"kind": "linear", "gain": float(gain), "offset": float(offset)}
+    else:
+        order = np.argsort(commanded)
+        if np.any(np.diff(delivered[order]) <= 0):
+            raise CalibrationError("delivered does not grow with commanded: redo the "
+                                   "calibration")
+        table = CalibrationTable(tuple(round(c * scale) for c in commanded[order]),
+                                 tuple(round(d * scale) for d in delivered[order]))
+        fit = {"kind": "piecewise", "commanded": [float(c) for c in commanded[order]],
+               "delivered": [float(d) for d in delivered[order]]}
+    return fit | {"residuals": [float(r) for r in residuals],
+                  "max_residual": float(np.max(np.abs(residuals))),
+                  "table": {"commanded": list(table.commanded),
+                            "delivered": list(table.delivered)}}
 
 
 def calibration_plan(controller: Controller, catalog: Catalog, *, dose_ul: float,
@@ -172,10 +185,26 @@ async def prepare(controller: Controller, kind: str, person: str) -> None:
         device_serial=controller.identity.serial_number, preset=f"calibration-{kind}",
         zone="-", needle="-", syringe_ml=controller.config.syringe_capacity_nl / 1e6,
         planned_shots=0, budget_ul=0.0, dose_ul=0.0, drug_loss_fraction=0.0,
-        calibration={"override": controller.calibration_override, "by": person}, plan={})
+        calibration={"override": controller.calibration_override, "by": person}, plan={},
+        person=person)
     if not controller.is_homed():
         await controller.home()
-    await controller.prime(50.0)
+    correction = controller.calibration.correction
+    await controller.prime(round(correction.volume_command_ul(PRIME_UL) * 1000))
+
+
+async def store_on_gun(controller: Controller, kind: str, table: CalibrationTable,
+                       made_s: int, expires_days: int) -> None:
+    """Write the new table into the gun's configuration (the technician unlock), so the gun
+    accounts and checks its envelope with it, then read back what is now in force."""
+    due_s = made_s + expires_days * DAY_S
+    config = controller.config
+    config = (config.with_volume_calibration(table, made_s, due_s) if kind == "dose"
+              else config.with_depth_calibration(table, made_s, due_s))
+    await controller.driver.write_config(config)
+    controller.config = await controller.driver.read_config()
+    if controller.config != config:
+        raise CalibrationError("the gun did not store the calibration as written: redo it")
 
 
 async def calibrate(controller: Controller, catalog: Catalog, kind: str, *, person: str,
@@ -190,15 +219,26 @@ async def calibrate(controller: Controller, catalog: Catalog, kind: str, *, pers
     status, reason, result = "completed", "", {}
     try:
         values = values or (DOSE_VOLUMES_UL if kind == "dose" else DEPTHS_MM)
+        if len(values) > MAX_POINTS:
+            raise CalibrationError(f"{len(values)} set values: the gun stores at most "
+                                   f"{MAX_POINTS} points per axis")
+        # Measured through the calibration in force, so every shot stays inside the gun's
+        # envelope; the fit is of delivered against commanded, whatever was commanded.
         series = await measure(controller, catalog, kind, values, shots_each=shots_each,
-                               needle=needle, correction=IDENTITY, balance=balance, gauge=gauge,
-                               density_g_ml=density_g_ml)
-        fit = fit_series(kind, series)
-        expires = datetime.now(timezone.utc) + timedelta(days=expires_days)
+                               needle=needle, correction=controller.calibration.correction,
+                               balance=balance, gauge=gauge, density_g_ml=density_g_ml)
+        made = datetime.now(timezone.utc).replace(microsecond=0)
+        fit = fit_series(kind, series) | {"made_s": int(made.timestamp())}
+        table = CalibrationTable(tuple(fit["table"]["commanded"]),
+                                 tuple(fit["table"]["delivered"]))
+        await store_on_gun(controller, kind, table, fit["made_s"], expires_days)
+        expires = made + timedelta(days=expires_days)
         calibration_id = store.record_calibration(
             device_serial=controller.identity.serial_number, kind=kind, fit=fit,
             points=[asdict(s) for s in series], person=person,
             expires_at=expires.isoformat(), expires_after_shots=expires_shots)
+        controller.calibration = in_force(store, controller.identity.serial_number,
+                                          controller.config)
         result = {"calibration_id": calibration_id, "kind": kind, "fit": fit,
                   "points": [asdict(s) | {"mean": s.mean} for s in series],
                   "expires_at": expires.isoformat(), "expires_after_shots": expires_shots}
@@ -218,7 +258,7 @@ async def verify(controller: Controller, catalog: Catalog, *, person: str,
                  needle: str = "30G-4mm", density_g_ml: float = 1.0) -> dict:
     """Fire each test value with the calibration in force and judge each point."""
     await prepare(controller, "verify", person)
-    correction = controller.calibration.correction if controller.calibration else IDENTITY
+    correction = controller.calibration.correction
     points, status = [], "completed"
     try:
         if balance is not None:
@@ -244,6 +284,6 @@ async def verify(controller: Controller, catalog: Catalog, *, person: str,
     finally:
         controller.store.end_session(controller.session_id, status, "verification",
                                      controller.store.session_summary(controller.session_id))
-    calibration = controller.calibration.describe() if controller.calibration else None
+    calibration = controller.calibration.describe()
     return {"points": points, "pass": bool(points) and all(p["pass"] for p in points),
             "calibration": calibration}

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from drivers.codes import ALARMS, Severity, alarm_name
@@ -47,11 +47,22 @@ class AlarmStop(InjectorError):
 
 @dataclass
 class Account:
+    """One session's shots along the chain of quantities (docs: "one chain of quantities"):
+    requested (the clinician's dose per shot), commanded (what the gun was told), measured
+    (what its plunger encoder saw) and delivered (measured through the calibration: what the
+    syringe gave, by the gun's own account)."""
+
     shots_done: int = 0
     interrupted_shots: int = 0
-    volume_commanded_ul: float = 0.0
-    volume_measured_ul: float = 0.0
+    requested_ul: float = 0.0
+    commanded_nl: int = 0
+    measured_nl: int = 0
+    delivered_nl: int = 0
     refills: int = 0
+
+    @property
+    def delivered_ul(self) -> float:
+        return self.delivered_nl / 1000
 
 
 class _MachineModel:
@@ -78,7 +89,8 @@ class Controller:
         self.calibration: ActiveCalibration | None = None
         self.calibration_override: str | None = None
         self.plan: Plan | None = None
-        self.budget_ul = 0.0
+        self.budget_nl = 0
+        """The most the session may deliver, in delivered nl."""
         self.session_id: int | None = None
         self.account = Account()
         self.latched: dict[int, int] = {}
@@ -111,17 +123,23 @@ class Controller:
         return self.calibration is not None and not self.calibration.expired(
             datetime.now(timezone.utc))
 
-    def usable_drug_ul(self) -> float:
+    @property
+    def syringe_remaining_nl(self) -> int:
+        """The gun's drug account (delivered nl, dead volume included): the figure that
+        counts. It comes from the gun, in every STATUS and every EV_SHOT."""
+        return self.status.syringe_remaining_nl if self.status else 0
+
+    def usable_drug_nl(self) -> int:
         if not (self.status and self.config):
-            return 0.0
-        return (self.status.syringe_remaining_nl - self.config.dead_volume_nl) / 1000
+            return 0
+        return self.syringe_remaining_nl - self.config.dead_volume_nl
 
     def drug_for_next_shot(self) -> bool:
-        return self.plan is not None and self.usable_drug_ul() >= self.plan.setting.dose_ul
+        return self.plan is not None and self.usable_drug_nl() >= self.plan.dose.delivered_nl
 
     def within_budget(self) -> bool:
-        return (self.plan is not None and self.account.volume_commanded_ul
-                + self.plan.setting.dose_ul <= self.budget_ul + 1e-9)
+        return (self.plan is not None
+                and self.account.delivered_nl + self.plan.dose.delivered_nl <= self.budget_nl)
 
     def no_alarm_latched(self) -> bool:
         return not any(ALARMS[alarm_name(code)].severity is Severity.STOP
@@ -136,10 +154,10 @@ class Controller:
             ("program_valid", self.program_valid, lambda: "no program for this needle and zone"),
             ("calibration_valid", self.calibration_valid, self._calibration_detail),
             ("drug_for_next_shot", self.drug_for_next_shot, lambda: (
-                f"{self.usable_drug_ul():g} ul usable, the next shot needs "
-                f"{self.plan.setting.dose_ul if self.plan else 0:g} ul")),
+                f"{self.usable_drug_nl() / 1000:g} ul usable, the next shot needs "
+                f"{self.plan.dose.delivered_nl / 1000 if self.plan else 0:g} ul")),
             ("within_budget", self.within_budget, lambda: (
-                f"{self.account.volume_commanded_ul:g} ul given of a {self.budget_ul:g} ul "
+                f"{self.account.delivered_ul:g} ul delivered of a {self.budget_nl / 1000:g} ul "
                 "budget")),
         ]
         for name, check, detail in checks:
@@ -149,9 +167,8 @@ class Controller:
 
     def _calibration_detail(self) -> str:
         if self.calibration is None:
-            return "the gun has no calibration"
-        return f"the {self.calibration.source} calibration expired on " \
-               f"{self.calibration.expires_at:%Y-%m-%d}"
+            return "the gun's calibration is not known yet"
+        return self.calibration.problem(datetime.now(timezone.utc)) or "calibration valid"
 
     def require_interlocks(self, action: str) -> None:
         unmet = self.unmet_interlock()
@@ -295,18 +312,21 @@ class Controller:
         if self.session_id is not None:
             # Written before it is counted; reported once committed (see shots_recorded).
             self.store.record_shot(self.session_id, shot_index=shot.shot_index,
-                                   depth_um=shot.depth_reached_um, volume_nl=shot.volume_nl,
-                                   commanded_nl=commanded,
+                                   depth_um=shot.depth_reached_um, volume_nl=shot.measured_nl,
+                                   commanded_nl=commanded, delivered_nl=shot.delivered_nl,
                                    peak_pressure_kpa=shot.peak_pressure_kpa,
                                    interrupted=bool(shot.flags & ShotFlags.INTERRUPTED),
                                    device_time_ms=shot.time_ms)
-        self.account.shots_done += 1
-        self.account.interrupted_shots += bool(shot.flags & ShotFlags.INTERRUPTED)
-        self.account.volume_commanded_ul += self.plan.setting.dose_ul if self.plan else 0.0
-        self.account.volume_measured_ul += shot.volume_nl / 1000
+        account = self.account
+        account.shots_done += 1
+        account.interrupted_shots += bool(shot.flags & ShotFlags.INTERRUPTED)
+        account.requested_ul += self.plan.setting.dose_ul if self.plan else 0.0
+        account.commanded_nl += commanded
+        account.measured_nl += shot.measured_nl
+        account.delivered_nl += shot.delivered_nl
         if self.status is not None:
-            self.status = Status(**{**self.status.__dict__, "syringe_remaining_nl":
-                                    self.status.syringe_remaining_nl - shot.volume_nl})
+            # The gun's own figure after this shot: the host follows it, never its own sum.
+            self.status = replace(self.status, syringe_remaining_nl=shot.syringe_remaining_nl)
 
     def _on_alarm(self, alarm: AlarmRaised) -> None:
         serial = self.identity.serial_number if self.identity else "?"
@@ -363,15 +383,17 @@ class Controller:
         await self.driver.home()
         await self.wait_for(lambda: self.state == "idle", timeout, "homing")
 
-    async def prime(self, volume_ul: float, timeout: float = 60.0) -> None:
+    async def prime(self, commanded_nl: int, timeout: float = 60.0) -> None:
+        """Push a commanded `commanded_nl` through the line (the plan's prime, through the
+        calibration)."""
         await self.refresh()
         self._fire("prime")
-        await self.driver.prime(round(volume_ul * 1000))
+        await self.driver.prime(commanded_nl)
         await self.wait_for(lambda: self.state == "idle", timeout, "priming")
         await self.refresh()
 
-    async def load(self, plan: Plan, budget_ul: float) -> None:
-        self.plan, self.budget_ul = plan, budget_ul
+    async def load(self, plan: Plan, budget_nl: int) -> None:
+        self.plan, self.budget_nl = plan, budget_nl
         await self.driver.load_program(plan.program)
         self._fire("load")
 
@@ -382,17 +404,18 @@ class Controller:
         self._fire("arm")
 
     async def fire(self, count: int) -> None:
-        """Start `count` shots; the interlocks are checked for the whole run's volume."""
+        """Start `count` shots; the interlocks are checked for the whole run's volume, as
+        the gun will take it from the syringe."""
         self.require_interlocks("fire")
-        need = count * self.plan.setting.dose_ul
-        if self.account.volume_commanded_ul + need > self.budget_ul + 1e-9:
+        need_nl = count * self.plan.dose.delivered_nl
+        if self.account.delivered_nl + need_nl > self.budget_nl:
             raise InterlockError("fire", "within_budget",
-                                 f"{count} shots of {self.plan.setting.dose_ul:g} ul would pass "
-                                 f"the {self.budget_ul:g} ul budget")
-        if self.usable_drug_ul() < need - 1e-9:
+                                 f"{count} shots of {self.plan.dose.delivered_nl / 1000:g} ul "
+                                 f"would pass the {self.budget_nl / 1000:g} ul budget")
+        if self.usable_drug_nl() < need_nl:
             raise InterlockError("fire", "drug_for_next_shot",
-                                 f"{self.usable_drug_ul():g} ul usable, {count} shots need "
-                                 f"{need:g} ul")
+                                 f"{self.usable_drug_nl() / 1000:g} ul usable, {count} shots "
+                                 f"need {need_nl / 1000:g} ul")
         self._fire("inject")
         await self.driver.fire(count)
 
@@ -425,16 +448,21 @@ class Controller:
         if self.state in ("fault", "estop") and self.no_alarm_latched():
             self._go("acknowledge")
 
-    async def change_syringe(self, volume_ul: float, prime_ul: float) -> None:
-        """A new syringe is mounted (mid-session): the count goes on, the line is primed."""
-        await self.driver.disarm()
-        self._fire("disarm")
-        self._fire("unload")
-        await self.driver.syringe_loaded(round(volume_ul * 1000))
+    async def change_syringe(self, volume_nl: int, prime_nl: int) -> None:
+        """A new syringe holding `volume_nl` is mounted (a person does it at the gun; an
+        automated run confirms it): the count goes on, the line is primed, the program
+        reloaded."""
+        if self.state in ("armed", "paused"):
+            await self.driver.disarm()
+            self._fire("disarm")
+        if self.state == "ready":
+            self._fire("unload")
+        await self.driver.syringe_loaded(volume_nl)
         self.account.refills += 1
-        await self.prime(prime_ul)
-        await self.driver.load_program(self.plan.program)
-        self._fire("load")
+        await self.prime(prime_nl)
+        if self.plan is not None:
+            await self.driver.load_program(self.plan.program)
+            self._fire("load")
 
 
 _EXPECTED = {

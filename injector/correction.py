@@ -1,57 +1,48 @@
-"""The calibration seam: what to command so that the gun delivers what is planned.
+"""The calibration seam: what to command so that the gun delivers what is asked, and what a
+command delivers.
 
-A calibration fits delivered = gain * commanded + offset per axis; the planner inverts it
-when it converts a target depth or volume to device units. The identity is a gun that
-delivers exactly what it is told.
+The correction is the gun's own stored calibration (one table per axis, in device units,
+drivers/calibration_table.py): the host reads it at connect, plans through it, and estimates
+with it exactly as the firmware does, so both sides agree on every shot's delivered volume.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Protocol
 
-
-class AxisCorrection(Protocol):
-    def command_for(self, delivered: float) -> float:
-        """The commanded value that delivers `delivered` (host units)."""
-        ...
-
-
-@dataclass(frozen=True)
-class LinearCorrection:
-    gain: float = 1.0
-    offset: float = 0.0
-
-    def command_for(self, delivered: float) -> float:
-        return (delivered - self.offset) / self.gain
+from drivers.calibration_table import CalibrationTable
+from drivers.config import IDENTITY_DEPTH, IDENTITY_VOLUME, DeviceConfig
 
 
 @dataclass(frozen=True)
 class Correction:
-    depth_mm: AxisCorrection = LinearCorrection()
-    volume_ul: AxisCorrection = LinearCorrection()
+    depth: CalibrationTable = IDENTITY_DEPTH
+    """Commanded um -> delivered um."""
+    volume: CalibrationTable = IDENTITY_VOLUME
+    """Commanded nl -> delivered nl."""
+
+    @classmethod
+    def of(cls, config: DeviceConfig) -> Correction:
+        return cls(depth=config.depth_table, volume=config.volume_table)
+
+    def depth_command_mm(self, depth_mm: float) -> float:
+        """The commanded depth (mm, unrounded) that reaches `depth_mm`."""
+        return self.depth.command_for(depth_mm * 1000) / 1000
+
+    def volume_command_ul(self, dose_ul: float) -> float:
+        """The commanded volume (ul, unrounded) that delivers `dose_ul`."""
+        return self.volume.command_for(dose_ul * 1000) / 1000
+
+    def delivered_nl(self, commanded_nl: int) -> int:
+        """The gun's estimate of what a stroke of `commanded_nl` delivers (the firmware's own
+        arithmetic, so the host's figure and the gun's agree)."""
+        return self.volume.delivered_for(commanded_nl) if commanded_nl > 0 else 0
+
+    def delivered_depth_um(self, commanded_um: int) -> int:
+        return self.depth.delivered_for(commanded_um)
+
+    def is_identity(self) -> bool:
+        return self.depth.is_identity() and self.volume.is_identity()
 
 
 IDENTITY = Correction()
-
-
-@dataclass(frozen=True)
-class PiecewiseCorrection:
-    """Where a straight line does not fit: straight between measured points, and along the
-    end segments beyond them."""
-
-    commanded: tuple[float, ...]
-    delivered: tuple[float, ...]
-
-    def command_for(self, delivered: float) -> float:
-        xs, ys = self.delivered, self.commanded
-        index = max(1, min(len(xs) - 1, bisect_right(xs, delivered)))
-        x0, x1, y0, y1 = xs[index - 1], xs[index], ys[index - 1], ys[index]
-        return y0 + (delivered - x0) * (y1 - y0) / (x1 - x0)
-
-
-def correction_from_fit(fit: dict) -> AxisCorrection:
-    if fit["kind"] == "linear":
-        return LinearCorrection(fit["gain"], fit["offset"])
-    return PiecewiseCorrection(tuple(fit["commanded"]), tuple(fit["delivered"]))

@@ -3,6 +3,11 @@
 Everything is checked before anything is produced: the safety envelope (via profiles), the
 gun's mechanics, and the wire's field widths. A rate the mechanics cannot reach is an error,
 never a silent slow-down.
+
+The plan is of the program the gun will run: the clinician's request (the `setting`) goes
+through the gun's calibration into commands (the `program`), and the timing, the drug each
+shot takes from the syringe and the refills all follow from those commands, computed as the
+firmware computes them (drivers/shot_timing.py, drivers/calibration_table.py).
 """
 
 from __future__ import annotations
@@ -15,16 +20,20 @@ from numpy.typing import NDArray
 
 from drivers.mechanics import MechanicalLimits
 from drivers.program import PROGRAM_FIELD_MAX, DeliveryCode, ShotProgram
+from drivers.shot_timing import ShotPhases, shot_phases
 from drivers.units import mm_to_um, s_to_ms, ul_to_nl
 from injector.correction import IDENTITY, Correction
+from injector.drug_account import DrugAccount
 from injector.errors import PlanError
-from drivers.motion import move_duration
 from profiles.envelope import ENVELOPE, SafetyEnvelope, check_finite_positive
 from profiles.errors import EnvelopeError
 from profiles.model import Delivery, Needle, Preset, Syringe, Zone
 
 MAX_SHOTS = 10_000_000
 """A plan beyond ten million points is a typo, not a treatment."""
+PRIME_UL = 50.0
+"""Drug pushed through the line before the first shot of a session and after each syringe
+change."""
 
 _DELIVERY_CODES = {Delivery.AT_DEPTH: DeliveryCode.AT_DEPTH,
                    Delivery.RETROGRADE: DeliveryCode.RETROGRADE,
@@ -43,7 +52,8 @@ class Overrides:
 
 @dataclass(frozen=True)
 class ShotSetting:
-    """What one shot should do to the patient (host units, before calibration)."""
+    """What one shot should do to the patient: the request, in host units, before any
+    calibration."""
 
     delivery: Delivery
     depth_mm: float
@@ -52,39 +62,21 @@ class ShotSetting:
     shot_rate_hz: float
     insert_speed_mm_s: float
     retract_speed_mm_s: float
-    depth_accel_mm_s2: float
     dispense_rate_ul_s: float
-    dispense_accel_ul_s2: float
     dwell_s: float
 
 
 @dataclass(frozen=True)
-class ShotTiming:
-    """Phase durations of one shot. Retrograde withdraws during the dispense (retract_s 0)."""
+class ShotDose:
+    """One shot's volume along the chain of quantities."""
 
-    insert_s: float
-    dispense_s: float
-    dwell_s: float
-    retract_s: float
-
-    @property
-    def cycle_s(self) -> float:
-        return self.insert_s + self.dispense_s + self.dwell_s + self.retract_s
-
-    @property
-    def max_rate_hz(self) -> float:
-        return 1.0 / self.cycle_s
-
-
-def shot_timing(setting: ShotSetting) -> ShotTiming:
-    insert = float(move_duration(setting.depth_mm, setting.insert_speed_mm_s,
-                                 setting.depth_accel_mm_s2))
-    dispense = float(move_duration(setting.dose_ul, setting.dispense_rate_ul_s,
-                                   setting.dispense_accel_ul_s2))
-    retract = 0.0 if setting.delivery is Delivery.RETROGRADE else float(
-        move_duration(setting.depth_mm, setting.retract_speed_mm_s, setting.depth_accel_mm_s2))
-    return ShotTiming(insert_s=insert, dispense_s=dispense, dwell_s=setting.dwell_s,
-                      retract_s=retract)
+    requested_ul: float
+    """The clinician's dose."""
+    commanded_nl: int
+    """What the gun is told: the dose through the calibration's correction."""
+    delivered_nl: int
+    """What the commanded stroke delivers by the gun's calibration: what it takes from the
+    syringe and what the record counts as given."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,11 +102,18 @@ class Plan:
     needle: Needle
     syringe: Syringe
     limits: MechanicalLimits
+    correction: Correction
     setting: ShotSetting
-    timing: ShotTiming
     program: ShotProgram
+    phases: ShotPhases
+    """The phases of the program as the gun runs it (the corrected one on a calibrated gun)."""
+    dose: ShotDose
+    drug: DrugAccount
+    prime_commanded_nl: int
+    first_fill_shots: int
+    """Shots the syringe the session starts with gives after its prime (a fresh syringe's
+    worth when the plan does not know the gun)."""
     grid: Grid
-    shots_per_fill: int
 
     @property
     def shots(self) -> int:
@@ -126,35 +125,55 @@ class Plan:
         return self.program.shot_period_ms / 1000.0
 
     @property
-    def volume_ul(self) -> float:
+    def cycle_s(self) -> float:
+        return self.phases.cycle_s
+
+    @property
+    def max_rate_hz(self) -> float:
+        return self.phases.max_rate_hz
+
+    @property
+    def requested_ul(self) -> float:
         return self.shots * self.setting.dose_ul
 
     @property
-    def volume_to_skin_estimate_ul(self) -> float:
+    def delivered_ul(self) -> float:
+        """The whole plan as the gun's calibration says it delivers."""
+        return self.shots * self.dose.delivered_nl / 1000
+
+    @property
+    def to_skin_estimate_ul(self) -> float:
         """What stays in the skin: nappage loses up to half at the surface (seed 001)."""
-        return self.volume_ul * (1.0 - self.preset.drug_loss_fraction)
+        return self.delivered_ul * (1.0 - self.preset.drug_loss_fraction)
 
     @property
     def duration_s(self) -> float:
         """First insertion to last retraction at the shot rate, syringe changes not counted."""
-        return (self.shots - 1) * self.shot_period_s + self.timing.cycle_s
+        return (self.shots - 1) * self.shot_period_s + self.phases.cycle_s
 
     @property
-    def fills(self) -> int:
-        return math.ceil(self.shots / self.shots_per_fill)
+    def shots_per_fill(self) -> int:
+        return self.drug.shots_per_fill
 
     @property
     def refills(self) -> int:
-        return self.fills - 1
+        return self.drug.refills(self.shots, self.first_fill_shots)
 
     @property
     def shot_start_s(self) -> NDArray[np.float64]:
+        """When each shot of one run begins, from the run's start."""
         return np.arange(self.shots) * self.shot_period_s
 
     @property
+    def shot_end_s(self) -> NDArray[np.float64]:
+        return self.shot_start_s + self.phases.cycle_s
+
+    @property
     def fill_index(self) -> NDArray[np.int64]:
-        """Which syringe fill each shot draws from (0 is the first fill)."""
-        return np.arange(self.shots) // self.shots_per_fill
+        """Which syringe each shot draws from (0 is the one the session starts with)."""
+        shots = np.arange(1, self.shots + 1)
+        later = np.maximum(0, shots - self.first_fill_shots - 1) // self.drug.shots_per_fill
+        return np.where(shots <= self.first_fill_shots, 0, 1 + later)
 
     def summary(self) -> dict:
         return {
@@ -165,10 +184,20 @@ class Plan:
             "dead_volume_ul": self.syringe.dead_volume_ul,
             "depth_mm": self.setting.depth_mm, "dose_ul": self.setting.dose_ul,
             "spacing_mm": self.setting.spacing_mm, "angle_deg": self.preset.angle_deg,
-            "shots": self.shots, "volume_ul": self.volume_ul,
-            "volume_to_skin_estimate_ul": self.volume_to_skin_estimate_ul,
+            "shots": self.shots,
+            "requested_ul": self.requested_ul,
+            "delivered_ul": self.delivered_ul,
+            "to_skin_estimate_ul": self.to_skin_estimate_ul,
+            "drug_loss_fraction": self.preset.drug_loss_fraction,
+            "per_shot": {"requested_ul": self.dose.requested_ul,
+                         "commanded_ul": self.dose.commanded_nl / 1000,
+                         "delivered_ul": self.dose.delivered_nl / 1000},
+            "calibrated": not self.correction.is_identity(),
             "duration_s": self.duration_s, "shot_rate_hz": self.setting.shot_rate_hz,
-            "cycle_ms": self.timing.cycle_s * 1000.0, "max_rate_hz": self.timing.max_rate_hz,
+            "cycle_ms": self.phases.cycle_s * 1000.0, "max_rate_hz": self.max_rate_hz,
+            "prime_ul": self.drug.prime_draw_nl / 1000,
+            "reserve_ul": self.drug.reserve_nl / 1000,
+            "first_fill_shots": self.first_fill_shots,
             "shots_per_fill": self.shots_per_fill, "refills": self.refills,
             "program": {field: int(getattr(self.program, field)) for field in PROGRAM_FIELD_MAX}
             | {"delivery": int(self.program.delivery)},
@@ -178,35 +207,55 @@ class Plan:
 def plan(preset: Preset, zone: Zone, needle: Needle, syringe: Syringe, *,
          shots: int | None = None, area_cm2: float | None = None,
          overrides: Overrides = Overrides(), limits: MechanicalLimits = MechanicalLimits(),
-         correction: Correction = IDENTITY, envelope: SafetyEnvelope = ENVELOPE) -> Plan:
+         correction: Correction = IDENTITY, envelope: SafetyEnvelope = ENVELOPE,
+         prime_ul: float = PRIME_UL, syringe_start_nl: int | None = None) -> Plan:
     """Compile a preset for one zone, needle and syringe into what the gun will run.
 
     Give exactly one of `shots` (a count) or `area_cm2` (a square area covered at the
-    preset's spacing).
+    preset's spacing). `syringe_start_nl` is the gun's drug account before the session's
+    prime (None: a fresh, full syringe).
     """
-    setting = _setting(preset, zone, needle, overrides, limits, syringe, envelope)
-    timing = shot_timing(setting)
-    _check_mechanics(setting, timing, limits, syringe)
+    setting = _setting(preset, zone, needle, overrides, limits, envelope)
     program = _program(setting, correction, limits)
-    if program.shot_period_ms / 1000.0 < timing.cycle_s:
-        raise PlanError("shot_rate_hz", setting.shot_rate_hz, timing.max_rate_hz,
-                        f"the mechanics reach at most {timing.max_rate_hz:.4g} Hz "
-                        f"(cycle {timing.cycle_s * 1000:.1f} ms) once the period is rounded "
-                        f"to {program.shot_period_ms} ms")
+    phases = shot_phases(program, limits, syringe.bore_mm)
+    _check_mechanics(setting, program, phases, limits, syringe)
     count, columns = _shot_count(shots, area_cm2, setting.spacing_mm)
-    shots_per_fill = math.floor(syringe.usable_ul / setting.dose_ul)
-    if shots_per_fill < 1:
+    dose = ShotDose(requested_ul=setting.dose_ul, commanded_nl=program.volume_nl,
+                    delivered_nl=correction.delivered_nl(program.volume_nl))
+    prime_commanded = _prime_command_nl(prime_ul, correction)
+    drug = DrugAccount(capacity_nl=round(syringe.capacity_ml * 1_000_000),
+                       dead_volume_nl=round(syringe.dead_volume_ul * 1000),
+                       draw_nl=dose.delivered_nl,
+                       prime_draw_nl=correction.delivered_nl(prime_commanded))
+    if drug.shots_per_fill < 1:
         raise PlanError("dose_ul", setting.dose_ul, syringe.usable_ul,
-                        f"more than the {syringe.name} syringe holds past its dead volume "
-                        f"({syringe.usable_ul:g} ul)")
+                        f"more than the {syringe.name} syringe gives past its dead volume, the "
+                        f"prime and the reserve ({drug.reserve_nl / 1000:g} ul)")
+    start = drug.capacity_nl if syringe_start_nl is None else syringe_start_nl
     return Plan(preset=preset, zone=zone, needle=needle, syringe=syringe, limits=limits,
-                setting=setting, timing=timing, program=program,
-                grid=Grid.layout(count, columns, setting.spacing_mm),
-                shots_per_fill=shots_per_fill)
+                correction=correction, setting=setting, program=program, phases=phases,
+                dose=dose, drug=drug, prime_commanded_nl=prime_commanded,
+                first_fill_shots=drug.shots_from(start - drug.prime_draw_nl),
+                grid=Grid.layout(count, columns, setting.spacing_mm))
+
+
+def _prime_command_nl(prime_ul: float, correction: Correction) -> int:
+    check_finite_positive(prime_ul, "prime_ul", "ul", source="request")
+    return ul_to_nl(correction.volume_command_ul(prime_ul), "prime_ul")
 
 
 def _setting(preset: Preset, zone: Zone, needle: Needle, overrides: Overrides,
-             limits: MechanicalLimits, syringe: Syringe, envelope: SafetyEnvelope) -> ShotSetting:
+             limits: MechanicalLimits, envelope: SafetyEnvelope) -> ShotSetting:
+    # Which zone and needle a preset is for comes first: a clinician who picked the wrong
+    # zone needs to hear that, not which of the preset's numbers the zone rules out.
+    if zone.name not in preset.zones:
+        raise EnvelopeError(f"preset {preset.name} is not for zone {zone.name} "
+                            f"(its zones: {', '.join(preset.zones)})", source="request",
+                            field="zone", value=zone.name, limit=list(preset.zones))
+    if needle.name not in preset.needles:
+        raise EnvelopeError(f"preset {preset.name} is not for needle {needle.name} "
+                            f"(its needles: {', '.join(preset.needles)})", source="request",
+                            field="needle", value=needle.name, limit=list(preset.needles))
     values = {field: getattr(preset, field) for field in
               ("depth_mm", "dose_ul", "spacing_mm", "shot_rate_hz")}
     source = {field: preset.path for field in values}
@@ -218,66 +267,57 @@ def _setting(preset: Preset, zone: Zone, needle: Needle, overrides: Overrides,
     check_finite_positive(values["spacing_mm"], "spacing_mm", "mm", source=source["spacing_mm"])
     check_finite_positive(values["shot_rate_hz"], "shot_rate_hz", "Hz",
                           source=source["shot_rate_hz"])
-    if zone.name not in preset.zones:
-        raise EnvelopeError(f"preset {preset.name} is not for zone {zone.name} "
-                            f"(its zones: {', '.join(preset.zones)})", source="request",
-                            field="zone", value=zone.name, limit=list(preset.zones))
-    if needle.name not in preset.needles:
-        raise EnvelopeError(f"preset {preset.name} is not for needle {needle.name} "
-                            f"(its needles: {', '.join(preset.needles)})", source="request",
-                            field="needle", value=needle.name, limit=list(preset.needles))
-    dispense_accel = limits.plunger_accel_ul_s2(syringe.bore_mm)
-    if preset.delivery is Delivery.RETROGRADE:
-        # The tip withdraws in step with the plunger: ramp the plunger no harder than the
-        # needle axis can follow (the firmware applies the same rule).
-        dispense_accel = min(dispense_accel,
-                             limits.depth_accel_mm_s2 * values["dose_ul"] / values["depth_mm"])
     return ShotSetting(
         delivery=preset.delivery, insert_speed_mm_s=preset.insert_speed_mm_s,
         retract_speed_mm_s=limits.depth_speed_max_mm_s,
-        depth_accel_mm_s2=limits.depth_accel_mm_s2,
-        dispense_rate_ul_s=preset.dispense_rate_ul_s,
-        dispense_accel_ul_s2=dispense_accel,
-        dwell_s=preset.dwell_s, **values)
+        dispense_rate_ul_s=preset.dispense_rate_ul_s, dwell_s=preset.dwell_s, **values)
 
 
-def _check_mechanics(setting: ShotSetting, timing: ShotTiming, limits: MechanicalLimits,
-                     syringe: Syringe) -> None:
+def _check_mechanics(setting: ShotSetting, program: ShotProgram, phases: ShotPhases,
+                     limits: MechanicalLimits, syringe: Syringe) -> None:
     if setting.insert_speed_mm_s > limits.depth_speed_max_mm_s:
         raise PlanError("insert_speed_mm_s", setting.insert_speed_mm_s,
                         limits.depth_speed_max_mm_s,
                         f"faster than the needle axis can move, "
                         f"{limits.depth_speed_max_mm_s:g} mm/s")
     rate_max = limits.plunger_rate_max_ul_s(syringe.bore_mm)
-    if setting.dispense_rate_ul_s > rate_max:
-        raise PlanError("dispense_rate_ul_s", setting.dispense_rate_ul_s, rate_max,
+    rate_cmd = program.dispense_rate_nl_s / 1000
+    if rate_cmd > rate_max:
+        raise PlanError("dispense_rate_ul_s", setting.dispense_rate_ul_s,
+                        rate_max * setting.dispense_rate_ul_s / rate_cmd,
                         f"faster than the plunger can push a {syringe.name} syringe, "
                         f"{rate_max:.4g} ul/s")
-    if setting.delivery is Delivery.RETROGRADE:
+    if phases.retrograde:
         # The needle withdraws in step with the plunger, so its speed is the plunger's scaled
-        # by depth per volume (the acceleration was already shared out in _setting).
-        scale = setting.depth_mm / setting.dose_ul
-        peak_rate = min(setting.dispense_rate_ul_s,
-                        math.sqrt(setting.dose_ul * setting.dispense_accel_ul_s2))
+        # by depth per volume.
+        volume_ul, depth_mm = program.volume_nl / 1000, program.depth_um / 1000
+        scale = depth_mm / volume_ul
+        peak_rate = min(rate_cmd, math.sqrt(volume_ul * phases.plunger_accel_ul_s2))
         if peak_rate * scale > limits.depth_speed_max_mm_s:
             raise PlanError("dispense_rate_ul_s", setting.dispense_rate_ul_s,
                             limits.depth_speed_max_mm_s / scale,
                             f"withdraws the needle at {peak_rate * scale:.4g} mm/s, faster "
                             f"than the axis limit {limits.depth_speed_max_mm_s:g} mm/s")
-    if setting.shot_rate_hz > timing.max_rate_hz:
-        raise PlanError("shot_rate_hz", setting.shot_rate_hz, timing.max_rate_hz,
-                        f"the mechanics reach at most {timing.max_rate_hz:.4g} Hz "
-                        f"(cycle {timing.cycle_s * 1000:.1f} ms)")
+    max_rate = 1.0 / phases.cycle_s
+    if setting.shot_rate_hz > max_rate:
+        raise PlanError("shot_rate_hz", setting.shot_rate_hz, max_rate,
+                        f"the mechanics reach at most {max_rate:.4g} Hz (cycle "
+                        f"{phases.cycle_s * 1000:.1f} ms)")
+    if program.shot_period_ms / 1000.0 < phases.cycle_s:
+        raise PlanError("shot_rate_hz", setting.shot_rate_hz, max_rate,
+                        f"the mechanics reach at most {max_rate:.4g} Hz (cycle "
+                        f"{phases.cycle_s * 1000:.1f} ms) once the period is rounded to "
+                        f"{program.shot_period_ms} ms")
 
 
 def _program(setting: ShotSetting, correction: Correction,
              limits: MechanicalLimits) -> ShotProgram:
-    depth_cmd = correction.depth_mm.command_for(setting.depth_mm)
+    depth_cmd = correction.depth_command_mm(setting.depth_mm)
     if not 0 < depth_cmd <= limits.depth_travel_mm:
         raise PlanError("depth_mm", setting.depth_mm, limits.depth_travel_mm,
                         f"the calibrated command {depth_cmd:.3f} mm is outside the needle "
                         f"axis travel (0, {limits.depth_travel_mm:g}] mm")
-    volume_cmd = correction.volume_ul.command_for(setting.dose_ul)
+    volume_cmd = correction.volume_command_ul(setting.dose_ul)
     if volume_cmd <= 0:
         raise PlanError("dose_ul", setting.dose_ul, 0.0,
                         f"the calibrated command {volume_cmd:.3f} ul is not positive")

@@ -14,7 +14,8 @@ from drivers.urls import PortURL, PortURLError, open_url_driver
 from simulator.gun import GunOptions, SimulatedGun
 
 
-_WHOLE_NUMBERS = frozenset({"seed", "watchdog_ms"})
+_WHOLE_NUMBERS = frozenset({"seed", "watchdog_ms", "boot_id", "calibrated_s"})
+_TEXT = frozenset({"serial_number", "nvram"})
 
 
 def gun_options_from(url: str, parsed: PortURL) -> GunOptions:
@@ -26,8 +27,8 @@ def gun_options_from(url: str, parsed: PortURL) -> GunOptions:
                                     f"{', '.join(sorted(known))})")
         if name == "fault":
             options.faults.extend(f for f in raw.split(",") if f)
-        elif name == "serial_number":
-            options.serial_number = raw
+        elif name in _TEXT:
+            setattr(options, name, raw)
         else:
             try:
                 value = float(raw)

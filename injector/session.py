@@ -14,12 +14,10 @@ from dataclasses import dataclass
 
 from drivers.errors import DriverError
 from injector.controller import AlarmStop, Controller, InterlockError
-from injector.correction import IDENTITY, Correction
 from injector.errors import InjectorError
-from injector.planner import Plan, plan
+from injector.planner import PRIME_UL, Overrides, Plan, plan
 from profiles import Catalog
 
-PRIME_UL = 50.0
 RETRACT_WAIT_S = 2.0
 
 
@@ -48,6 +46,8 @@ class SessionRequest:
     shot (a person does this at the gun; the simulator takes the confirmation)."""
     calibration_override: str | None = None
     person: str = "operator"
+    overrides: Overrides = Overrides()
+    """The clinician's changes to the preset, held to the same checks as a plan's."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,24 @@ def shots_for(request: SessionRequest, dose_ul: float) -> int:
     return max(1, math.floor(request.volume_ml * 1000 / dose_ul + 1e-9))
 
 
+def session_plan(controller: Controller, catalog: Catalog, request: SessionRequest,
+                 shots: int = 1) -> Plan:
+    """The request planned for the connected gun: its mechanics, its calibration, its
+    syringe and the drug its account says is left."""
+    config = controller.config
+    capacity_ml = config.syringe_capacity_nl / 1_000_000
+    syringe_ml = request.syringe_ml if request.syringe_ml is not None else capacity_ml
+    if syringe_ml != capacity_ml:
+        raise SessionError(f"syringe_ml = {syringe_ml:g}: the gun is configured for a "
+                           f"{capacity_ml:g} ml syringe")
+    syringe = catalog.syringe(syringe_ml, config.dead_volume_nl / 1000)
+    return plan(catalog.preset(request.preset), catalog.zone(request.zone),
+                catalog.needle(request.needle), syringe, shots=shots,
+                overrides=request.overrides,
+                limits=config.mechanical_limits(), correction=controller.calibration.correction,
+                prime_ul=request.prime_ul, syringe_start_nl=controller.syringe_remaining_nl)
+
+
 async def run_session(controller: Controller, catalog: Catalog, request: SessionRequest, *,
                       on_shot: Callable[[int, Controller], None] | None = None) -> SessionResult:
     """Connect, check, home, prime, load, arm and run; always record the ending.
@@ -75,37 +93,24 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     record, in order, each once."""
     report = _ShotReporter(controller, on_shot)
     await controller.connect()
-    config = controller.config
-    capacity_ml = config.syringe_capacity_nl / 1_000_000
-    syringe_ml = request.syringe_ml if request.syringe_ml is not None else capacity_ml
-    if syringe_ml != capacity_ml:
-        raise SessionError(f"syringe_ml = {syringe_ml:g}: the gun is configured for a "
-                           f"{capacity_ml:g} ml syringe")
-    syringe = catalog.syringe(syringe_ml, config.dead_volume_nl / 1000)
-    preset = catalog.preset(request.preset)
-    probe = plan(preset, catalog.zone(request.zone), catalog.needle(request.needle), syringe,
-                 shots=1, limits=config.mechanical_limits(),
-                 correction=_correction(controller))
-    target = shots_for(request, probe.setting.dose_ul)
-    the_plan = plan(preset, catalog.zone(request.zone), catalog.needle(request.needle), syringe,
-                    shots=target, limits=config.mechanical_limits(),
-                    correction=_correction(controller))
-    budget_ul = (request.budget_ml * 1000 if request.budget_ml is not None
-                 else the_plan.volume_ul)
+    target = shots_for(request, session_plan(controller, catalog, request).setting.dose_ul)
+    the_plan = session_plan(controller, catalog, request, target)
+    budget_nl = (round(request.budget_ml * 1_000_000) if request.budget_ml is not None
+                 else target * the_plan.dose.delivered_nl)
     controller.calibration_override = request.calibration_override
-    calibration = (controller.calibration.describe() if controller.calibration else {})
+    calibration = controller.calibration.describe()
     if request.calibration_override:
         calibration |= {"override": request.calibration_override, "by": request.person}
     controller.session_id = controller.store.start_session(
-        device_serial=controller.identity.serial_number, preset=preset.name, zone=request.zone,
-        needle=request.needle, syringe_ml=syringe_ml, planned_shots=target, budget_ul=budget_ul,
-        dose_ul=the_plan.setting.dose_ul, drug_loss_fraction=preset.drug_loss_fraction,
-        calibration=calibration, plan=the_plan.summary())
+        device_serial=controller.identity.serial_number, preset=the_plan.preset.name,
+        zone=request.zone, needle=request.needle, syringe_ml=the_plan.syringe.capacity_ml,
+        planned_shots=target, budget_ul=budget_nl / 1000, dose_ul=the_plan.setting.dose_ul,
+        drug_loss_fraction=the_plan.preset.drug_loss_fraction, calibration=calibration,
+        plan=the_plan.summary(), person=request.person)
     started = asyncio.get_running_loop().time()
     status, reason = "completed", f"{target} shots given"
     try:
-        await _treat(controller, the_plan, target, budget_ul, request, syringe.capacity_ml,
-                     report)
+        await _treat(controller, the_plan, target, budget_nl, request, report)
     except AlarmStop as exc:
         status, reason = "aborted", str(exc)
     except InterlockError as exc:
@@ -146,31 +151,29 @@ class _ShotReporter:
             self.on_shot(self.reported, self.controller)
 
 
-def _correction(controller: Controller) -> Correction:
-    return controller.calibration.correction if controller.calibration else IDENTITY
-
-
-async def _treat(controller: Controller, the_plan: Plan, target: int, budget_ul: float,
-                 request: SessionRequest, capacity_ml: float, report: _ShotReporter) -> None:
+async def _treat(controller: Controller, the_plan: Plan, target: int, budget_nl: int,
+                 request: SessionRequest, report: _ShotReporter) -> None:
+    drug = the_plan.drug
+    fresh_nl = drug.capacity_nl
     if not controller.is_homed():
         await controller.home()
-    await controller.prime(request.prime_ul)
-    await controller.load(the_plan, budget_ul)
+    if the_plan.first_fill_shots == 0:
+        # The syringe on the gun cannot give one shot after its prime: change it first.
+        await _change_syringe(controller, request, fresh_nl, the_plan.prime_commanded_nl)
+    else:
+        await controller.prime(the_plan.prime_commanded_nl)
+    await controller.load(the_plan, budget_nl)
     await controller.arm()
-    dose = the_plan.setting.dose_ul
+    draw = the_plan.dose.delivered_nl
     while controller.account.shots_done < target:
         remaining = target - controller.account.shots_done
-        by_budget = math.floor((budget_ul - controller.account.volume_commanded_ul) / dose + 1e-9)
-        by_syringe = math.floor(controller.usable_drug_ul() / dose + 1e-9)
+        by_budget = (budget_nl - controller.account.delivered_nl) // draw
+        by_syringe = drug.shots_from(controller.syringe_remaining_nl)
         if by_budget <= 0:
             raise InterlockError("fire", "within_budget",
-                                 f"the {budget_ul:g} ul budget is spent")
+                                 f"the {budget_nl / 1000:g} ul budget is spent")
         if by_syringe <= 0:
-            if not request.refill:
-                raise InterlockError("fire", "drug_for_next_shot",
-                                     f"{controller.usable_drug_ul():g} ul usable; change the "
-                                     "syringe")
-            await controller.change_syringe(capacity_ml * 1000, request.prime_ul)
+            await _change_syringe(controller, request, fresh_nl, the_plan.prime_commanded_nl)
             await controller.arm()
             continue
         batch = min(remaining, by_budget, by_syringe)
@@ -192,6 +195,15 @@ async def _treat(controller: Controller, the_plan: Plan, target: int, budget_ul:
     await controller.disarm()
 
 
+async def _change_syringe(controller: Controller, request: SessionRequest, volume_nl: int,
+                          prime_nl: int) -> None:
+    if not request.refill:
+        raise InterlockError("fire", "drug_for_next_shot",
+                             f"{controller.usable_drug_nl() / 1000:g} ul usable; change the "
+                             "syringe")
+    await controller.change_syringe(volume_nl, prime_nl)
+
+
 async def _make_safe(controller: Controller) -> None:
     """Stop the gun and see the needle out of the skin before the session is closed."""
     try:
@@ -208,21 +220,33 @@ async def _make_safe(controller: Controller) -> None:
         pass                            # the device's own watchdog retracts a silent gun
 
 
+def volume_chain(record: dict, dose_ul: float, loss: float) -> dict:
+    """A session's volumes along the chain of quantities, from its recorded shots: what the
+    clinician asked for the shots given, what the gun was told, what its plunger measured,
+    what that delivered by the calibration, and what stays in the skin (estimate)."""
+    delivered = record["volume_delivered_ul"]
+    return {"requested_ul": record["shots_done"] * dose_ul,
+            "delivered_ul": delivered,
+            "to_skin_estimate_ul": delivered * (1.0 - loss),
+            "commanded_ul": record["volume_commanded_ul"],
+            "measured_ul": record["volume_measured_ul"]}
+
+
 def _summary(controller: Controller, the_plan: Plan, target: int, duration_s: float) -> dict:
     record = controller.store.session(controller.session_id)
     return {
         "session_id": controller.session_id,
         "device": controller.identity.serial_number if controller.identity else None,
         "preset": the_plan.preset.name, "zone": the_plan.zone.name,
-        "needle": the_plan.needle.name, "planned_shots": target,
-        "shots_done": record["shots_done"],
+        "needle": the_plan.needle.name, "person": record.get("person"),
+        "planned_shots": target, "shots_done": record["shots_done"],
         "interrupted_shots": controller.account.interrupted_shots,
-        "volume_commanded_ul": record["volume_commanded_ul"],
-        "volume_measured_ul": record["volume_measured_ul"],
-        "volume_to_skin_estimate_ul": record["volume_to_skin_estimate_ul"],
+        "dose_ul": the_plan.setting.dose_ul,
+        **volume_chain(record, the_plan.setting.dose_ul, the_plan.preset.drug_loss_fraction),
         "drug_loss_fraction": the_plan.preset.drug_loss_fraction,
-        "syringe_remaining_ul": (controller.status.syringe_remaining_nl / 1000
+        "syringe_remaining_ul": (controller.syringe_remaining_nl / 1000
                                  if controller.status else None),
-        "refills": controller.account.refills, "alarms": record["alarms"],
+        "refills": controller.account.refills, "planned_refills": the_plan.refills,
+        "alarms": record["alarms"],
         "duration_s": round(duration_s, 3), "calibration": record["calibration"],
     }

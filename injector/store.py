@@ -78,6 +78,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX shots_by_session ON shots(session_id, shot_index);
     CREATE INDEX alarms_by_session ON alarms(session_id);
     """,
+    # 2: the delivered estimate of each shot, and who ran each session.
+    """
+    ALTER TABLE shots ADD COLUMN delivered_nl INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN person TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 
@@ -262,13 +267,14 @@ class Store:
 
     def start_session(self, *, device_serial: str, preset: str, zone: str, needle: str,
                       syringe_ml: float, planned_shots: int, budget_ul: float, dose_ul: float,
-                      drug_loss_fraction: float, calibration: dict, plan: dict) -> int:
+                      drug_loss_fraction: float, calibration: dict, plan: dict,
+                      person: str = "") -> int:
         return self._insert(
             "sessions", device_serial=device_serial, preset=preset, zone=zone, needle=needle,
             syringe_ml=syringe_ml, planned_shots=planned_shots, budget_ul=budget_ul,
             dose_ul=dose_ul, drug_loss_fraction=drug_loss_fraction,
             calibration=json.dumps(calibration), started_at=now_iso(),
-            host=socket.gethostname(), pid=os.getpid(), plan=json.dumps(plan))
+            host=socket.gethostname(), pid=os.getpid(), plan=json.dumps(plan), person=person)
 
     def end_session(self, session_id: int, status: str, reason: str, summary: dict) -> None:
         self._insert("session_ends", session_id=session_id, status=status, reason=reason,
@@ -276,9 +282,10 @@ class Store:
 
     def record_shot(self, session_id: int, *, shot_index: int, depth_um: int, volume_nl: int,
                     commanded_nl: int, peak_pressure_kpa: int, interrupted: bool,
-                    device_time_ms: int) -> None:
+                    device_time_ms: int, delivered_nl: int = 0) -> None:
         self._insert("shots", group=True, session_id=session_id, shot_index=shot_index,
                      depth_um=depth_um, volume_nl=volume_nl, commanded_nl=commanded_nl,
+                     delivered_nl=delivered_nl,
                      peak_pressure_kpa=peak_pressure_kpa, interrupted=int(interrupted),
                      device_time_ms=device_time_ms, recorded_at=now_iso())
 
@@ -313,12 +320,14 @@ class Store:
     def session_summary(self, session_id: int) -> dict:
         row = self.db.execute(
             "SELECT COUNT(*) AS shots, COALESCE(SUM(volume_nl), 0) AS measured, "
-            "COALESCE(SUM(commanded_nl), 0) AS commanded, COALESCE(MAX(shot_index), 0) AS last "
+            "COALESCE(SUM(commanded_nl), 0) AS commanded, "
+            "COALESCE(SUM(delivered_nl), 0) AS delivered, COALESCE(MAX(shot_index), 0) AS last "
             "FROM shots WHERE session_id = ?", (session_id,)).fetchone()
         alarms = [r["name"] for r in self.db.execute(
             "SELECT name FROM alarms WHERE session_id = ? ORDER BY id", (session_id,))]
         return {"shots_done": row["shots"], "volume_measured_ul": row["measured"] / 1000,
-                "volume_commanded_ul": row["commanded"] / 1000, "alarms": alarms}
+                "volume_commanded_ul": row["commanded"] / 1000,
+                "volume_delivered_ul": row["delivered"] / 1000, "alarms": alarms}
 
     def session(self, session_id: int) -> dict:
         row = self.db.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
@@ -333,7 +342,8 @@ class Store:
         session["ended_at"] = end["ended_at"] if end else None
         session["end_reason"] = end["reason"] if end else None
         session |= self.session_summary(session_id)
-        session["volume_to_skin_estimate_ul"] = (session["volume_measured_ul"]
+        session["volume_requested_ul"] = session["shots_done"] * row["dose_ul"]
+        session["volume_to_skin_estimate_ul"] = (session["volume_delivered_ul"]
                                                  * (1 - row["drug_loss_fraction"]))
         return session
 

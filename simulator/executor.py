@@ -16,7 +16,9 @@ from enum import Enum
 from typing import NamedTuple
 
 from drivers.config import DeviceConfig
-from drivers.program import DeliveryCode, ShotProgram
+from drivers.motion import move_time_at
+from drivers.program import ShotProgram
+from drivers.shot_timing import shot_phases
 from simulator.faults import FaultPlan
 from simulator.physics import GunPhysics
 
@@ -36,7 +38,7 @@ class Phase(Enum):
 @dataclass(frozen=True)
 class ShotResult:
     depth_reached_um: int
-    volume_nl: int
+    measured_nl: int
     """As the plunger encoder measured it (the device cannot see its own gain error)."""
     peak_pressure_kpa: int
     interrupted: bool
@@ -113,7 +115,8 @@ class ShotExecutor:
         time at which to call `conclude`: the shot's end, or the moment a fault strikes.
         One timer per shot, the wait for its slot included."""
         physics = self.physics
-        now = start_s
+        # The phases are the planner's too (drivers/shot_timing.py): one source of timing.
+        phases = shot_phases(program, config.mechanical_limits(), config.syringe_bore_um / 1000)
         # The firmware turns volume into plunger travel with its configured bore; the true
         # bore (and the gain error) decide what really leaves the needle.
         area = self._area_mm2 = config.bore_area_mm2
@@ -121,36 +124,29 @@ class ShotExecutor:
         depth_accel = config.depth_accel_um_s2 / 1000
         volume_ul = program.volume_nl / 1000
         rate_ul_s = program.dispense_rate_nl_s / 1000
-        dwell_s = program.dwell_ms / 1000
-        plunger_accel_ul = config.plunger_accel_um_s2 / 1000 * area
+        plunger_accel_ul = phases.plunger_accel_ul_s2
         # The plunger rests until the shot begins: where it is now is where it starts.
         self._plunger_start_mm = physics.plunger.position(self._now())
         self._depth_mm, self._peak_kpa, self._accel = depth_mm, 0.0, depth_accel
         self._retract_speed = config.depth_speed_max_um_s / 1000
-        retrograde = program.delivery == DeliveryCode.RETROGRADE
+        retrograde = phases.retrograde
 
-        inserted = now + physics.depth.move_to(now, depth_mm, program.insert_speed_um_s / 1000,
-                                               depth_accel)
-        if retrograde:
-            # Ramp no harder than the needle can follow (the planner applies the same rule).
-            plunger_accel_ul = min(plunger_accel_ul, depth_accel * volume_ul / depth_mm)
-            dispense = inserted + dwell_s
-        else:
-            dispense = inserted
-        dispense_s = physics.plunger.move_to(dispense, self._plunger_start_mm + volume_ul / area,
-                                             rate_ul_s / area, plunger_accel_ul / area)
+        physics.depth.move_to(start_s, depth_mm, program.insert_speed_um_s / 1000, depth_accel)
+        dispense = start_s + phases.dispense_start_s
+        stroke_mm = volume_ul / area
+        physics.plunger.move_to(dispense, self._plunger_start_mm + stroke_mm, rate_ul_s / area,
+                                plunger_accel_ul / area)
+        dispensed = dispense + phases.dispense_s
+        end = start_s + phases.cycle_s
         if retrograde:
             scale = depth_mm / volume_ul
             physics.depth.move_to(dispense, 0.0, rate_ul_s * scale, plunger_accel_ul * scale)
-            end = dispense + dispense_s
-            schedule = ShotSchedule(now, dispense, inserted, dispense, end, end, retrograde=True)
         else:
-            dwell = dispense + dispense_s
-            back = dwell + dwell_s
-            end = back + physics.depth.move_to(back, 0.0, program.retract_speed_um_s / 1000,
-                                               depth_accel)
-            schedule = ShotSchedule(now, dispense, dwell, back, dwell, end, retrograde=False)
-        self._schedule = schedule
+            physics.depth.move_to(start_s + phases.retract_start_s, 0.0,
+                                  program.retract_speed_um_s / 1000, depth_accel)
+        dwell = start_s + phases.insert_s + (0.0 if retrograde else phases.dispense_s)
+        self._schedule = ShotSchedule(start_s, dispense, dwell, start_s + phases.retract_start_s,
+                                      dispensed, end, retrograde=retrograde)
         self._shot_peak_kpa = 0.0
 
         if self.faults.take("occlusion", shot_number):
@@ -161,18 +157,25 @@ class ShotExecutor:
         peak_kpa = self._shot_peak_kpa = base_kpa + resistance * peak_flow
         fault = None
         if self.faults.take("motor_stall", shot_number):
-            fault = ("motor_stall", 0, now + (inserted - now) / 2)
+            fault = ("motor_stall", 0, start_s + phases.insert_s / 2)
         elif peak_kpa > config.max_pressure_kpa:
             # Flow rises at the plunger's acceleration; the limit is crossed on the ramp.
             trip_s = (config.max_pressure_kpa - base_kpa) / (resistance * plunger_accel_ul)
             fault = ("occlusion", config.max_pressure_kpa, dispense + max(0.0, trip_s))
         elif self.faults.take("plunger_stall", shot_number):
-            fault = ("plunger_stall", 0, dispense + dispense_s / 2)
+            fault = ("plunger_stall", 0, dispense + phases.dispense_s / 2)
         elif self.faults.take("emergency_stop", shot_number):
-            fault = ("emergency_stop", 0, dispense + dispense_s / 2)
+            fault = ("emergency_stop", 0, dispense + phases.dispense_s / 2)
+        to_end_mm = physics.plunger_travel_left_mm()
+        if to_end_mm < stroke_mm:
+            # The plunger meets the end of the barrel mid-stroke: never a silent dry shot.
+            dry_at = dispense + move_time_at(to_end_mm, stroke_mm, rate_ul_s / area,
+                                             plunger_accel_ul / area)
+            if fault is None or dry_at < fault[2]:
+                fault = ("empty_syringe", 0, dry_at)
 
         self._fault = fault
-        return fault[2] if fault is not None else schedule.end_s
+        return fault[2] if fault is not None else end
 
     def conclude(self) -> ShotResult:
         """The shot planned last, at the time `plan` gave: its result, or Abort."""
@@ -209,7 +212,7 @@ class ShotExecutor:
             retract(physics, now, spring=spring, speed=self._retract_speed, accel=self._accel)
         physics.deliver(travel_mm)
         return ShotResult(depth_reached_um=max(0, round(reached_mm * 1000)),
-                          volume_nl=max(0, round(encoder_ul * 1000)),
+                          measured_nl=max(0, round(encoder_ul * 1000)),
                           peak_pressure_kpa=round(self._peak_kpa), interrupted=interrupted)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -23,8 +24,9 @@ from drivers.messages import (
     EventsReplayed, Heartbeat, Identity, MsgType, ShotDone, ShotFlags, StateChanged, Status,
     StatusFlags,
 )
-from drivers.motion import move_duration
+from drivers.motion import move_time_at
 from drivers.program import DeliveryCode, ShotProgram
+from drivers.shot_timing import shot_phases
 from drivers.wire import WireStruct
 from simulator.executor import PRIME_RATE_UL_S, Abort, Phase, ShotExecutor, ShotResult, retract
 from simulator.faults import LINK_SILENT_S, FaultPlan
@@ -42,8 +44,9 @@ FIRE_MAX = 1_000_000
 PRIME_MAX_NL = 1_000_000
 DEPTH_RANGE_UM = (200, 14_000)
 VOLUME_RANGE_NL = (4_000, 132_000)
-"""The firmware's own limits on a commanded shot: the 13 mm / 10-100 ul envelope widened by
-the largest correction a stored calibration may apply (gain 0.8-1.2, offset 1 mm / 5 ul)."""
+"""The mechanism's limits on a commanded shot (the 13 mm / 10-100 ul envelope widened by the
+largest correction a stored calibration may apply). The clinical envelope in the
+configuration is checked on top, on what the stored calibration says a shot delivers."""
 
 SUPERVISED = frozenset({DeviceState.HOMING, DeviceState.PRIMING, DeviceState.ARMED,
                         DeviceState.FIRING, DeviceState.HELD})
@@ -77,14 +80,20 @@ def _field(cls: type[WireStruct], name: str) -> int:
 class Firmware:
     def __init__(self, *, serial_number: str = "SIM-000001", config: DeviceConfig | None = None,
                  imperfections: Imperfections | None = None, needle: Needle | None = None,
-                 faults: FaultPlan | None = None, factory_calibrated_s: int | None = None) -> None:
+                 faults: FaultPlan | None = None, factory_calibrated_s: int | None = None,
+                 boot_id: int | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._boot_s = self._loop.time()
+        self.boot_id = boot_id if boot_id is not None else random.SystemRandom().randrange(
+            1, 0x1_0000_0000)
+        """A new one at every power-up (docs/protocol.md, "Boot identity")."""
         if config is None:
             calibrated = factory_calibrated_s if factory_calibrated_s is not None else int(
                 time.time()) - 86_400
             config = factory_config(cal_time_s=calibrated)
         self.config = config
+        self.config_listeners: list[Callable[[DeviceConfig], None]] = []
+        """Told of every configuration written (the simulated gun's non-volatile memory)."""
         self.serial_number = serial_number
         self.faults = faults or FaultPlan()
         self.physics = GunPhysics(
@@ -97,8 +106,10 @@ class Firmware:
         self.program: ShotProgram | None = None
         self.latched: dict[int, str] = {}
         self._shots_done = 0
-        self.volume_dispensed_nl = 0
+        self.volume_measured_nl = 0
+        self.volume_delivered_nl = 0
         self.syringe_remaining_nl = config.syringe_capacity_nl
+        """The drug account, in delivered nl (through the stored calibration)."""
         self._run_remaining = 0
         self._next_shot_at: float | None = None
         """Loop time at which the planned next shot begins (see _run)."""
@@ -202,7 +213,7 @@ class Firmware:
 
     def identity(self) -> Identity:
         return Identity(MODEL, self.serial_number, *FIRMWARE_VERSION, PROTOCOL_VERSION,
-                        self.config.config_hash())
+                        self.config.config_hash(), self.boot_id)
 
     def event_log(self) -> list:
         """The events still in the ring, decoded, oldest first."""
@@ -270,7 +281,7 @@ class Firmware:
         return self.identity().pack()
 
     def _cmd_heartbeat(self, _) -> bytes:
-        return Heartbeat(self.state, self._event_seq).pack()
+        return Heartbeat(self.state, self._event_seq, self.boot_id).pack()
 
     def _cmd_status(self, _) -> bytes:
         return self.status().pack()
@@ -294,9 +305,11 @@ class Firmware:
             plunger_um=round(plunger_mm * 1000),
             pressure_kpa=min(0xFFFF, round(self.physics.pressure_kpa(max(flow, 0.0), in_tissue))
                              if in_tissue or flow else 0),
-            shots_done=self.shots_done, volume_dispensed_nl=self.volume_dispensed_nl & 0xFFFF_FFFF,
+            shots_done=self.shots_done, volume_measured_nl=self.volume_measured_nl & 0xFFFF_FFFF,
+            volume_delivered_nl=self.volume_delivered_nl & 0xFFFF_FFFF,
             syringe_remaining_nl=max(0, self.syringe_remaining_nl),
-            run_remaining=self.run_remaining, last_event_seq=self._event_seq)
+            run_remaining=self.run_remaining, last_event_seq=self._event_seq,
+            boot_id=self.boot_id)
 
     def _cmd_read_config(self, _) -> bytes:
         return self.config.pack()
@@ -313,6 +326,8 @@ class Firmware:
             raise Refusal("out_of_range", _field(DeviceConfig, name), value, limit)
         self.config = config
         self._unlocks.pop(channel, None)            # one unlock opens one write
+        for listener in self.config_listeners:
+            listener(config)
 
     def _cmd_unlock_config(self, unlock) -> None:
         """The technician unlock on a bridge connection: UNLOCK_KEYS in order opens the
@@ -390,11 +405,13 @@ class Firmware:
             self._set_state(DeviceState.IDLE, MsgType.HOLD)
 
     def _cmd_resume(self, _) -> None:
+        """The rest of the run goes on: the shot a hold cut is not given again; the next one
+        starts at once."""
         self._require_state(DeviceState.HELD)
         self._require_ready_to_move()
         if self.run_remaining:
             self._require_drug(self.program.volume_nl)
-            self._start_run()
+            self._start_run(MsgType.RESUME)
         else:
             self._set_state(DeviceState.ARMED, MsgType.RESUME)
 
@@ -465,10 +482,19 @@ class Firmware:
             raise Refusal("interlock", value=int(self.physics.needle_present)
                           | int(self.physics.syringe_present) << 1)
 
+    def usable_nl(self) -> int:
+        """Drug the account says the syringe can still give (above its dead volume)."""
+        return self.syringe_remaining_nl - self.config.dead_volume_nl
+
+    def draw_nl(self, measured_nl: int) -> int:
+        """What a plunger stroke of `measured_nl` takes from the syringe: the stored
+        calibration's estimate of what it delivers."""
+        return self.config.volume_table.delivered_for(measured_nl) if measured_nl > 0 else 0
+
     def _require_drug(self, volume_nl: int) -> None:
-        usable = self.syringe_remaining_nl - self.config.dead_volume_nl
-        if usable < volume_nl:
-            raise Refusal("insufficient_drug", value=max(usable, 0), limit=volume_nl)
+        need = self.draw_nl(volume_nl)
+        if self.usable_nl() < need:
+            raise Refusal("insufficient_drug", value=max(self.usable_nl(), 0), limit=need)
 
     def program_limits(self) -> dict[str, tuple[int, int]]:
         """The range of each shot-program field under the current configuration."""
@@ -486,16 +512,42 @@ class Firmware:
         }
 
     def _checked_program(self, program: ShotProgram) -> ShotProgram:
+        """Every field against the mechanism, then depth and dose as the stored calibration
+        says they will be delivered against the clinical envelope, then the period against
+        the cycle and the highest rate; fields in payload order, the first failing one is
+        refused. Each limit is given in the field's own (commanded) units."""
         for name, (low, high) in self.program_limits().items():
             value = getattr(program, name)
             if not low <= value <= high:
                 raise Refusal("out_of_range", _field(ShotProgram, name), value,
                               low if value < low else high)
-        cycle_ms = math.ceil(shot_cycle_s(program, self.config) * 1000)
-        if not cycle_ms <= program.shot_period_ms:
+            envelope = self._envelope_limit(name, value)
+            if envelope is not None:
+                raise Refusal("out_of_range", _field(ShotProgram, name), value, envelope)
+        config = self.config
+        cycle_ms = math.ceil(shot_cycle_s(program, config) * 1000)
+        shortest = max(cycle_ms, config.min_shot_period_ms)
+        if not shortest <= program.shot_period_ms:
             raise Refusal("out_of_range", _field(ShotProgram, "shot_period_ms"),
-                          program.shot_period_ms, cycle_ms)
+                          program.shot_period_ms, shortest)
         return program
+
+    def _envelope_limit(self, name: str, value: int) -> int | None:
+        """For depth and volume: the commanded bound this value breaks, as the stored
+        calibration turns the envelope's delivered limits into commands; else None."""
+        config = self.config
+        if name == "depth_um":
+            table, low, high = config.depth_table, config.min_depth_um, config.max_depth_um
+        elif name == "volume_nl":
+            table, low, high = config.volume_table, config.min_dose_nl, config.max_dose_nl
+        else:
+            return None
+        delivered = table.delivered_for(value)
+        if delivered > high:
+            return math.floor(table.command_for(high))
+        if delivered < low:
+            return math.ceil(table.command_for(low))
+        return None
 
     # ---- state, alarms, events -----------------------------------------------------------
 
@@ -527,12 +579,20 @@ class Firmware:
         for listener in self._listeners:
             listener(*record)
 
+    def _take_from_syringe(self, measured_nl: int) -> int:
+        """Account for a plunger stroke; returns what it delivered by the account."""
+        delivered = self.draw_nl(measured_nl)
+        self.volume_measured_nl += measured_nl
+        self.volume_delivered_nl += delivered
+        self.syringe_remaining_nl -= delivered
+        return delivered
+
     def _record_shot(self, index: int, result: ShotResult) -> None:
-        self.volume_dispensed_nl += result.volume_nl
-        self.syringe_remaining_nl -= result.volume_nl
+        delivered = self._take_from_syringe(result.measured_nl)
         flags = ShotFlags.INTERRUPTED if result.interrupted else 0
-        self._emit(ShotDone(index, result.depth_reached_um, result.volume_nl,
-                            min(result.peak_pressure_kpa, 0xFFFF), int(flags), self.now_ms()))
+        self._emit(ShotDone(index, result.depth_reached_um, result.measured_nl, delivered,
+                            min(result.peak_pressure_kpa, 0xFFFF), int(flags),
+                            max(0, self.syringe_remaining_nl), self.now_ms()))
 
     # ---- motion tasks --------------------------------------------------------------------
 
@@ -554,8 +614,8 @@ class Firmware:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
 
-    def _start_run(self) -> None:
-        self._set_state(DeviceState.FIRING, MsgType.FIRE)
+    def _start_run(self, cause: MsgType = MsgType.FIRE) -> None:
+        self._set_state(DeviceState.FIRING, cause)
         self._next_start = self._loop.time()
         self._run_step()
 
@@ -592,7 +652,8 @@ class Firmware:
             result = self.executor.conclude()
         except Abort as abort:
             self._record_shot(number, abort.result)
-            self.raise_alarm(abort.alarm, abort.value, number)
+            value = max(0, self.usable_nl()) if abort.alarm == "empty_syringe" else abort.value
+            self.raise_alarm(abort.alarm, value, number)
             return
         self._record_shot(number, result)
         self._run_step()
@@ -609,7 +670,7 @@ class Firmware:
         if faults.take("syringe_removed", number):
             physics.syringe_present = False
         if faults.take("empty_syringe", number):
-            left = self.config.dead_volume_nl + self.program.volume_nl // 2
+            left = self.config.dead_volume_nl + self.draw_nl(self.program.volume_nl) // 2
             self.syringe_remaining_nl = left
             physics.syringe_ul = left / 1000
         if faults.take("watchdog", number):
@@ -630,9 +691,8 @@ class Firmware:
             return "needle_removed", 0
         if not self.physics.syringe_present:
             return "syringe_removed", 0
-        usable_nl = self.syringe_remaining_nl - self.config.dead_volume_nl
-        if usable_nl < self.program.volume_nl:
-            return "empty_syringe", max(0, usable_nl)
+        if self.usable_nl() < self.draw_nl(self.program.volume_nl):
+            return "empty_syringe", max(0, self.usable_nl())
         return None
 
     async def _home(self) -> None:
@@ -651,33 +711,32 @@ class Firmware:
         self._set_state(DeviceState.IDLE, MsgType.HOME)
 
     async def _prime(self, volume_nl: int) -> None:
+        """Push `volume_nl` through the line, needle retracted. A syringe that runs out on
+        the way stops the plunger at its end and latches `empty_syringe`."""
         area = self.config.bore_area_mm2
-        rate = PRIME_RATE_UL_S
-        accel = self.config.plunger_accel_um_s2 / 1000
-        start = self.physics.plunger.position(self._loop.time())
-        duration = self.physics.plunger.move_to(self._loop.time(), start + volume_nl / 1000 / area,
-                                                rate / area, accel)
+        accel = self.config.plunger_accel_um_s2 / 1000 / area
+        plunger = self.physics.plunger
+        now = self._loop.time()
+        start = plunger.position(now)
+        stroke_mm = volume_nl / 1000 / area
+        to_end_mm = self.physics.plunger_travel_left_mm()
+        duration = plunger.move_to(now, start + stroke_mm, PRIME_RATE_UL_S / area, accel)
+        runs_dry = to_end_mm < stroke_mm
+        if runs_dry:
+            duration = move_time_at(to_end_mm, stroke_mm, PRIME_RATE_UL_S / area, accel)
         try:
             await asyncio.sleep(duration)
         finally:
-            travel = self.physics.plunger.stop(self._loop.time()) - start
+            travel = plunger.stop(self._loop.time()) - start
             self.physics.deliver(travel)
-            self.syringe_remaining_nl -= round(travel * area * 1000)
+            self._take_from_syringe(round(travel * area * 1000))
         self._task = None
+        if runs_dry:
+            self.raise_alarm("empty_syringe", max(0, self.usable_nl()))
+            return
         self._set_state(DeviceState.IDLE, MsgType.PRIME)
 
 
 def shot_cycle_s(program: ShotProgram, config: DeviceConfig) -> float:
-    """The firmware's own cycle time for a program: the same closed form as the planner."""
-    depth = program.depth_um / 1000
-    depth_accel = config.depth_accel_um_s2 / 1000
-    volume = program.volume_nl / 1000
-    rate = program.dispense_rate_nl_s / 1000
-    volume_accel = config.plunger_accel_um_s2 / 1000 * config.bore_area_mm2
-    insert = float(move_duration(depth, program.insert_speed_um_s / 1000, depth_accel))
-    if program.delivery == DeliveryCode.RETROGRADE:
-        volume_accel = min(volume_accel, depth_accel * volume / depth)
-        return insert + program.dwell_ms / 1000 + float(move_duration(volume, rate, volume_accel))
-    retract_s = float(move_duration(depth, program.retract_speed_um_s / 1000, depth_accel))
-    return (insert + float(move_duration(volume, rate, volume_accel)) + program.dwell_ms / 1000
-            + retract_s)
+    """The firmware's own cycle time for a program: the phases the planner predicts too."""
+    return shot_phases(program, config.mechanical_limits(), config.syringe_bore_um / 1000).cycle_s

@@ -6,8 +6,10 @@ device model, any number of bridges (serial over a pty or an in-memory pipe; Mod
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 
+from drivers.config import DeviceConfig
 from drivers.transport import ByteTransport, MemoryEnd, memory_pipe
 from simulator.faults import FaultPlan, LinkFaults
 from simulator.firmware import Firmware
@@ -38,11 +40,49 @@ class GunOptions:
     watchdog_ms: int | None = None
     calibrated_s: int | None = None
     """Unix time of the factory calibration (default: a day before the simulator starts)."""
+    boot_id: int | None = None
+    """The boot identity to report (default: a random one, as a real gun draws at power-up)."""
+    nvram: str | None = None
+    """A file that keeps the gun's configuration (its calibration included) across runs, as
+    a real gun's non-volatile memory does: read at power-up, written on every change."""
 
     def link_faults(self) -> LinkFaults:
         return LinkFaults(drop_rate=self.drop_rate, corrupt_rate=self.corrupt_rate,
                           duplicate_rate=self.duplicate_rate, delay_rate=self.delay_rate,
                           delay_s=self.delay_ms / 1000, seed=self.seed)
+
+
+class NvramError(ValueError):
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        super().__init__(f"simulated gun memory {path}: {reason}")
+
+
+def load_nvram(path: str | None) -> DeviceConfig | None:
+    """The configuration a simulated gun kept in `path`, or None for a factory-fresh gun."""
+    if path is None or not os.path.exists(path):
+        return None
+    try:
+        with open(path, "rb") as image:
+            data = image.read(DeviceConfig.FORMAT.size + 1)
+        config = DeviceConfig.unpack(data)
+    except (OSError, ValueError) as exc:
+        raise NvramError(path, f"cannot be read as a configuration ({exc})") from None
+    violation = config.range_violation()
+    if violation is not None:
+        name, value, limit = violation
+        raise NvramError(path, f"holds {name} = {value}, outside its limit {limit}")
+    return config
+
+
+def save_nvram(path: str, config: DeviceConfig) -> None:
+    """Written whole and renamed into place, so a crash never leaves half a configuration."""
+    temporary = f"{path}.tmp"
+    with open(temporary, "wb") as image:
+        image.write(config.pack())
+        image.flush()
+        os.fsync(image.fileno())
+    os.replace(temporary, path)
 
 
 class SimulatedGun:
@@ -55,9 +95,13 @@ class SimulatedGun:
                                         backlash_mm=options.backlash_mm),
             needle=Needle(inner_diameter_mm=options.needle_inner_diameter_mm,
                           length_mm=options.needle_length_mm),
-            faults=FaultPlan.parse(options.faults), factory_calibrated_s=options.calibrated_s)
+            faults=FaultPlan.parse(options.faults), factory_calibrated_s=options.calibrated_s,
+            config=load_nvram(options.nvram), boot_id=options.boot_id)
         if options.watchdog_ms is not None:
             self.firmware.config = replace(self.firmware.config, watchdog_ms=options.watchdog_ms)
+        if options.nvram is not None:
+            self.firmware.config_listeners.append(lambda config: save_nvram(options.nvram,
+                                                                            config))
         self.adapters: list[SerialAdapter] = []
         self.modbus = ModbusBridges(ModbusAdapter(self.firmware), options.link_faults)
         self.ptys: dict[str, ByteTransport] = {}

@@ -173,10 +173,23 @@ class GunPhysics:
         return max(0.0, encoder_mm + self.imperfections.depth_offset_mm
                    - self.imperfections.backlash_mm)
 
+    @property
+    def true_ul_per_mm(self) -> float:
+        """Drug that one millimetre of plunger travel really pushes out."""
+        return self.bore_area_mm2 * self.imperfections.volume_gain
+
+    def pushable_ul(self) -> float:
+        """Drug the plunger can still push before it meets the end of the barrel: what the
+        syringe holds less its dead volume (the drug left in the tip and hub)."""
+        return max(0.0, self.syringe_ul - self.dead_volume_ul)
+
+    def plunger_travel_left_mm(self) -> float:
+        return self.pushable_ul() / self.true_ul_per_mm
+
     def deliver(self, travel_mm: float) -> float:
-        """The plunger advanced `travel_mm`: the true bore and the gain error decide what left."""
-        true_ul = max(0.0, travel_mm) * self.bore_area_mm2 * self.imperfections.volume_gain
-        true_ul = min(true_ul, self.syringe_ul)
+        """The plunger advanced `travel_mm`: the true bore and the gain error decide what left.
+        Callers stop the plunger at the barrel's end, so nothing is pushed past it."""
+        true_ul = min(max(0.0, travel_mm) * self.true_ul_per_mm, self.pushable_ul())
         self.syringe_ul -= true_ul
         self.true_dispensed_ul += true_ul
         return true_ul

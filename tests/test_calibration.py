@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from drivers.calibration_table import CalibrationTable
 from drivers.instruments import Balance, DepthGauge, InstrumentError
 from drivers.serial_driver import SerialDriver
 from injector.calibration import CalibrationError, Series, calibrate, fit_series, verify
@@ -71,7 +72,13 @@ async def test_a_miscalibrated_gun_fails_verification_until_calibrated(bench):
             assert abs(point["error_ul"]) <= max(0.02 * point["set_ul"], 0.5)
         else:
             assert abs(point["error_mm"]) <= 0.05
-    assert after["calibration"]["source"] == "technician"
+    assert after["calibration"]["dose"]["source"] == "technician"
+    assert after["calibration"]["depth"]["source"] == "technician"
+    # The calibration lives in the gun, which now accounts its syringe with it.
+    table = bench.gun.firmware.config.volume_table
+    assert table.delivered_for(10_000) == pytest.approx(10_700, abs=20)
+    assert bench.gun.firmware.config.depth_table.delivered_for(2_000) == pytest.approx(
+        2_200, abs=2)
     # The record: the calibrations are active, and every shot fired is in it.
     kinds = {c["kind"]: c["status"] for c in bench.store.calibrations("SIM-000001")}
     assert kinds == {"dose": "active", "depth": "active"}
@@ -107,14 +114,13 @@ def test_bad_measurements_are_refused_with_what_to_redo(points, words):
 
 
 def test_a_curve_gets_a_piecewise_fit_that_inverts_exactly():
-    from injector.correction import correction_from_fit
-
     points = series((10, [10.0] * 3), (25, [26.2] * 3), (50, [51.0] * 3), (100, [100.0] * 3))
     fit = fit_series("dose", points)
     assert fit["kind"] == "piecewise"
-    correction = correction_from_fit(fit)
-    assert correction.command_for(26.2) == pytest.approx(25.0)
-    assert correction.command_for(38.6) == pytest.approx(37.5)
+    table = CalibrationTable(tuple(fit["table"]["commanded"]), tuple(fit["table"]["delivered"]))
+    assert table.command_for(26_200) == pytest.approx(25_000)
+    assert table.command_for(38_600) == pytest.approx(37_500)
+    assert table.delivered_for(25_000) == 26_200
 
 
 async def test_a_refused_calibration_keeps_the_one_in_force(bench, tmp_path):

@@ -35,7 +35,7 @@ def test_plan_json_has_the_totals():
                    "32G-4mm", "--area-cm2", "100", "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert (summary["shots"], summary["volume_ul"], summary["refills"]) == (1156, 11560.0, 1)
+    assert (summary["shots"], summary["requested_ul"], summary["refills"]) == (1156, 11560.0, 1)
     assert summary["max_rate_hz"] == pytest.approx(17.98, abs=0.01)
     assert summary["duration_s"] == pytest.approx(144.43, abs=0.01)
 
@@ -51,9 +51,13 @@ def test_plan_text_and_plot(tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (["--preset", "infiltration", "--zone", "eyelids", "--needle", "30G-13mm"],
-     "deeper than zone eyelids's maximum, 1 mm"),
+     "preset infiltration is not for zone eyelids (its zones: abdomen, thighs, buttocks, back)"),
     (["--preset", "infiltration", "--zone", "thighs", "--needle", "32G-4mm"],
-     "deeper than needle 32G-4mm (4 mm) less the 0.5 mm margin, 3.5 mm"),
+     "preset infiltration is not for needle 32G-4mm (its needles: 30G-13mm, 32G-13mm)"),
+    (["--preset", "nappage-middle", "--zone", "face", "--needle", "32G-4mm", "--depth-mm",
+      "2.5"], "deeper than zone face's maximum, 2 mm"),
+    (["--preset", "nappage-deep", "--zone", "thighs", "--needle", "32G-4mm", "--depth-mm",
+      "3.8"], "deeper than needle 32G-4mm (4 mm) less the 0.5 mm margin, 3.5 mm"),
     (["--preset", "nappage-ultra", "--zone", "face", "--needle", "32G-4mm"], "unknown preset"),
     (["--preset", "classical", "--zone", "face", "--needle", "32G-4mm", "--dose-ul", "150"],
      "dose_ul = 150.0: outside the safety envelope's dose per shot, 10 to 100 ul"),

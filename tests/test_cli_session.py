@@ -28,11 +28,11 @@ def test_run_json_history_show_and_export(tmp_path):
                    "face", "--needle", "32G-4mm", "--shots", "12", "--json", env=env_with(db))
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    for key in ("session_id", "shots_done", "volume_commanded_ul", "volume_measured_ul",
-                "alarms"):
+    for key in ("session_id", "shots_done", "requested_ul", "delivered_ul",
+                "to_skin_estimate_ul", "commanded_ul", "measured_ul", "alarms"):
         assert key in summary
-    assert (summary["shots_done"], summary["volume_commanded_ul"], summary["alarms"]) == (
-        12, 120.0, [])
+    assert (summary["shots_done"], summary["requested_ul"], summary["delivered_ul"],
+            summary["alarms"]) == (12, 120.0, 120.0, [])
     history = json.loads(run_cli("history", "--json", env=env_with(db)).stdout)
     assert history[0]["id"] == summary["session_id"] and history[0]["status"] == "completed"
     shown = json.loads(run_cli("session", "show", str(summary["session_id"]), "--json",
@@ -74,7 +74,8 @@ def test_an_absent_device_is_one_line_and_exit_1(tmp_path):
 def test_a_refused_preset_is_exit_3(tmp_path):
     done = run_cli("run", "--port", "sim://", "--preset", "infiltration", "--zone", "eyelids",
                    "--needle", "30G-13mm", "--shots", "3", "--db", str(tmp_path / "r.db"))
-    assert done.returncode == 3 and "zone eyelids's maximum" in done.stderr
+    assert done.returncode == 3
+    assert "preset infiltration is not for zone eyelids (its zones: abdomen" in done.stderr
 
 
 def start_long_run(db) -> subprocess.Popen:

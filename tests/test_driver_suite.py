@@ -18,7 +18,8 @@ from tests.rig import program_for
 async def test_connect_identifies_the_gun(rig_factory, bridge):
     rig = await rig_factory(bridge)
     identity = rig.driver.identity
-    assert (identity.model, identity.protocol_version) == ("MESO-GUN-S1", 1)
+    assert (identity.model, identity.protocol_version) == ("MESO-GUN-S1", 2)
+    assert identity.boot_id == rig.firmware.boot_id != 0
     assert identity.serial_number == "SIM-000001"
     assert identity.config_hash == rig.firmware.config.config_hash()
     status = await rig.driver.status()
@@ -56,12 +57,12 @@ async def test_a_run_fires_each_shot_once_at_the_program_period(rig_factory, bri
     await rig.until(lambda: len(rig.shots()) == 5 and rig.states()[-1] is DeviceState.ARMED)
     shots = rig.shots()
     assert [s.shot_index for s in shots] == [1, 2, 3, 4, 5]
-    assert all((s.depth_reached_um, s.volume_nl, s.flags) == (1000, 10_000, 0) for s in shots)
+    assert all((s.depth_reached_um, s.measured_nl, s.flags) == (1000, 10_000, 0) for s in shots)
     gaps = [b.time_ms - a.time_ms for a, b in zip(shots, shots[1:])]
     assert gaps == [125] * 4                            # 8 Hz, timed by the firmware
     assert rig.now - start < 5 * 0.125 + 0.1
     status = await rig.driver.status()
-    assert (status.shots_done, status.volume_dispensed_nl) == (5, 50_000)
+    assert (status.shots_done, status.volume_measured_nl) == (5, 50_000)
     assert rig.firmware.physics.true_dispensed_ul == pytest.approx(50.0, rel=1e-6)
 
 
@@ -99,8 +100,8 @@ async def test_hold_stops_at_once_and_resume_finishes_the_run(rig_factory, bridg
     assert [s.shot_index for s in rig.shots()] == list(range(1, 11))
     interrupted = [s for s in rig.shots() if s.flags & ShotFlags.INTERRUPTED]
     assert len(interrupted) <= 1
-    full = sum(s.volume_nl for s in rig.shots())
-    assert full == rig.firmware.volume_dispensed_nl
+    full = sum(s.measured_nl for s in rig.shots())
+    assert full == rig.firmware.volume_measured_nl
 
 
 async def test_emergency_stop_halts_the_plunger_at_once(rig_factory, bridge):
@@ -117,7 +118,7 @@ async def test_emergency_stop_halts_the_plunger_at_once(rig_factory, bridge):
     assert plunger.position(rig.now) == stopped_at
     assert [ALARMS["emergency_stop"].code] == [a.code for a in rig.alarms()]
     (shot,) = rig.shots()
-    assert shot.flags & ShotFlags.INTERRUPTED and 0 < shot.volume_nl < 100_000
+    assert shot.flags & ShotFlags.INTERRUPTED and 0 < shot.measured_nl < 100_000
     # E-stop cut the motors: the gun must be homed again after acknowledgement.
     await rig.driver.acknowledge(ALARMS["emergency_stop"].code)
     await rig.until_state(DeviceState.LOCKED)
@@ -174,7 +175,7 @@ async def test_each_fault_raises_its_alarm_and_retracts(rig_factory, bridge, fau
                     "needle retracted", poll_s=0.005)
     # The record is consistent: every shot the device started was reported once.
     assert [s.shot_index for s in rig.shots()] == list(range(1, rig.firmware.shots_done + 1))
-    assert sum(s.volume_nl for s in rig.shots()) == rig.firmware.volume_dispensed_nl
+    assert sum(s.measured_nl for s in rig.shots()) == rig.firmware.volume_measured_nl
     assert rig.firmware.shots_done in (2, 3)        # shot 3 started, or was refused at start
     # Latched: nothing moves until a person acknowledges.
     with pytest.raises(DeviceError, match="alarm_active"):
@@ -223,7 +224,7 @@ async def test_a_silent_host_trips_the_watchdog_mid_shot(rig_factory, bridge):
     assert ALARMS["watchdog"].code in rig.firmware.latched
     alarm, shot, state = rig.firmware.event_log()[-3:]
     assert alarm.code == ALARMS["watchdog"].code and alarm.value == 250
-    assert shot.flags & ShotFlags.INTERRUPTED and 0 < shot.volume_nl < 100_000
+    assert shot.flags & ShotFlags.INTERRUPTED and 0 < shot.measured_nl < 100_000
     assert DeviceState(state.state) is DeviceState.FAULT
 
 

@@ -189,17 +189,17 @@ def test_mbpoll_reads_identity_and_status_over_tcp_and_rtu(sim_process):
     rtu_path, tcp_port = sim_process
     for link in (["-m", "tcp", "-p", str(tcp_port)], ["-m", "rtu", "-b", "115200", "-P", "none"]):
         target = "127.0.0.1" if link[1] == "tcp" else rtu_path
-        identity = mbpoll(*link, "-t", "3", "-r", "0", "-c", "22", target)
+        identity = mbpoll(*link, "-t", "3", "-r", "0", "-c", "24", target)
         assert identity.returncode == 0, identity.stderr
         regs = values(identity.stdout)
         assert mm.text_of([regs[i] for i in range(0, 8)]) == "MESO-GUN-S1"
         assert mm.text_of([regs[i] for i in range(8, 16)]) == "SIM-MBPOLL-1"
-        assert [regs[i] for i in (16, 17, 18, 19)] == [1, 4, 2, 1]
-        status = mbpoll(*link, "-t", "3", "-r", "100", "-c", "18", target)
+        assert [regs[i] for i in (16, 17, 18, 19)] == [1, 4, 2, 2]
+        status = mbpoll(*link, "-t", "3", "-r", "100", "-c", "22", target)
         assert status.returncode == 0, status.stderr
         regs = values(status.stdout)
         assert regs[100] == DeviceState.LOCKED and regs[101] == 0b110   # needle, syringe
-        assert (regs[113] << 16 | regs[114]) == 10_000_000                # 10 ml loaded
+        assert (regs[115] << 16 | regs[116]) == 10_000_000                # 10 ml loaded
 
 
 @pytest.mark.looptime(False)

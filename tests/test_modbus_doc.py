@@ -3,20 +3,15 @@ in order against a simulated gun, get exactly the documented answers."""
 
 from __future__ import annotations
 
-import asyncio
-import re
-
 import pytest
-import serial
 
 from drivers import modbus_map as mm
-from drivers.messages import DeviceState
-from simulator.gun import GunOptions, SimulatedGun
 from tests.conftest import REPO
+from tests.wire.modbus_replay import examples, replay
 
 DOC = (REPO / "docs" / "modbus.md").read_text(encoding="utf-8")
-EXAMPLES = re.findall(r"<!-- example: (TCP|RTU) (.+?) -->\n```\n.*?\nrequest   ([0-9a-f ]+)\n"
-                      r"response  ([0-9a-f ]+)\n```", DOC)
+EXAMPLES = [(kind, name, request.hex(), response.hex())
+            for kind, name, _, request, response in examples(DOC)]
 
 
 def crc_modbus(data: bytes) -> int:
@@ -54,31 +49,6 @@ def test_rtu_examples_carry_a_valid_crc():
 
 @pytest.mark.looptime(False)
 async def test_byte_examples_replayed_against_the_simulator():
-    gun = SimulatedGun(GunOptions(serial_number="SIM-000001", calibrated_s=1_767_225_600))
-    port = await gun.serve_modbus_tcp()
-    rtu_path = await gun.serve_modbus_rtu()
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    rtu = serial.Serial(rtu_path, 115_200, timeout=0)
-    try:
-        for kind, name, request, response in EXAMPLES:
-            request, expected = bytes.fromhex(request), bytes.fromhex(response)
-            if kind == "TCP":
-                writer.write(request)
-                await writer.drain()
-                head = await asyncio.wait_for(reader.readexactly(6), 5)
-                got = head + await reader.readexactly(int.from_bytes(head[4:6], "big"))
-            else:
-                while gun.firmware.state is DeviceState.HOMING:
-                    await asyncio.sleep(0.01)
-                rtu.write(request)
-                got = b""
-                for _ in range(500):
-                    got += rtu.read(256)
-                    if len(got) >= len(expected):
-                        break
-                    await asyncio.sleep(0.01)
-            assert got == expected, name
-    finally:
-        writer.close()
-        rtu.close()
-        await gun.aclose()
+    answers = await replay(DOC)
+    for (kind, name, _, _, expected), got in zip(examples(DOC), answers, strict=True):
+        assert got == expected, f"{kind} {name}"

@@ -11,7 +11,8 @@ import pytest
 from drivers.errors import UnitRangeError
 from drivers.mechanics import MechanicalLimits
 from drivers.program import DeliveryCode
-from injector.correction import Correction, LinearCorrection
+from drivers.calibration_table import CalibrationTable
+from injector.correction import Correction
 from injector.errors import PlanError
 from injector.planner import Overrides, plan
 from injector.timeline import timeline
@@ -28,34 +29,35 @@ def test_superficial_nappage_on_100_cm2_by_hand(catalog):
     result = nappage_face(catalog)
     # 100 cm2 is a 100 mm square; at 3 mm spacing, ceil(100 / 3) = 34 points a side.
     assert result.shots == 34 * 34 == 1156
-    assert result.volume_ul == 11_560.0
-    assert result.volume_to_skin_estimate_ul == 5_780.0       # nappage loses up to half
+    assert result.requested_ul == result.delivered_ul == 11_560.0
+    assert result.to_skin_estimate_ul == 5_780.0              # nappage loses up to half
     # Insert 1 mm at 100 mm/s, 30000 mm/s^2: 1/100 + 100/30000 s (trapezoidal).
-    assert result.timing.insert_s == pytest.approx(0.01 + 100 / 30_000)
+    assert result.phases.insert_s == pytest.approx(0.01 + 100 / 30_000)
     # Dispense 10 ul at 400 ul/s; the 10 ml syringe (bore 14.5 mm) ramps at
     # 4000 mm/s^2 * pi * 7.25^2 mm^2 = 660 520 ul/s^2: 10/400 + 400/660520 s.
     accel_ul = 4000 * math.pi * 7.25**2
-    assert result.timing.dispense_s == pytest.approx(10 / 400 + 400 / accel_ul)
+    assert result.phases.dispense_s == pytest.approx(10 / 400 + 400 / accel_ul)
     # Retract 1 mm at the axis maximum 150 mm/s: 1/150 + 150/30000 s.
-    assert result.timing.retract_s == pytest.approx(1 / 150 + 150 / 30_000)
+    assert result.phases.retract_s == pytest.approx(1 / 150 + 150 / 30_000)
     cycle = 0.01 + 100 / 30_000 + 10 / 400 + 400 / accel_ul + 0.005 + 1 / 150 + 150 / 30_000
-    assert result.timing.cycle_s == pytest.approx(cycle)
-    assert result.timing.max_rate_hz == pytest.approx(1 / cycle)
-    assert result.timing.max_rate_hz > 15.0
+    assert result.phases.cycle_s == pytest.approx(cycle)
+    assert result.phases.max_rate_hz == pytest.approx(1 / cycle)
+    assert result.phases.max_rate_hz > 15.0
     # 8 Hz is a 125 ms period: 1155 periods then one last cycle.
     assert result.program.shot_period_ms == 125
     assert result.duration_s == pytest.approx(1155 * 0.125 + cycle)
-    # 10 ml less 80 ul dead volume = 9920 ul: 992 shots a fill, so one refill.
-    assert (result.shots_per_fill, result.refills) == (992, 1)
-    assert list(np.bincount(result.fill_index)) == [992, 164]
+    # 10 ml less 80 ul dead volume, 50 ul prime and a 100 ul reserve (1%) = 9770 ul: 977
+    # shots a fill, so one refill.
+    assert (result.shots_per_fill, result.refills) == (977, 1)
+    assert list(np.bincount(result.fill_index)) == [977, 179]
 
 
 def test_infiltration_by_shot_count_with_a_small_syringe(catalog):
     result = plan(catalog.preset("infiltration"), catalog.zone("thighs"),
                   catalog.needle("30G-13mm"), catalog.syringe(1), shots=25)
-    # 1 ml less 40 ul dead volume holds 960 ul: nine 100 ul shots a fill, 3 fills.
-    assert (result.shots_per_fill, result.fills, result.refills) == (9, 3, 2)
-    assert result.volume_ul == 2500.0
+    # 1 ml less 40 ul dead volume, 50 ul prime, 10 ul reserve: nine 100 ul shots a fill.
+    assert (result.shots_per_fill, result.refills) == (9, 2)
+    assert result.requested_ul == 2500.0
     assert result.program.depth_um == 6000 and result.program.volume_nl == 100_000
     assert result.program.shot_period_ms == 2000
     assert result.grid.columns == 5
@@ -93,7 +95,7 @@ def test_retrograde_withdraws_while_dispensing(catalog):
     result = plan(catalog.preset("linear-retrograde"), catalog.zone("face"),
                   catalog.needle("32G-4mm"), catalog.syringe(3), shots=2)
     assert result.program.delivery is DeliveryCode.RETROGRADE
-    assert result.timing.retract_s == 0.0
+    assert result.phases.retract_s == 0.0
     line = timeline(result, shots=1)
     dispensing = (line.volume_ul > 0) & (line.volume_ul < 20.0)
     # While the plunger runs, the tip is where the remaining volume is still to be laid.
@@ -121,14 +123,21 @@ def test_timeline_peaks_at_depth_and_adds_up_the_volume(catalog):
 
 def test_calibration_seam_commands_what_delivers_the_plan(catalog):
     # A gun that delivers 7% more and drives 0.2 mm too deep is told less.
-    correction = Correction(depth_mm=LinearCorrection(gain=1.0, offset=0.2),
-                            volume_ul=LinearCorrection(gain=1.07, offset=0.0))
+    correction = Correction(depth=CalibrationTable.line(1.0, 200, 1_000, 13_000),
+                            volume=CalibrationTable.line(1.07, 0, 10_000, 100_000))
     result = nappage_face(catalog, shots=1, correction=correction)
     assert result.program.depth_um == 800
     assert result.program.volume_nl == round(10_000 / 1.07) == 9346
     assert result.program.dispense_rate_nl_s == round(400_000 / 1.07)
-    assert result.volume_ul == 10.0          # the plan still counts what reaches the patient
-    deep = Correction(depth_mm=LinearCorrection(gain=0.5, offset=0.0))
+    # The chain: asked 10 ul, told 9.346 ul, which the gun's calibration says delivers 10 ul.
+    assert (result.dose.requested_ul, result.dose.commanded_nl, result.dose.delivered_nl) == (
+        10.0, 9346, 10_000)
+    assert result.requested_ul == result.delivered_ul == 10.0
+    # The timing is the corrected program's: a shorter stroke and a shallower insertion.
+    uncorrected = nappage_face(catalog, shots=1)
+    assert result.phases.insert_s < uncorrected.phases.insert_s
+    assert result.phases.cycle_s != uncorrected.phases.cycle_s
+    deep = Correction(depth=CalibrationTable.line(0.5, 0, 1_000, 13_000))
     with pytest.raises(PlanError, match="outside the needle axis travel"):
         plan(catalog.preset("infiltration"), catalog.zone("thighs"), catalog.needle("30G-13mm"),
              catalog.syringe(10), shots=1, overrides=Overrides(depth_mm=12.0), correction=deep)
@@ -155,7 +164,7 @@ def test_bad_sizes_are_refused(catalog, kwargs, field):
 
 def test_a_dose_larger_than_the_syringe_holds_is_refused(catalog):
     syringe = catalog.syringe(1, 950.0)
-    with pytest.raises(PlanError, match="more than the 1ml syringe holds"):
+    with pytest.raises(PlanError, match="more than the 1ml syringe gives past its dead volume"):
         plan(catalog.preset("infiltration"), catalog.zone("thighs"), catalog.needle("30G-13mm"),
              syringe, shots=1)
 

@@ -9,7 +9,7 @@ import pytest
 
 from drivers.codes import ALARMS, ERRORS
 from drivers.crc import crc16
-from drivers.framing import FrameDecoder, encode_frame
+from drivers.framing import PROTOCOL_VERSION, FrameDecoder, encode_frame
 from drivers.messages import COMMAND_PAYLOADS, MsgType
 from tests.conftest import REPO
 from tests.wire.examples import EXAMPLES
@@ -36,7 +36,7 @@ def test_doc_example_encodes_and_decodes(name):
     assert encode_frame(expected) == wire_bytes
     (crc,) = struct.unpack("<H", frame_bytes[-2:])
     assert crc == crc16(frame_bytes[:-2])
-    assert frame_bytes[0] == 1 and frame_bytes[4] == len(frame_bytes) - 7
+    assert frame_bytes[0] == PROTOCOL_VERSION and frame_bytes[4] == len(frame_bytes) - 7
     assert FrameDecoder().feed(wire_bytes) == [expected]
 
 
@@ -65,3 +65,11 @@ def test_message_table_lists_every_type_with_its_code():
     listed = dict(re.findall(r"^\| 0x([0-9A-F]{2}) \| (\w+) \|", DOC, flags=re.M))
     assert {int(code, 16): name for code, name in listed.items()} == {
         t.value: t.name for t in MsgType}
+
+
+@pytest.mark.parametrize("doc", ["protocol.md", "modbus.md"])
+def test_generated_tables_and_examples_match_the_wire_definitions(doc):
+    from tests.wire.render import rendered
+
+    text = (REPO / "docs" / doc).read_text(encoding="utf-8")
+    assert rendered(text) == text, f"docs/{doc} is stale: python -m tests.wire.render --write"

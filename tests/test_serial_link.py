@@ -133,7 +133,7 @@ def test_sim_process_served_on_a_pty_answers_injector_status():
         report = json.loads(done.stdout)
         assert report["serial_number"] == "SIM-E2E-7"
         assert (report["model"], report["protocol_version"], report["state"]) == (
-            "MESO-GUN-S1", 1, "locked")
+            "MESO-GUN-S1", 2, "locked")
         assert report["firmware_version"] == "1.4.2"
     finally:
         sim.send_signal(signal.SIGINT)
@@ -181,7 +181,7 @@ async def test_imperfections_change_what_really_leaves_the_gun_not_what_it_repor
         await rig.ready()
         await rig.driver.fire(10)
         await rig.until(lambda: len(rig.shots()) == 10)
-        assert sum(s.volume_nl for s in rig.shots()) == 100_000     # what the encoder saw
+        assert sum(s.measured_nl for s in rig.shots()) == 100_000     # what the encoder saw
         physics = rig.firmware.physics
         assert physics.true_dispensed_ul == pytest.approx(107.0)    # what a balance weighs
         assert physics.true_depths_mm == pytest.approx([1.2] * 10)  # what a gauge reads

@@ -41,10 +41,12 @@ async def test_a_session_gives_every_shot_and_records_it(tmp_path, bridge):
     assert (result.status, result.summary["shots_done"]) == ("completed", 40)
     shots = store.shots(result.session_id)
     assert [s["shot_index"] for s in shots] == list(range(1, 41))
-    assert result.summary["volume_commanded_ul"] == 400.0
-    assert result.summary["volume_measured_ul"] == pytest.approx(gun.firmware.volume_dispensed_nl
-                                                                 / 1000)
-    assert result.summary["volume_to_skin_estimate_ul"] == pytest.approx(200.0)  # nappage: half
+    assert result.summary["requested_ul"] == result.summary["commanded_ul"] == 400.0
+    # The session's prime is measured by the gun too, but is not a shot.
+    assert result.summary["measured_ul"] == pytest.approx(
+        (gun.firmware.volume_measured_nl - 50_000) / 1000)
+    assert result.summary["delivered_ul"] == pytest.approx(400.0)
+    assert result.summary["to_skin_estimate_ul"] == pytest.approx(200.0)  # nappage: half
     session = store.session(result.session_id)
     assert session["status"] == "completed" and session["device_serial"] == "SIM-000001"
     assert store.integrity_ok()
@@ -104,7 +106,7 @@ async def test_the_dose_budget_is_an_interlock(tmp_path):
     request = SessionRequest("classical", "face", "32G-4mm", shots=20, budget_ml=0.1)
     result, _, _ = await run(tmp_path, request)
     assert result.status == "aborted" and "within_budget" in result.reason
-    assert result.summary["volume_commanded_ul"] == 100.0         # 5 shots of 20 ul
+    assert result.summary["delivered_ul"] == 100.0                # 5 shots of 20 ul
 
 
 async def test_a_device_that_disagrees_puts_the_controller_in_fault(tmp_path):

@@ -89,26 +89,29 @@ def _duration(seconds: float) -> str:
 
 
 def plan_text(result: Plan) -> str:
-    s, t, pr = result.setting, result.timing, result.program
+    s, t, pr = result.setting, result.phases, result.program
     grid = result.grid
     rows = -(-result.shots // grid.columns)
     loss = result.preset.drug_loss_fraction
+    drug = result.drug
     lines = [
         f"{result.preset.name} on {result.zone.name} with {result.needle.name}, "
         f"{result.syringe.capacity_ml:g} ml syringe (dead volume {result.syringe.dead_volume_ul:g} ul)",
         f"  depth {s.depth_mm:g} mm, dose {s.dose_ul:g} ul, spacing {s.spacing_mm:g} mm, "
         f"angle {result.preset.angle_deg:g} deg, delivery {s.delivery.value}",
         f"  shots       {result.shots} ({grid.columns} x {rows} grid)",
-        f"  volume      {result.volume_ul / 1000:.3f} ml"
-        + (f" (to the skin, estimated: {result.volume_to_skin_estimate_ul / 1000:.3f} ml; "
+        f"  volume      {result.requested_ul / 1000:.3f} ml requested"
+        + (f" (to the skin, estimated: {result.to_skin_estimate_ul / 1000:.3f} ml; "
            f"up to {loss:.0%} is lost)" if loss else ""),
         f"  time        {_duration(result.duration_s)} at {s.shot_rate_hz:g} Hz "
         f"(period {pr.shot_period_ms} ms)",
-        f"  max rate    {t.max_rate_hz:.2f} Hz (cycle {t.cycle_s * 1000:.1f} ms: insert "
+        f"  max rate    {result.max_rate_hz:.2f} Hz (cycle {t.cycle_s * 1000:.1f} ms: insert "
         f"{t.insert_s * 1000:.1f}, dispense {t.dispense_s * 1000:.1f}, dwell "
         f"{t.dwell_s * 1000:.1f}, retract {t.retract_s * 1000:.1f} ms)",
         f"  syringe     {result.refills} refill{'s' if result.refills != 1 else ''} "
-        f"({result.shots_per_fill} shots per fill of {result.syringe.usable_ul:g} ul)",
+        f"({result.shots_per_fill} shots per fill: {drug.capacity_nl / 1000:g} ul less "
+        f"{drug.dead_volume_nl / 1000:g} dead, {drug.prime_draw_nl / 1000:g} prime, "
+        f"{drug.reserve_nl / 1000:g} reserve)",
         f"  program     depth {pr.depth_um} um, volume {pr.volume_nl} nl at "
         f"{pr.dispense_rate_nl_s} nl/s, insert {pr.insert_speed_um_s} um/s, "
         f"dwell {pr.dwell_ms} ms",

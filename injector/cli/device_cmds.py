@@ -152,7 +152,7 @@ def status_command(args: argparse.Namespace) -> int:
                                    "program_loaded") if report[name]]
         print(f"state {report['state']} ({', '.join(flags) or 'nothing ready'}); alarms: "
               f"{', '.join(report['alarms']) or 'none'}")
-        print(f"shots {report['shots_done']}, dispensed {report['volume_dispensed_ul']:g} ul, "
+        print(f"shots {report['shots_done']}, delivered {report['volume_delivered_ul']:g} ul, "
               f"syringe {report['syringe_remaining_ul']:g} ul, needle at "
               f"{report['depth_mm']:g} mm, line {report['pressure_kpa']} kPa")
     return 0
@@ -182,6 +182,8 @@ async def _status(url: str) -> dict:
         "alarm_count": status.alarm_count,
         "depth_mm": status.depth_um / 1000, "plunger_mm": status.plunger_um / 1000,
         "pressure_kpa": status.pressure_kpa, "shots_done": status.shots_done,
-        "volume_dispensed_ul": status.volume_dispensed_nl / 1000,
+        "volume_measured_ul": status.volume_measured_nl / 1000,
+        "volume_delivered_ul": status.volume_delivered_nl / 1000,
+        "boot_id": f"{identity.boot_id:08x}",
         "syringe_remaining_ul": status.syringe_remaining_nl / 1000,
     }

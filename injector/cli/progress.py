@@ -12,7 +12,7 @@ class SessionProgress:
         self.enabled = enabled and console.is_terminal      # no bar in logs and pipelines
         self._progress = Progress(
             TextColumn("[bold]{task.fields[state]:>9}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("shots  {task.fields[volume]:>8} ul  syringe {task.fields[syringe]:>6} ul"),
+            TextColumn("shots  {task.fields[volume]:>8} ul delivered  syringe {task.fields[syringe]:>6} ul"),
             TimeElapsedColumn(), console=console, transient=False,
             disable=not self.enabled)
         self._task = self._progress.add_task("session", total=total_shots, state="starting",
@@ -30,5 +30,5 @@ class SessionProgress:
         syringe = f"{status.syringe_remaining_nl / 1000:.0f}" if status else "-"
         self._progress.update(self._task, completed=controller.account.shots_done,
                               state=controller.state,
-                              volume=f"{controller.account.volume_measured_ul:.1f}",
+                              volume=f"{controller.account.delivered_ul:.1f}",
                               syringe=syringe)

@@ -118,7 +118,7 @@ async def _run(args, catalog, request: SessionRequest) -> SessionResult:
         if args.events:
             print(json.dumps({"event": "shot", "session_id": ctl.session_id,
                               "shots_done": recorded,
-                              "volume_measured_ul": round(ctl.account.volume_measured_ul, 3)}),
+                              "delivered_ul": round(ctl.account.delivered_ul, 3)}),
                   flush=True)
     try:
         with progress:
@@ -139,9 +139,10 @@ def print_result(result: SessionResult, as_json: bool, extra: dict | None = None
     print(f"  {s['preset']} on {s['zone']} with {s['needle']}, gun {s['device']}")
     print(f"  shots      {s['shots_done']} of {s['planned_shots']}"
           + (f" ({s['interrupted_shots']} interrupted)" if s['interrupted_shots'] else ""))
-    print(f"  volume     commanded {s['volume_commanded_ul']:.1f} ul, measured by the gun "
-          f"{s['volume_measured_ul']:.1f} ul, reaching the skin (estimate) "
-          f"{s['volume_to_skin_estimate_ul']:.1f} ul")
+    print(f"  volume     requested {s['requested_ul']:.1f} ul, delivered {s['delivered_ul']:.1f} ul"
+          f", reaching the skin (estimate) {s['to_skin_estimate_ul']:.1f} ul")
+    print(f"  gun        commanded {s['commanded_ul']:.1f} ul, plunger measured "
+          f"{s['measured_ul']:.1f} ul (through the calibration: delivered)")
     if s["syringe_remaining_ul"] is not None:
         print(f"  syringe    {s['syringe_remaining_ul']:.0f} ul left, {s['refills']} refill(s)")
     print(f"  alarms     {', '.join(s['alarms']) or 'none'}")
@@ -172,9 +173,10 @@ def show_command(args: argparse.Namespace) -> int:
         return 0
     print(f"session {session['id']}: {session['status']}"
           + (f" ({session['end_reason']})" if session["end_reason"] else ""))
-    for key in ("device_serial", "preset", "zone", "needle", "started_at", "ended_at",
-                "planned_shots", "shots_done", "volume_commanded_ul", "volume_measured_ul",
-                "volume_to_skin_estimate_ul"):
+    for key in ("device_serial", "person", "preset", "zone", "needle", "started_at",
+                "ended_at", "planned_shots", "shots_done", "volume_requested_ul",
+                "volume_delivered_ul", "volume_to_skin_estimate_ul", "volume_commanded_ul",
+                "volume_measured_ul"):
         print(f"  {key:28} {session[key]}")
     for alarm in alarms:
         ack = (f"acknowledged by {alarm['acknowledged_by']}" if alarm["acknowledged_by"]

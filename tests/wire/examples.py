@@ -16,6 +16,7 @@ from drivers.messages import (
 from drivers.program import DeliveryCode, ShotProgram
 
 CONFIG = factory_config(cal_time_s=1_767_225_600)       # 2026-01-01T00:00:00Z
+BOOT_ID = 0x5EED0B07
 NAPPAGE = ShotProgram(DeliveryCode.AT_DEPTH, 1000, 100_000, 150_000, 5, 10_000, 400_000, 125)
 
 
@@ -26,14 +27,15 @@ def _ok(command: MsgType, seq: int, body: bytes = b"") -> Frame:
 EXAMPLES: dict[str, Frame] = {
     "IDENTIFY": Frame(MsgType.IDENTIFY, 1, Hello(0x12345678).pack()),
     "OK IDENTIFY": _ok(MsgType.IDENTIFY, 1, Identity(
-        "MESO-GUN-S1", "SIM-000001", 1, 4, 2, 1, CONFIG.config_hash()).pack()),
+        "MESO-GUN-S1", "SIM-000001", 1, 4, 2, 2, CONFIG.config_hash(), BOOT_ID).pack()),
     "HEARTBEAT": Frame(MsgType.HEARTBEAT, 2),
-    "OK HEARTBEAT": _ok(MsgType.HEARTBEAT, 2, Heartbeat(DeviceState.IDLE, 5).pack()),
+    "OK HEARTBEAT": _ok(MsgType.HEARTBEAT, 2, Heartbeat(DeviceState.IDLE, 5, BOOT_ID).pack()),
     "STATUS": Frame(MsgType.STATUS, 3),
     "OK STATUS": _ok(MsgType.STATUS, 3, Status(
         state=DeviceState.ARMED, flags=0x0F, active_alarm=0, alarm_count=0, depth_um=0,
-        plunger_um=182, pressure_kpa=0, shots_done=3, volume_dispensed_nl=30_000,
-        syringe_remaining_nl=9_970_000, run_remaining=0, last_event_seq=8).pack()),
+        plunger_um=182, pressure_kpa=0, shots_done=3, volume_measured_nl=80_000,
+        volume_delivered_nl=80_000, syringe_remaining_nl=9_920_000, run_remaining=0,
+        last_event_seq=8, boot_id=BOOT_ID).pack()),
     "HOME": Frame(MsgType.HOME, 4),
     "OK HOME": _ok(MsgType.HOME, 4),
     "LOAD_PROGRAM": Frame(MsgType.LOAD_PROGRAM, 5, NAPPAGE.pack()),
@@ -57,7 +59,8 @@ EXAMPLES: dict[str, Frame] = {
         0x000D, NO_FIELD, 0, 0).pack()),
     "ERROR LOAD_PROGRAM": Frame(MsgType.ERROR, 5, bytes([MsgType.LOAD_PROGRAM]) + ErrorBody(
         0x0003, 1, 14_500, 14_000).pack()),
-    "EV_SHOT": Frame(MsgType.EV_SHOT, 9, ShotDone(42, 1000, 10_000, 117, 0, 5230).pack()),
+    "EV_SHOT": Frame(MsgType.EV_SHOT, 9, ShotDone(42, 1000, 10_000, 10_000, 117, 0, 9_530_000,
+                                                  5230).pack()),
     "EV_ALARM": Frame(MsgType.EV_ALARM, 10, AlarmRaised(0x0101, 12, 800, 9000).pack()),
     "EV_STATE": Frame(MsgType.EV_STATE, 11, StateChanged(DeviceState.FAULT, DeviceState.FIRING,
                                                           0x0101, 9000).pack()),
