@@ -21,7 +21,7 @@ from pathlib import Path
 import looptime
 
 from drivers.messages import DeviceState, ShotDone
-from drivers.serial_driver import SerialDriver
+from drivers.serial_link import serial_driver
 from drivers.transport import open_serial_port
 from injector.controller import Controller
 from injector.planner import Overrides, plan
@@ -61,7 +61,7 @@ async def _ready(driver, gun, program) -> None:
 async def sustained_rate(preset: str) -> tuple[float, float]:
     """Shots per second the host sees arrive at the gun's mechanical limit, in real time."""
     gun = SimulatedGun()
-    driver = SerialDriver(gun.memory_port)
+    driver = serial_driver(gun.memory_port)
     limit = _max_rate(preset)
     program = _program(preset, limit)
     await _ready(driver, gun, program)
@@ -84,7 +84,7 @@ async def estop_and_watchdog() -> tuple[float, float]:
     last frame the gun heard to its watchdog trip, both in the gun's own (loop) time."""
     gun = SimulatedGun()
     path = gun.serve_pty()
-    driver = SerialDriver(lambda: open_serial_port(path))
+    driver = serial_driver(lambda: open_serial_port(path))
     await _ready(driver, gun, _program("continuous-infusion", zone="back", needle="30G-6mm"))
     loop = asyncio.get_running_loop()
     await driver.fire(1)
@@ -127,7 +127,7 @@ def virtual_session() -> tuple[float, float, float]:
         gun = SimulatedGun()
         with tempfile.TemporaryDirectory() as folder:
             store = Store(Path(folder) / "record.db")
-            controller = Controller(SerialDriver(gun.memory_port), store)
+            controller = Controller(serial_driver(gun.memory_port), store)
             result = await run_session(controller, CATALOG, SessionRequest(
                 "nappage-superficial", "thighs", "30G-4mm", shots=SESSION_SHOTS))
             await controller.close()

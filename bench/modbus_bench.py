@@ -16,7 +16,7 @@ import platform
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
 from drivers.messages import DeviceState, ShotDone
-from drivers.modbus_driver import ModbusDriver
+from drivers.modbus_link import modbus_driver
 from injector.planner import Overrides, plan
 from profiles import load_catalog
 from simulator.gun import SimulatedGun
@@ -45,7 +45,7 @@ async def measure(kind: str) -> dict:
     else:
         path = await gun.serve_modbus_rtu()
         make = lambda: AsyncModbusSerialClient(path, baudrate=BAUD, timeout=0.06, retries=0)  # noqa: E731
-    driver = ModbusDriver(make, name=kind, poll_s=0.02)
+    driver = modbus_driver(make, name=kind, poll_s=0.02)
     await driver.connect()
     loop = asyncio.get_running_loop()
     reads, commands = [], []

@@ -12,7 +12,7 @@ import platform
 
 from drivers.framing import Frame, encode_frame
 from drivers.messages import DeviceState, Fire, MsgType, ShotDone
-from drivers.serial_driver import SerialDriver
+from drivers.serial_link import serial_driver
 from drivers.transport import open_serial_port
 from simulator.gun import SimulatedGun
 from injector.planner import plan
@@ -36,7 +36,7 @@ async def measure() -> dict:
         transport_box.append(open_serial_port(path))
         return transport_box[-1]
 
-    driver = SerialDriver(port, name="bench")
+    driver = serial_driver(port, name="bench")
     await driver.connect()
     driver.stats.rtt_s.clear()
     for _ in range(ROUND_TRIPS):

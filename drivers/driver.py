@@ -38,6 +38,9 @@ class LinkStats:
     duplicate_events: int = 0
     replays: int = 0
     reconnects: int = 0
+    keepalives: int = 0
+    """Keepalive exchanges begun (heartbeats, or status reads on Modbus); their round trips
+    are not in rtt_s, which is for commands."""
     rtt_s: deque = field(default_factory=lambda: deque(maxlen=10_000))
 
     def rtt_percentile_ms(self, fraction: float) -> float | None:
@@ -54,7 +57,7 @@ class LinkStats:
             "frames_sent": self.frames_sent, "frames_received": self.frames_received,
             "frames_bad": self.frames_bad, "events": self.events,
             "duplicate_events": self.duplicate_events, "replays": self.replays,
-            "reconnects": self.reconnects,
+            "reconnects": self.reconnects, "keepalives": self.keepalives,
             "rtt_p50_ms": self.rtt_percentile_ms(0.5), "rtt_p99_ms": self.rtt_percentile_ms(0.99),
             "rtt_mean_ms": statistics.fmean(self.rtt_s) * 1000 if self.rtt_s else None,
         }

@@ -49,3 +49,31 @@ class IncompatibleDevice(DriverError):
 
 class LinkClosed(DriverError):
     """The driver was closed, or the link was lost for good."""
+
+
+class LinkLost(DriverError):
+    """Nothing answered for too long, reconnection included: the session cannot go on."""
+
+    def __init__(self, name: str, silent_s: float) -> None:
+        self.name, self.silent_s = name, silent_s
+        super().__init__(f"link lost: no answer from the gun on {name} for {silent_s:.1f} s "
+                         "(cable, power or port); the gun's watchdog has stopped it")
+
+
+class DifferentDevice(DriverError):
+    """The port now leads to another gun (or one whose configuration changed)."""
+
+    def __init__(self, expected: str, found: str, why: str = "") -> None:
+        self.expected, self.found = expected, found
+        super().__init__(f"a different gun answered: serial {found}, was {expected}"
+                         if not why else f"gun {found}: {why}")
+
+
+class DeviceRebooted(DriverError):
+    """The gun answered with another boot id: it reset, and its counters and events began
+    again. Never adopted mid-session."""
+
+    def __init__(self, serial: str, was: int, now: int) -> None:
+        self.serial, self.was, self.now = serial, was, now
+        super().__init__(f"gun {serial} rebooted (boot id {now:08x}, was {was:08x}): its shot "
+                         "counter and events began again")

@@ -66,6 +66,16 @@ class CommandResult(WireStruct):
 
 
 @dataclass(frozen=True)
+class CommandBlock(WireStruct):
+    """A command as a client writes it: the token write runs it."""
+
+    FORMAT = struct.Struct("<HIH")
+    command: int
+    argument: int
+    token: int
+
+
+@dataclass(frozen=True)
 class EventInfo(WireStruct):
     FORMAT = struct.Struct("<HHH")
     newest_seq: int
@@ -98,9 +108,8 @@ cursor on, oldest first; 7 slots of 16 registers fit one read (at most 125 regis
 
 # ---- holding registers (function codes 3, 6, 16) ------------------------------------------
 PROGRAM = _layout(ShotProgram, 200)             # 200-212
-COMMAND_CODE = 300
-COMMAND_ARG = 301                               # 301-302, u32
-COMMAND_TOKEN = 303
+COMMAND_BLOCK = _layout(CommandBlock, 300)      # 300-303
+COMMAND_CODE, COMMAND_ARG, COMMAND_TOKEN = (field.address for field in COMMAND_BLOCK)
 EVENT_CURSOR = 310
 RESULT = _layout(CommandResult, 320)            # 320-327, read-only
 REFUSAL = _layout(WriteRefusal, 330)            # 330-335, read-only

@@ -1,8 +1,8 @@
 """Drivers opened from a URL, so callers never care which bridge is underneath.
 
     serial:///dev/pts/3?baud=115200&timeout_ms=50&retries=10   (or a bare device path)
-    modbus-tcp://127.0.0.1:1502?unit=1&poll_ms=50&timeout_ms=60
-    modbus-rtu:///dev/ttyUSB0?baud=115200&unit=1&poll_ms=50&timeout_ms=60
+    modbus-tcp://127.0.0.1:1502?unit=1&timeout_ms=60
+    modbus-rtu:///dev/ttyUSB0?baud=115200&parity=E&stopbits=1&unit=1&timeout_ms=60
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from urllib.parse import parse_qsl, urlsplit
 
+from drivers.core import DriverCore
 from drivers.driver import Driver
 from drivers.errors import DriverError
-from drivers.modbus_driver import ModbusDriver
-from drivers.serial_driver import SerialDriver
+from drivers.modbus_link import modbus_driver
+from drivers.serial_link import serial_driver
 from drivers.transport import open_serial_port
 
 
@@ -58,7 +59,11 @@ class PortURL:
 SERIAL_PARAMS = frozenset({"baud", "timeout_ms", "retries"})
 
 
-MODBUS_PARAMS = frozenset({"unit", "poll_ms", "timeout_ms", "retries", "baud"})
+MODBUS_PARAMS = frozenset({"unit", "timeout_ms", "retries", "baud", "parity", "stopbits"})
+RTU_ONLY = ("baud", "parity", "stopbits")
+PARITIES = ("E", "N", "O")
+"""Modbus over serial line: even parity by default (the specification's 8E1); none needs two
+stop bits by the specification, but is accepted with one, as most devices do."""
 SCHEMES = ("serial", "modbus-tcp", "modbus-rtu")
 
 
@@ -82,34 +87,38 @@ def open_url_driver(url: str) -> Driver:
                             f"{', '.join(s + '://' for s in SCHEMES)}, or a device path)")
 
 
-def open_modbus_driver(url: str, parsed: PortURL) -> ModbusDriver:
+def open_modbus_driver(url: str, parsed: PortURL) -> DriverCore:
     from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
     _check_params(url, parsed, MODBUS_PARAMS)
-    unit = int(parsed.number("unit", 1, 0, 247, url))
-    poll_s = parsed.number("poll_ms", 50, 5, 10_000, url) / 1000
+    unit = int(parsed.number("unit", 1, 1, 247, url))
     timeout_s = parsed.number("timeout_ms", 60, 5, 10_000, url) / 1000
     retries = int(parsed.number("retries", 3, 0, 100, url))
     if parsed.scheme == "modbus-tcp":
         host, _, port = parsed.location.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise PortURLError(url, "expected modbus-tcp://HOST:PORT")
-        if "baud" in parsed.params:
-            raise PortURLError(url, "baud is for modbus-rtu")
+        for name in RTU_ONLY:
+            if name in parsed.params:
+                raise PortURLError(url, f"{name} is for modbus-rtu")
 
         def client():
             return AsyncModbusTcpClient(host, port=int(port), timeout=timeout_s, retries=0)
     else:
         baud = int(parsed.number("baud", 115_200, 1_200, 4_000_000, url))
+        parity = parsed.params.get("parity", "E").upper()
+        if parity not in PARITIES:
+            raise PortURLError(url, f"parity={parity!r} is not one of {', '.join(PARITIES)}")
+        stopbits = int(parsed.number("stopbits", 1, 1, 2, url))
 
         def client():
-            return AsyncModbusSerialClient(parsed.location, baudrate=baud, timeout=timeout_s,
-                                           retries=0)
-    return ModbusDriver(client, name=parsed.location, unit=unit, poll_s=poll_s,
-                        retries=retries)
+            return AsyncModbusSerialClient(parsed.location, baudrate=baud, parity=parity,
+                                           stopbits=stopbits, timeout=timeout_s, retries=0)
+    return modbus_driver(client, name=parsed.location, unit=unit, retries=retries,
+                         timeout_s=timeout_s)
 
 
-def open_serial_driver(url: str) -> SerialDriver:
+def open_serial_driver(url: str) -> DriverCore:
     parsed = PortURL.parse(url)
     if parsed.scheme != "serial":
         raise PortURLError(url, f"unknown scheme {parsed.scheme!r} (known: serial://, or a "
@@ -118,5 +127,5 @@ def open_serial_driver(url: str) -> SerialDriver:
     baud = int(parsed.number("baud", 115_200, 1_200, 4_000_000, url))
     timeout_s = parsed.number("timeout_ms", 50, 1, 10_000, url) / 1000
     retries = int(parsed.number("retries", 10, 0, 100, url))
-    return SerialDriver(lambda: open_serial_port(parsed.location, baud), name=parsed.location,
-                        reply_timeout_s=timeout_s, retries=retries)
+    return serial_driver(lambda: open_serial_port(parsed.location, baud), name=parsed.location,
+                         reply_timeout_s=timeout_s, retries=retries)

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from drivers.codes import ALARMS, Severity, alarm_name
 from drivers.config import DeviceConfig
 from drivers.driver import Driver
+from drivers.errors import DriverError
 from drivers.messages import AlarmRaised, DeviceState, ShotDone, ShotFlags, StateChanged, Status
 from drivers.messages import StatusFlags
 from injector.calibration_state import ActiveCalibration, in_force
@@ -97,6 +98,9 @@ class Controller:
         """Latched alarm code -> its row in the record."""
         self.device_state: DeviceState | None = None
         self.disagreement: str | None = None
+        self.link_failure: DriverError | None = None
+        """The driver's own end (link lost, another or a rebooted gun): it ends every wait
+        and the session fails with it."""
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future]] = []
         self._pump: asyncio.Task | None = None
         self._last_state = self.state
@@ -225,7 +229,10 @@ class Controller:
                 self._waiters.remove(waiter)
 
     def _why_waits_end(self) -> InjectorError | None:
-        """What ends every wait early: a stop alarm latched, then a disagreement."""
+        """What ends every wait early: the link failing, a stop alarm latched, then a
+        disagreement."""
+        if self.link_failure is not None:
+            return self.link_failure
         if self.latched and not self.no_alarm_latched():
             return AlarmStop([alarm_name(c) for c in self.latched])
         if self.disagreement:
@@ -296,8 +303,14 @@ class Controller:
                 elif isinstance(event, StateChanged):
                     await self._on_device_state(event)
                 self._notify()
+        except DriverError as exc:
+            # The driver ended: the link is lost, or the gun is not the one we knew.
+            self.link_failure = exc
+            if self.state in RUNNING:
+                self._go("link_lost")
+            self._notify()
         except Exception as exc:        # noqa: BLE001 - a lost event stream is a fault
-            self.disagreement = f"lost the device's events: {exc}"
+            self.disagreement = f"lost the device's events: {exc!r}"
             log.error("%s", self.disagreement)
             if self.state in RUNNING:
                 self._go("mismatch")

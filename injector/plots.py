@@ -75,8 +75,8 @@ def plot_verification(result: dict, path: Path) -> Path:
 
 
 def plot_session(session: dict, shots: list[dict], alarms: list[dict], path: Path) -> Path:
-    """Needle depth reached and volume dispensed over the session's device time, alarms
-    marked where they were raised."""
+    """Needle depth reached, and volume requested and delivered, over the session's device
+    time, alarms marked where they were raised."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -88,12 +88,16 @@ def plot_session(session: dict, shots: list[dict], alarms: list[dict], path: Pat
         t = np.array([s["device_time_ms"] for s in shots]) / 1000.0
         t = t - t[0]
         depth = np.array([s["depth_um"] for s in shots]) / 1000.0
-        volume = np.cumsum([s["volume_nl"] for s in shots]) / 1000.0
+        delivered = np.cumsum([s["delivered_nl"] for s in shots]) / 1000.0
+        requested = np.arange(1, len(shots) + 1) * session["dose_ul"]
         interrupted = np.array([bool(s["interrupted"]) for s in shots])
         ax_depth.vlines(t, 0, depth, color="tab:red", linewidth=0.8)
         ax_depth.plot(t[interrupted], depth[interrupted], "x", color="k",
                       label="interrupted shot")
-        ax_volume.step(t, volume, where="post", color="tab:blue")
+        ax_volume.step(t, requested, where="post", color="tab:gray", linestyle=":",
+                       label="requested")
+        ax_volume.step(t, delivered, where="post", color="tab:blue", label="delivered")
+        ax_volume.legend(loc="upper left")
         start_ms = shots[0]["device_time_ms"]
         for alarm in alarms:
             at = (alarm["device_time_ms"] - start_ms) / 1000.0
@@ -105,7 +109,7 @@ def plot_session(session: dict, shots: list[dict], alarms: list[dict], path: Pat
             ax_depth.legend(loc="lower right")
     ax_depth.invert_yaxis()
     ax_depth.set_ylabel("needle depth reached (mm)")
-    ax_volume.set_ylabel("dispensed, as measured (ul)")
+    ax_volume.set_ylabel("volume (ul)")
     ax_volume.set_xlabel("time since the first shot (s)")
     ax_depth.set_title(f"session {session['id']}: {session['preset']} on {session['zone']}, "
                        f"{session['shots_done']} shots, {session['status']}")

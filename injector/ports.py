@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import fields
 
 from drivers.driver import Driver
-from drivers.serial_driver import SerialDriver
+from drivers.serial_link import serial_driver
 from drivers.urls import PortURL, PortURLError, open_url_driver
 from simulator.gun import GunOptions, SimulatedGun
 
@@ -43,5 +43,5 @@ def open_driver(url: str) -> tuple[Driver, SimulatedGun | None]:
     parsed = PortURL.parse(url)
     if parsed.scheme == "sim":
         gun = SimulatedGun(gun_options_from(url, parsed))
-        return SerialDriver(gun.memory_port, name="sim"), gun
+        return serial_driver(gun.memory_port, name="sim"), gun
     return open_url_driver(url), None

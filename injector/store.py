@@ -349,7 +349,7 @@ class Store:
 
     def shots(self, session_id: int) -> list[dict]:
         return [dict(r) for r in self.db.execute(
-            "SELECT shot_index, depth_um, volume_nl, commanded_nl, peak_pressure_kpa, "
+            "SELECT shot_index, depth_um, volume_nl, commanded_nl, delivered_nl, peak_pressure_kpa, "
             "interrupted, device_time_ms, recorded_at FROM shots WHERE session_id = ? "
             "ORDER BY shot_index", (session_id,))]
 

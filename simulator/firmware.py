@@ -81,7 +81,7 @@ class Firmware:
     def __init__(self, *, serial_number: str = "SIM-000001", config: DeviceConfig | None = None,
                  imperfections: Imperfections | None = None, needle: Needle | None = None,
                  faults: FaultPlan | None = None, factory_calibrated_s: int | None = None,
-                 boot_id: int | None = None) -> None:
+                 boot_id: int | None = None, physics: GunPhysics | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._boot_s = self._loop.time()
         self.boot_id = boot_id if boot_id is not None else random.SystemRandom().randrange(
@@ -96,10 +96,11 @@ class Firmware:
         """Told of every configuration written (the simulated gun's non-volatile memory)."""
         self.serial_number = serial_number
         self.faults = faults or FaultPlan()
-        self.physics = GunPhysics(
+        self.physics = physics or GunPhysics(
             bore_mm=config.syringe_bore_um / 1000, capacity_ul=config.syringe_capacity_nl / 1000,
             dead_volume_ul=config.dead_volume_nl / 1000,
             imperfections=imperfections or Imperfections(), needle=needle or Needle())
+        """The mechanical gun: it outlives a power cycle of the firmware."""
         self.executor = ShotExecutor(self.physics, self.faults)
         self.state = DeviceState.LOCKED
         self.homed = False
@@ -208,6 +209,9 @@ class Firmware:
     def link_silent(self) -> bool:
         return self._loop.time() < self.link_silent_until
 
+    def now_s(self) -> float:
+        return self._loop.time()
+
     def now_ms(self) -> int:
         return int(round((self._loop.time() - self._boot_s) * 1000)) & 0xFFFF_FFFF
 
@@ -246,11 +250,7 @@ class Firmware:
             cache.clear()               # a new host session starts its own numbering
             self._sessions[channel] = payload
             self._unlocks.pop(channel, None)        # and finds the configuration locked
-        self._channel = channel
-        try:
-            reply = self._dispatch(msg_type, payload)
-        finally:
-            self._channel = None
+        reply = self.run(channel, msg_type, payload)
         if msg_type not in READS:
             cache[token] = (msg_type, payload, reply)
             while len(cache) > REPLY_CACHE:
@@ -316,8 +316,7 @@ class Firmware:
 
     def _cmd_write_config(self, config: DeviceConfig) -> None:
         channel = self._channel
-        if channel is not None and self._unlocks.get(channel, (0, -math.inf))[1] \
-                <= self._loop.time():
+        if channel is not None and not self.config_unlocked(channel):
             raise Refusal("locked")
         self._require_state(DeviceState.LOCKED, DeviceState.IDLE)
         violation = config.range_violation()
@@ -456,11 +455,19 @@ class Firmware:
     def events_held(self) -> int:
         return len(self._events)
 
-    def command(self, msg_type: MsgType, payload: bytes = b"") -> Reply:
-        """Run a command outside any bridge's reply cache and unlock: for adapters that
-        check these themselves (Modbus has its own unlock register), and for commands safe
-        to repeat (stop, hold)."""
-        return self._dispatch(msg_type, payload)
+    def run(self, channel: str, msg_type: int, payload: bytes = b"") -> Reply:
+        """Run a command for a bridge connection outside its reply cache: the command block
+        of Modbus keeps its own (by token), and what the register map runs directly (stop,
+        hold, the unlock, a configuration write) is safe to run again. The configuration
+        unlock is per connection, on every bridge."""
+        self._channel = channel
+        try:
+            return self._dispatch(msg_type, payload)
+        finally:
+            self._channel = None
+
+    def config_unlocked(self, channel: str) -> bool:
+        return self._unlocks.get(channel, (0, -math.inf))[1] > self._loop.time()
 
     # ---- checks --------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ device model, any number of bridges (serial over a pty or an in-memory pipe; Mod
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass, field, replace
 
@@ -14,7 +15,7 @@ from drivers.transport import ByteTransport, MemoryEnd, memory_pipe
 from simulator.faults import FaultPlan, LinkFaults
 from simulator.firmware import Firmware
 from simulator.modbus_adapter import ModbusAdapter
-from simulator.modbus_server import ModbusBridges
+from simulator.modbus_server import CABLE_PULL_S, ModbusBridges
 from simulator.physics import Imperfections, Needle
 from simulator.pty_port import open_pty
 from simulator.serial_adapter import SerialAdapter
@@ -99,9 +100,7 @@ class SimulatedGun:
             config=load_nvram(options.nvram), boot_id=options.boot_id)
         if options.watchdog_ms is not None:
             self.firmware.config = replace(self.firmware.config, watchdog_ms=options.watchdog_ms)
-        if options.nvram is not None:
-            self.firmware.config_listeners.append(lambda config: save_nvram(options.nvram,
-                                                                            config))
+        self._keep_config(self.firmware)
         self.adapters: list[SerialAdapter] = []
         self.modbus = ModbusBridges(ModbusAdapter(self.firmware), options.link_faults)
         self.ptys: dict[str, ByteTransport] = {}
@@ -129,14 +128,42 @@ class SimulatedGun:
         self.ptys[path] = transport
         return path
 
-    def unplug(self) -> None:
-        """Pull the cables: every serial link closes, every Modbus TCP connection drops,
-        every RTU line goes dead for a moment; the firmware keeps running."""
-        for transport in self._transports:
+    def _keep_config(self, firmware: Firmware) -> None:
+        if self.options.nvram is not None:
+            path = self.options.nvram
+            firmware.config_listeners.append(lambda config: save_nvram(path, config))
+
+    def power_cycle(self) -> None:
+        """Power off and on again: the firmware starts afresh (a new boot id, shot counter
+        and event numbers from the start, not homed, the run and the alarms forgotten),
+        keeping its configuration (non-volatile memory) and the mechanical gun with its
+        syringe. The motors lose power: the needle's spring returns it to the nose."""
+        old = self.firmware
+        old.close()
+        physics = old.physics
+        now = old.now_s()
+        physics.plunger.stop(now)
+        physics.depth.set_position(0.0)
+        self.firmware = Firmware(serial_number=old.serial_number, config=old.config,
+                                 faults=old.faults, physics=physics)
+        self._keep_config(self.firmware)
+        for adapter in self.adapters:
+            adapter.attach(self.firmware)
+        self.modbus.attach(self.firmware)
+
+    def unplug(self, cut_s: float = CABLE_PULL_S) -> None:
+        """Pull the cables and put them back: every in-memory serial link closes (a USB port
+        disappears), every pty and RTU line carries nothing for `cut_s`, every Modbus TCP
+        connection drops; the firmware keeps running."""
+        cut_until = asyncio.get_running_loop().time() + cut_s
+        for adapter in self.adapters:
+            adapter.cut_until = cut_until
+        memory = [t for t in self._transports if isinstance(t, MemoryEnd)]
+        for transport in memory:
             transport.close()
-        self._transports.clear()
-        self.adapters.clear()
-        self.modbus.unplug()
+        self._transports = [t for t in self._transports if t not in memory]
+        self.adapters = [a for a in self.adapters if not a.channel.endswith("memory")]
+        self.modbus.unplug(cut_s)
 
     async def serve_modbus_tcp(self, host: str = "127.0.0.1", port: int = 0,
                                **trace) -> int:

@@ -12,8 +12,6 @@ asking us.
 
 from __future__ import annotations
 
-import asyncio
-
 from pymodbus.constants import ExcCodes
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -22,7 +20,7 @@ from drivers.codes import ERRORS
 from drivers.config import CONFIG_RANGES, DeviceConfig
 from drivers.messages import (
     NO_FIELD, AckAlarm, DeviceState, ErrorBody, Fire, MsgType, Prime, StatusFlags,
-    SyringeLoaded,
+    SyringeLoaded, Unlock,
 )
 from drivers.program import ShotProgram
 from simulator.firmware import Firmware
@@ -43,19 +41,22 @@ class ModbusAdapter:
     CHANNEL = "modbus"
 
     def __init__(self, firmware: Firmware, unit: int = 1) -> None:
-        self.firmware = firmware
         self.unit = unit
-        self._loop = asyncio.get_running_loop()
+        self.requests = 0
+        self.attach(firmware)
+
+    def attach(self, firmware: Firmware) -> None:
+        """Serve this firmware: at power-up, with the map's working registers cleared."""
+        self.firmware = firmware
         self._program = [0] * mm.span(mm.PROGRAM)[1]
         self._command = [0, 0, 0, 0]
         self._cursor = (firmware.last_event_seq + 1) & 0xFFFF
         self._result = mm.CommandResult(0, 0, 0, NO_FIELD, 0, 0)
         self._refusal = mm.WriteRefusal(0, 0, 0, 0)
-        self._unlock_stage = 0
-        self._unlocked_until = -1.0
-        self.requests = 0
 
-    def device(self) -> SimDevice:
+    def device(self, *, tcp: bool) -> SimDevice:
+        """The register map as a pymodbus device: on RTU at the gun's unit id; on TCP at every
+        id (modbus_conformance.only_unit decides which requests reach it)."""
         bits = lambda count: SimData(0, count=count, values=False, datatype=DataType.BITS)  # noqa: E731
         holding = [_regs(mm.PROGRAM), SimData(mm.COMMAND_CODE, count=4, datatype=DataType.REGISTERS),
                    SimData(mm.EVENT_CURSOR, count=1, datatype=DataType.REGISTERS),
@@ -67,13 +68,9 @@ class ModbusAdapter:
         inputs = [_regs(mm.IDENTITY), _regs(mm.STATUS), _regs(mm.EVENT_INFO),
                   SimData(mm.EVENT_WINDOW, count=mm.EVENT_SLOTS * mm.EVENT_SLOT_WORDS,
                           datatype=DataType.REGISTERS)]
-        return SimDevice(id=self.unit, simdata=(
+        return SimDevice(id=0 if tcp else self.unit, simdata=(
             [bits(len(mm.Coil))], [bits(len(mm.DiscreteInput))], holding, inputs),
             action=self.action)
-
-    @property
-    def unlocked(self) -> bool:
-        return self._loop.time() < self._unlocked_until
 
     # ---- the hook pymodbus calls before every access -------------------------------------
 
@@ -153,7 +150,7 @@ class ModbusAdapter:
                           mm.to_registers(self._refusal, mm.REFUSAL)))
         values.update(zip(range(mm.CONFIG[0].address, 10**6),
                           mm.to_registers(self.firmware.config, mm.CONFIG)))
-        values[mm.UNLOCK] = int(self.unlocked)
+        values[mm.UNLOCK] = int(self.firmware.config_unlocked(self.CHANNEL))
         return values
 
     def _coils(self) -> list[bool]:
@@ -176,9 +173,9 @@ class ModbusAdapter:
             if not on:
                 continue            # writing 0 is accepted and does nothing
             if coil == mm.Coil.EMERGENCY_STOP:
-                self.firmware.command(MsgType.ESTOP)
+                self.firmware.run(self.CHANNEL, MsgType.ESTOP)
             elif coil == mm.Coil.HOLD:
-                self.firmware.command(MsgType.HOLD)
+                self.firmware.run(self.CHANNEL, MsgType.HOLD)
 
     def _refuse(self, address: int, exception: ExcCodes, value: int = 0,
                 limit: int = 0) -> ExcCodes:
@@ -253,44 +250,38 @@ class ModbusAdapter:
             self._result = mm.CommandResult(token, command, error.code, error.field,
                                             error.value, error.limit)
             if error.code in (ERRORS["out_of_range"].code, ERRORS["bad_length"].code):
-                return self._refuse(mm.COMMAND_TOKEN, ExcCodes.ILLEGAL_VALUE, error.value,
-                                    error.limit)
+                # 330 names the register that holds the offending value.
+                register = (mm.PROGRAM[error.field].address
+                            if command is MsgType.LOAD_PROGRAM and error.field != NO_FIELD
+                            else mm.COMMAND_ARG)
+                return self._refuse(register, ExcCodes.ILLEGAL_VALUE, error.value, error.limit)
         self._command = staged
         return None
 
     def _write_config(self, written: dict[int, int]) -> ExcCodes | None:
+        """The record with these registers changed, written through the firmware's own
+        WRITE_CONFIG: its unlock, its state rule and its ranges, one home for each."""
         start = mm.CONFIG[0].address
-        if not self.unlocked:
-            return self._refuse(min(written), ExcCodes.ILLEGAL_FUNCTION)
         words = mm.to_registers(self.firmware.config, mm.CONFIG)
         for address, word in written.items():
             words[address - start] = word
         config: DeviceConfig = mm.from_registers(DeviceConfig, mm.CONFIG, words)
-        violation = config.range_violation()
-        if violation:
-            name, value, limit = violation
-            field = next(f for f in mm.CONFIG if f.name == name)
-            return self._refuse(field.address, ExcCodes.ILLEGAL_VALUE, value, limit)
-        if self.firmware.state not in (DeviceState.LOCKED, DeviceState.IDLE):
-            return self._refuse(min(written), ExcCodes.ILLEGAL_FUNCTION,
-                                int(self.firmware.state))
-        reply = self.firmware.command(MsgType.WRITE_CONFIG, config.pack())
-        if reply.type != MsgType.OK:
-            return self._refuse(min(written), ExcCodes.ILLEGAL_FUNCTION)
-        return None
+        reply = self.firmware.run(self.CHANNEL, MsgType.WRITE_CONFIG, config.pack())
+        if reply.type == MsgType.OK:
+            return None
+        error = ErrorBody.unpack(reply.payload[1:])
+        if error.code == ERRORS["out_of_range"].code:
+            return self._refuse(mm.CONFIG[error.field].address, ExcCodes.ILLEGAL_VALUE,
+                                error.value, error.limit)
+        # Locked, or the gun busy (not LOCKED or IDLE): not allowed now.
+        return self._refuse(min(written), ExcCodes.ILLEGAL_FUNCTION, error.value, error.limit)
 
     def _write_unlock(self, key: int) -> ExcCodes | None:
-        if key == 0:
-            self._unlock_stage, self._unlocked_until = 0, -1.0
-        elif key == mm.UNLOCK_KEYS[0]:
-            self._unlock_stage = 1
-        elif key == mm.UNLOCK_KEYS[1] and self._unlock_stage == 1:
-            self._unlock_stage = 0
-            self._unlocked_until = self._loop.time() + mm.UNLOCK_S
-        else:
-            self._unlock_stage = 0
-            return self._refuse(mm.UNLOCK, ExcCodes.ILLEGAL_VALUE, key, 0)
-        return None
+        reply = self.firmware.run(self.CHANNEL, MsgType.UNLOCK_CONFIG, Unlock(key).pack())
+        if reply.type == MsgType.OK:
+            return None
+        error = ErrorBody.unpack(reply.payload[1:])
+        return self._refuse(mm.UNLOCK, ExcCodes.ILLEGAL_VALUE, error.value, error.limit)
 
 
 assert set(CONFIG_RANGES) == {f.name for f in mm.CONFIG}

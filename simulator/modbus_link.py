@@ -24,7 +24,6 @@ class ModbusLineFaults:
     def __init__(self, faults: LinkFaults, firmware: Firmware, *, tcp: bool,
                  then: TraceHook | None = None) -> None:
         self.faults = faults
-        self.firmware = firmware
         self.tcp = tcp
         self.then = then
         """A further hook that sees what really goes on the line (after the faults)."""
@@ -32,6 +31,10 @@ class ModbusLineFaults:
         self.single_answers = 0
         """Answers put on the line as exactly one undamaged copy (no loss, no damage, no
         duplicate): the ones a client is sure to receive as sent."""
+        self.attach(firmware)
+
+    def attach(self, firmware: Firmware) -> None:
+        self.firmware = firmware
         firmware.add_burst_listener(self._start_burst)
 
     def _start_burst(self) -> None:

@@ -18,6 +18,7 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from drivers.transport import FdTransport
 from simulator.faults import LinkFaults
 from simulator.modbus_adapter import ModbusAdapter
+from simulator.modbus_conformance import custom_pdus, only_unit
 from simulator.modbus_link import ModbusLineFaults
 from simulator.pty_port import open_pty
 
@@ -72,8 +73,10 @@ class ModbusBridges:
         line = ModbusLineFaults(self._link_faults(), self.adapter.firmware, tcp=True,
                                 then=trace_packet)
         self.lines.append(line)
-        server = ModbusTcpServer(self.adapter.device(), address=(host, port), trace_packet=line,
-                                 trace_pdu=trace_pdu)
+        server = ModbusTcpServer(self.adapter.device(tcp=True), address=(host, port),
+                                 trace_packet=line, custom_pdu=custom_pdus(),
+                                 trace_pdu=only_unit(self.adapter.unit, tcp=True,
+                                                     then=trace_pdu))
         await server.serve_forever(background=True)
         self._servers.append(server)
         return server.transport.sockets[0].getsockname()[1]
@@ -81,7 +84,9 @@ class ModbusBridges:
     async def serve_rtu(self, baudrate: int = RTU_BAUD,
                         trace_packet: Callable[[bool, bytes], bytes] | None = None,
                         trace_pdu: Callable | None = None) -> str:
-        """Serve RTU on a new pty; returns the path a client opens."""
+        """Serve RTU on a new pty; returns the path a client opens. A pseudo-terminal has no
+        electrical line: its parity cannot be set (the kernel refuses it), so the simulated
+        line is 8N1 whatever a real gun is configured for; open it with parity=N."""
         server_end, server_path = open_pty()
         host_end, host_path = open_pty()
         relay = PtyRelay(host_end, server_end)
@@ -91,12 +96,20 @@ class ModbusBridges:
         line = ModbusLineFaults(self._link_faults(), self.adapter.firmware, tcp=False,
                                 then=trace_packet)
         self.lines.append(line)
-        server = ModbusSerialServer(self.adapter.device(), framer=FramerType.RTU,
+        server = ModbusSerialServer(self.adapter.device(tcp=False), framer=FramerType.RTU,
                                     port=server_path, baudrate=baudrate, trace_packet=line,
-                                    trace_pdu=trace_pdu)
+                                    custom_pdu=custom_pdus(), broadcast_enable=True,
+                                    trace_pdu=only_unit(self.adapter.unit, tcp=False,
+                                                        then=trace_pdu))
         await server.serve_forever(background=True)
         self._servers.append(server)
         return host_path
+
+    def attach(self, firmware) -> None:
+        """A power cycle: the map and every line serve the new firmware."""
+        self.adapter.attach(firmware)
+        for line in self.lines:
+            line.attach(firmware)
 
     def unplug(self, cut_s: float = CABLE_PULL_S) -> None:
         """Pull the cables for a moment: every TCP connection drops (a client must connect

@@ -22,7 +22,6 @@ BURST_FRAMES = 6
 class SerialAdapter:
     def __init__(self, firmware: Firmware, write: Callable[[bytes], None],
                  link_faults: LinkFaults | None = None, channel: str = "serial") -> None:
-        self.firmware = firmware
         self.channel = channel
         """The port this adapter serves: its reply cache outlives a host's reconnection."""
         self._write = write
@@ -33,6 +32,13 @@ class SerialAdapter:
         self._burst_left = 0
         self.frames_in = 0
         self.frames_out = 0
+        self.cut_until = -1.0
+        """Loop time until which the line carries nothing (a cable pulled and put back)."""
+        self.attach(firmware)
+
+    def attach(self, firmware: Firmware) -> None:
+        """Serve this firmware (a power cycle replaces it behind the same port)."""
+        self.firmware = firmware
         firmware.add_listener(self._on_event)
         firmware.add_burst_listener(self._start_burst)
 
@@ -40,6 +46,8 @@ class SerialAdapter:
 
     def feed(self, data: bytes) -> None:
         """Bytes from the wire, in whatever chunks the port delivered them."""
+        if self._loop.time() < self.cut_until:
+            return
         self._raw += data
         arrived: list[bytes] = []
         while (end := self._raw.find(0)) != -1:
@@ -94,7 +102,7 @@ class SerialAdapter:
         self.send(Frame(msg_type, seq, payload))
 
     def send(self, frame: Frame) -> None:
-        if self.firmware.link_silent():
+        if self.firmware.link_silent() or self._loop.time() < self.cut_until:
             return
         self.frames_out += 1
         for delay, chunk in self.link_faults.apply(encode_frame(frame)):

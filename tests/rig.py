@@ -11,8 +11,9 @@ from drivers.messages import AlarmRaised, DeviceState, ShotDone, StateChanged
 from drivers.program import ShotProgram
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
-from drivers.modbus_driver import ModbusDriver
-from drivers.serial_driver import SerialDriver
+from drivers.core import DriverCore
+from drivers.modbus_link import modbus_driver
+from drivers.serial_link import serial_driver
 from drivers.transport import open_serial_port
 from injector.planner import Overrides, plan
 from profiles import load_catalog
@@ -113,38 +114,58 @@ class FrameCount:
         return pdu
 
 
-def pty_serial_driver(gun: SimulatedGun, path: str, name: str) -> SerialDriver:
-    device = gun.ptys[path]
+class Endpoint:
+    """Where a rig's driver finds its gun on one bridge. A swap serves another gun on the
+    same bridge and points here, so the driver's next (re)open reaches that gun, as a
+    clinician plugging a second gun into the same cable would."""
 
-    def open_port():
-        host = open_serial_port(path)
+    def __init__(self, bridge: str) -> None:
+        self.bridge = bridge
+        self.gun: SimulatedGun | None = None
+        self.address = None
+        self.count = FrameCount()
+
+    async def serve(self, gun: SimulatedGun) -> None:
+        self.gun, self.count = gun, FrameCount()
+        if self.bridge == "serial-pty":
+            self.address = gun.serve_pty()
+        elif self.bridge == "modbus-tcp":
+            self.address = await gun.serve_modbus_tcp(trace_pdu=self.count.server_pdu)
+            self.count.line = gun.modbus.lines[-1]
+        elif self.bridge == "modbus-rtu":
+            self.address = await gun.serve_modbus_rtu(trace_pdu=self.count.server_pdu)
+            self.count.line = gun.modbus.lines[-1]
+            relay = gun.modbus.relays[self.address]
+            self.count.sync.watch_writes(relay.host_side)
+            self.count.sync.watch_writes(relay.server_side)
+        elif self.bridge != "serial-memory":
+            raise ValueError(f"unknown bridge {self.bridge}")
+
+    def open_serial(self):
+        if self.bridge == "serial-memory":
+            return self.gun.memory_port()
+        device = self.gun.ptys[self.address]
+        host = open_serial_port(self.address)
         sync = KernelSync(lambda: host.bytes_written - device.bytes_read,
                           lambda: device.bytes_written - host.bytes_read)
         sync.watch_writes(host)
         sync.watch_writes(device)
         return host
-    return SerialDriver(open_port, name=name, reconnect=False)
 
+    def modbus_client(self):
+        count = self.count
+        if self.bridge == "modbus-tcp":
+            return AsyncModbusTcpClient("127.0.0.1", port=self.address, timeout=0.06,
+                                        retries=0, trace_packet=count.client_packet,
+                                        trace_pdu=count.client_pdu)
+        return AsyncModbusSerialClient(self.address, baudrate=115_200, timeout=0.06,
+                                       retries=0, trace_packet=count.client_packet,
+                                       trace_pdu=count.client_pdu)
 
-async def modbus_tcp_driver(gun: SimulatedGun, name: str) -> ModbusDriver:
-    count = FrameCount()
-    port = await gun.serve_modbus_tcp(trace_pdu=count.server_pdu)
-    count.line = gun.modbus.lines[-1]
-    return ModbusDriver(lambda: AsyncModbusTcpClient(
-        "127.0.0.1", port=port, timeout=0.06, retries=0, trace_packet=count.client_packet,
-        trace_pdu=count.client_pdu), name=name)
-
-
-async def modbus_rtu_driver(gun: SimulatedGun, name: str) -> ModbusDriver:
-    count = FrameCount()
-    path = await gun.serve_modbus_rtu(trace_pdu=count.server_pdu)
-    count.line = gun.modbus.lines[-1]
-    relay = gun.modbus.relays[path]
-    count.sync.watch_writes(relay.host_side)
-    count.sync.watch_writes(relay.server_side)
-    return ModbusDriver(lambda: AsyncModbusSerialClient(
-        path, baudrate=115_200, timeout=0.06, retries=0, trace_packet=count.client_packet,
-        trace_pdu=count.client_pdu), name=name)
+    def driver(self, reconnect: bool) -> DriverCore:
+        if self.bridge.startswith("serial"):
+            return serial_driver(self.open_serial, name=self.bridge, reconnect=reconnect)
+        return modbus_driver(self.modbus_client, name=self.bridge, reconnect=reconnect)
 
 
 def program_for(preset: str = "nappage-superficial", zone: str = "face",
@@ -157,11 +178,13 @@ def program_for(preset: str = "nappage-superficial", zone: str = "face",
 @dataclass
 class Rig:
     gun: SimulatedGun
-    driver: SerialDriver | ModbusDriver
+    driver: DriverCore
+    endpoint: Endpoint | None = None
     events: list = field(default_factory=list)
     failure: BaseException | None = None
     _task: asyncio.Task | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _retired: list = field(default_factory=list)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._collect())
@@ -228,26 +251,30 @@ class Rig:
             self._task.cancel()
         await self.driver.close()
 
+    async def swap_gun(self, other: SimulatedGun) -> None:
+        """Another gun behind the same cable: served on the same bridge, and the cable to
+        the first one pulled, so the driver reconnects and meets the other."""
+        first = self.gun
+        await self.endpoint.serve(other)
+        self.gun = other
+        self._retired.append(first)
+        first.unplug(cut_s=3600.0)              # that cable now leads to the other gun
+
     async def close(self) -> None:
         await self.close_host()
-        await self.gun.aclose()
+        for gun in (self.gun, *self._retired):
+            await gun.aclose()
 
 
-async def make_rig(bridge: str, *, connect: bool = True, **options) -> Rig:
+async def make_rig(bridge: str, *, connect: bool = True, reconnect: bool = True,
+                   **options) -> Rig:
+    """A simulated gun served on `bridge` and a host driver for it."""
     gun = SimulatedGun(GunOptions(**options))
-    if bridge == "serial-memory":
-        driver = SerialDriver(gun.memory_port, name=bridge)
-    elif bridge == "serial-pty":
-        driver = pty_serial_driver(gun, gun.serve_pty(), bridge)
-    elif bridge == "modbus-tcp":
-        driver = await modbus_tcp_driver(gun, bridge)
-    elif bridge == "modbus-rtu":
-        driver = await modbus_rtu_driver(gun, bridge)
-    else:
-        raise ValueError(f"unknown bridge {bridge}")
-    rig = Rig(gun, driver)
+    endpoint = Endpoint(bridge)
+    await endpoint.serve(gun)
+    rig = Rig(gun, endpoint.driver(reconnect), endpoint)
     if connect:
-        await driver.connect()
+        await rig.driver.connect()
         rig.start()
     return rig
 

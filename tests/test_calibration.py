@@ -8,7 +8,7 @@ import pytest
 
 from drivers.calibration_table import CalibrationTable
 from drivers.instruments import Balance, DepthGauge, InstrumentError
-from drivers.serial_driver import SerialDriver
+from drivers.serial_link import serial_driver
 from injector.calibration import CalibrationError, Series, calibrate, fit_series, verify
 from injector.controller import Controller
 from injector.session import SessionRequest, run_session
@@ -29,7 +29,7 @@ class Bench:
         self.gauge = DepthGauge(VirtualGauge(physics).answer)
 
     async def controller(self):
-        controller = Controller(SerialDriver(self.gun.memory_port), self.store)
+        controller = Controller(serial_driver(self.gun.memory_port), self.store)
         return controller
 
     async def step(self, work, **kwargs):

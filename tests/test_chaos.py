@@ -25,7 +25,7 @@ from drivers.codes import ALARMS
 from drivers.config import CONFIG_RANGES
 from drivers.framing import Frame, FrameDecoder, encode_frame
 from drivers.messages import DeviceState
-from drivers.serial_driver import SerialDriver
+from drivers.serial_link import serial_driver
 from injector.controller import Controller
 from injector.session import SessionRequest, run_session
 from injector.store import Store
@@ -173,7 +173,7 @@ async def test_a_clinic_day_leaves_a_complete_and_consistent_record(tmp_path):
                                    "plunger_stall", "emergency_stop"])
                 gun.firmware.faults.faults.append(
                     FaultAt(name, gun.firmware.shots_done + rng.randint(2, 40)))
-            controller = Controller(SerialDriver(gun.memory_port), store, person="Dr. Ilić")
+            controller = Controller(serial_driver(gun.memory_port), store, person="Dr. Ilić")
             result = await run_session(controller, CATALOG, SessionRequest(
                 preset, zone, needle, shots=rng.randint(20, 150), person="Dr. Ilić"))
             sessions += 1

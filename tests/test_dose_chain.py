@@ -18,7 +18,7 @@ from drivers.codes import ALARMS
 from drivers.config import DAY_S, IDENTITY_DEPTH, IDENTITY_VOLUME
 from drivers.errors import DeviceError
 from drivers.messages import DeviceState, ShotFlags
-from drivers.serial_driver import SerialDriver
+from drivers.serial_link import serial_driver
 from drivers.program import DeliveryCode
 from drivers.units import U16_MAX
 from injector.calibration import calibrate
@@ -63,12 +63,12 @@ class DeliveryLog:
 
 async def a_session(tmp_path, gun: SimulatedGun, request: SessionRequest):
     store = Store(tmp_path / "record.db")
-    controller = Controller(SerialDriver(gun.memory_port), store)
+    controller = Controller(serial_driver(gun.memory_port), store)
     try:
         await controller.connect()
         predicted = session_plan(controller, CATALOG, request, request.shots)
         await controller.close()
-        controller = Controller(SerialDriver(gun.memory_port), store)
+        controller = Controller(serial_driver(gun.memory_port), store)
         result = await run_session(controller, CATALOG, request)
     finally:
         await controller.close()
@@ -99,6 +99,24 @@ async def test_a_calibrated_gun_gives_what_was_asked_and_changes_syringes_as_pla
     # The gun's account and the real syringe agree.
     physics = gun.firmware.physics
     assert gun.firmware.syringe_remaining_nl / 1000 == pytest.approx(physics.syringe_ul, abs=0.5)
+
+
+@pytest.mark.parametrize("gain", [0.93, 1.07])
+async def test_a_thousand_nappage_shots_change_the_syringe_where_the_plan_said(tmp_path, gain):
+    # Before, a gun 7% short ran out at shot 917: the host sized its runs in uncorrected
+    # units and never reached the refill the plan promised.
+    gun = SimulatedGun(GunOptions(volume_gain=gain))
+    exact_calibration(gun, gain, 0.0)
+    log = DeliveryLog(gun)
+    request = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=1000)
+    try:
+        result, predicted, store = await a_session(tmp_path, gun, request)
+    finally:
+        await gun.aclose()
+    assert result.status == "completed", result.reason
+    assert result.summary["refills"] == predicted.refills == 1
+    assert len(log.strokes) == 1000 and min(log.strokes) == pytest.approx(10.0, abs=0.01)
+    assert len(log.primes) == 2                     # the session's, and the new syringe's
 
 
 async def test_a_gun_that_runs_dry_raises_empty_syringe_mid_shot(tmp_path):
@@ -224,11 +242,11 @@ async def test_the_plan_predicts_the_calibrated_guns_shot_times_within_1_ms(pres
         await rig.close()
 
 
-@settings(max_examples=12, deadline=None, derandomize=True,
+@settings(max_examples=8, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(gain=st.floats(0.9, 1.1), offset_mm=st.sampled_from([-0.2, 0.0, 0.2]),
        dose_ul=st.sampled_from([10.0, 25.0, 40.0, 60.0, 100.0]),
-       syringe_ml=st.sampled_from([1.0, 3.0]), extra=st.integers(0, 25))
+       syringe_ml=st.sampled_from([1.0, 1.0, 3.0]), extra=st.integers(0, 12))
 async def test_any_calibrated_gun_keeps_the_chain_and_the_planned_refills(
         tmp_path_factory, gain, offset_mm, dose_ul, syringe_ml, extra):
     tmp_path = tmp_path_factory.mktemp("chain")
@@ -296,13 +314,13 @@ async def test_calibrating_a_generous_gun_then_treating_gives_what_was_asked(tmp
     balance = Balance(VirtualBalance(gun.firmware.physics).answer)
     log = DeliveryLog(gun)
     try:
-        controller = Controller(SerialDriver(gun.memory_port), store)
+        controller = Controller(serial_driver(gun.memory_port), store)
         try:
             await calibrate(controller, CATALOG, "dose", person="tech", balance=balance)
         finally:
             await controller.close()
         before = sum(log.strokes)
-        controller = Controller(SerialDriver(gun.memory_port), store)
+        controller = Controller(serial_driver(gun.memory_port), store)
         try:
             result = await run_session(controller, CATALOG, SessionRequest(
                 "pinpoint", "back", "30G-6mm", shots=40))

@@ -7,11 +7,13 @@ import asyncio
 import pytest
 
 from drivers.codes import ALARMS
-from drivers.errors import DeviceError, IncompatibleDevice
+from drivers.errors import (
+    DeviceError, DeviceRebooted, DifferentDevice, IncompatibleDevice, LinkLost,
+)
 from drivers.messages import DeviceState, MsgType, ShotFlags, StatusFlags
 from drivers.program import ShotProgram
-from simulator.gun import SimulatedGun
-from drivers.serial_driver import SerialDriver
+from simulator.gun import GunOptions, SimulatedGun
+from drivers.serial_link import serial_driver
 from tests.rig import program_for
 
 
@@ -29,7 +31,7 @@ async def test_connect_identifies_the_gun(rig_factory, bridge):
 
 async def test_an_unknown_model_is_refused():
     gun = SimulatedGun()
-    driver = SerialDriver(gun.memory_port, models=frozenset({"OTHER-GUN"}))
+    driver = serial_driver(gun.memory_port, models=frozenset({"OTHER-GUN"}))
     with pytest.raises(IncompatibleDevice, match="model = 'MESO-GUN-S1', expected OTHER-GUN"):
         await driver.connect()
     await driver.close()
@@ -213,10 +215,13 @@ async def test_a_silent_host_trips_the_watchdog_mid_shot(rig_factory, bridge):
     physics = rig.firmware.physics
     await rig.until(lambda: physics.plunger.moving(rig.now), 5.0, "the infusion", poll_s=0.01)
     await rig.driver.close()                    # the host falls silent mid-dispense
-    silent_from = rig.firmware._last_rx
+    closed_at = rig.now
     timeout_s = rig.firmware.config.watchdog_ms / 1000
     await rig.until(lambda: rig.firmware.state is DeviceState.FAULT, 1.0, poll_s=0.001)
     tripped = rig.now
+    # The last frame the gun heard may be a request already on its way when the host closed.
+    silent_from = rig.firmware._last_rx
+    assert silent_from <= closed_at + 0.06
     assert silent_from + timeout_s <= tripped <= silent_from + timeout_s + 0.002
     assert not physics.plunger.moving(tripped)
     await rig.until(lambda: physics.depth.position(rig.now) == 0.0, 0.2, poll_s=0.001)
@@ -235,3 +240,63 @@ async def test_the_watchdog_ignores_a_silent_host_when_nothing_can_move(rig_fact
     await rig.driver.close()
     await asyncio.sleep(1.0)
     assert rig.firmware.state is DeviceState.IDLE and not rig.firmware.latched
+
+
+# ---- the same gun, the same boot, a link that fails fast (issue 13) -----------------------
+
+async def test_a_rebooted_gun_is_refused_never_adopted(rig_factory, bridge):
+    rig = await rig_factory(bridge)
+    await rig.ready()
+    await rig.driver.fire(3)
+    await rig.until(lambda: len(rig.shots()) == 3)
+    was = rig.driver.identity.boot_id
+    rig.gun.power_cycle()                       # a reset behind an unbroken link
+    with pytest.raises(DeviceRebooted) as refused:
+        await rig.until(lambda: False, 2.0, "the driver to notice")
+    assert (refused.value.was, refused.value.now) == (was, rig.firmware.boot_id)
+    assert "rebooted" in str(refused.value)
+    with pytest.raises(DeviceRebooted):
+        await rig.driver.status()               # the driver is done with this gun
+
+
+async def test_a_rebooted_gun_met_on_reconnection_is_refused(rig_factory, bridge):
+    rig = await rig_factory(bridge)
+    await rig.ready()
+    rig.gun.unplug()
+    rig.gun.power_cycle()                       # the cable pulled, and the gun reset
+    with pytest.raises(DeviceRebooted):
+        await rig.until(lambda: False, 2.0, "the driver to notice")
+
+
+async def test_another_gun_behind_the_same_cable_is_refused(rig_factory, bridge):
+    rig = await rig_factory(bridge, serial_number="SIM-A")
+    await rig.ready()
+    await rig.swap_gun(SimulatedGun(GunOptions(serial_number="SIM-B")))
+    with pytest.raises(DifferentDevice, match="serial SIM-B, was SIM-A"):
+        await rig.until(lambda: False, 2.0, "the driver to notice")
+
+
+async def test_another_gun_with_the_same_serial_is_refused_by_its_boot(rig_factory, bridge):
+    # Two simulated guns with the default serial: only the boot id tells them apart.
+    rig = await rig_factory(bridge)
+    await rig.ready()
+    await rig.swap_gun(SimulatedGun(GunOptions()))
+    with pytest.raises(DeviceRebooted):
+        await rig.until(lambda: False, 2.0, "the driver to notice")
+
+
+async def test_a_pulled_cable_ends_the_driver_within_a_second_of_the_last_answer(
+        rig_factory, bridge):
+    rig = await rig_factory(bridge)
+    await rig.ready()
+    await rig.driver.fire(1000)                 # a long run: its length must not matter
+    await rig.until(lambda: len(rig.shots()) >= 3)
+    rig.gun.modbus.unplug(cut_s=3600.0)         # Modbus lines dead, TCP dropped
+    rig.gun.unplug()
+    rig.gun.firmware.link_silent_until = rig.now + 3600.0      # and nothing gets through
+    pulled = rig.now
+    with pytest.raises(LinkLost):
+        await rig.until(lambda: False, 5.0, "the driver to give up")
+    assert rig.now - pulled < 1.0
+    assert rig.firmware.state is DeviceState.FAULT              # its watchdog stopped it
+    assert rig.firmware.physics.depth.position(rig.now) == 0.0

@@ -15,7 +15,7 @@ from drivers.codes import ALARMS
 from drivers.config import DeviceConfig
 from drivers.errors import DeviceError
 from drivers.messages import DeviceState
-from drivers.modbus_driver import PriorityGate
+from drivers.modbus_link import PriorityGate
 from simulator.gun import GunOptions, SimulatedGun
 from tests.conftest import REPO
 from tests.rig import make_rig, raw_modbus_tcp
@@ -139,7 +139,7 @@ async def test_estop_and_hold_coils_reflect_the_state():
         await rig.until(lambda: len(rig.shots()) >= 2)
         await rig.driver.hold()
         await rig.until_state(DeviceState.HELD)
-        client = rig.driver._client
+        client = rig.driver.link._client
         assert (await client.read_coils(0, count=2, device_id=1)).bits[:2] == [False, True]
         await rig.driver.emergency_stop()
         await rig.until_state(DeviceState.ESTOP)

@@ -16,9 +16,9 @@ import pytest
 
 from drivers.codes import ALARMS, ERRORS
 from drivers.config import UNLOCK_KEYS, UNLOCK_S
-from drivers.errors import DeviceError, IncompatibleDevice
+from drivers.errors import DifferentDevice, LinkLost, DeviceError, IncompatibleDevice
 from drivers.messages import DeviceState, ErrorBody, Fire, GetEvents, Hello, MsgType, Unlock
-from drivers.serial_driver import SerialDriver
+from drivers.serial_link import serial_driver
 from simulator.firmware import Firmware
 from simulator.gun import GunOptions, SimulatedGun
 from tests.conftest import REPO, run_cli
@@ -85,26 +85,36 @@ async def test_a_different_gun_after_reconnection_is_refused():
     guns = [SimulatedGun(GunOptions(serial_number="SIM-A")),
             SimulatedGun(GunOptions(serial_number="SIM-B"))]
     ports = iter([guns[0].memory_port, guns[1].memory_port])
-    driver = SerialDriver(lambda: next(ports)())
+    driver = serial_driver(lambda: next(ports)())
     await driver.connect()
     guns[0].unplug()
-    with pytest.raises(IncompatibleDevice, match="serial_number = 'SIM-B', expected SIM-A"):
+    with pytest.raises(DifferentDevice, match="a different gun answered: serial SIM-B, was SIM-A"):
         async for _ in driver.events():
             pass
     for gun in guns:
         gun.close()
 
 
-async def test_a_silent_link_fault_trips_the_watchdog_and_the_host_hears_of_it():
+async def test_a_silent_link_trips_the_watchdog_and_the_host_gives_up_within_a_second():
     rig = await make_rig("serial-memory", faults=["watchdog@3"])
     try:
         await rig.ready()
         await rig.driver.fire(10)
-        await rig.until(lambda: any(a.code == ALARMS["watchdog"].code for a in rig.alarms()),
-                        10.0, "the watchdog alarm")
-        await rig.until_state(DeviceState.FAULT)
+        await rig.until(lambda: rig.firmware.link_silent(), 10.0, "the silence", poll_s=0.001)
+        silent_from = rig.now
+        with pytest.raises(LinkLost):
+            await rig.until(lambda: False, 5.0, "the driver giving up")
+        assert rig.now - silent_from < 1.0
+        assert rig.firmware.state is DeviceState.FAULT            # the gun stopped itself
+        assert ALARMS["watchdog"].code in rig.firmware.latched
         assert rig.firmware.physics.depth.position(rig.now) == 0.0
-        assert [s.shot_index for s in rig.shots()] == list(range(1, rig.firmware.shots_done + 1))
+        # Once the line is back, another host finds the alarm latched, waiting for a person.
+        await asyncio.sleep(2.0)
+        later = serial_driver(rig.gun.memory_port)
+        await later.connect()
+        status = await later.status()
+        assert status.active_alarm == ALARMS["watchdog"].code
+        await later.close()
     finally:
         await rig.close()
 
@@ -292,9 +302,9 @@ async def test_the_serial_driver_unlocks_writes_and_leaves_the_gun_locked():
         config = replace(await rig.driver.read_config(), watchdog_ms=400)
         await rig.driver.write_config(config)
         assert rig.firmware.config.watchdog_ms == 400
-        assert rig.driver.heartbeat_s == pytest.approx(0.2)        # paced by the new watchdog
+        assert rig.driver.keepalive_s == pytest.approx(0.2)        # paced by the new watchdog
         with pytest.raises(DeviceError) as refused:
-            await rig.driver._command(MsgType.WRITE_CONFIG, config)
+            await rig.driver.link.exchange(MsgType.WRITE_CONFIG, config)
         assert refused.value.name == "locked"
     finally:
         await rig.close()

@@ -8,11 +8,12 @@ import time
 
 import pytest
 
+from drivers.codes import ALARMS
 from drivers.messages import DeviceState
 from injector.controller import Controller
 from injector.session import SessionRequest, run_session
 from injector.store import Store
-from drivers.serial_driver import SerialDriver
+from drivers.serial_link import serial_driver
 from tests.rig import CATALOG, make_rig
 
 
@@ -55,7 +56,7 @@ async def test_a_session_gives_every_shot_and_records_it(tmp_path, bridge):
 
 
 STOP_FAULTS = ["occlusion", "motor_stall", "plunger_stall", "empty_syringe", "needle_removed",
-               "syringe_removed", "emergency_stop", "watchdog"]
+               "syringe_removed", "emergency_stop"]
 
 
 @pytest.mark.parametrize("fault", STOP_FAULTS)
@@ -71,11 +72,37 @@ async def test_every_fault_mid_session(tmp_path, fault):
     # The record holds exactly what the gun did, no shot after the alarm.
     indices = [s["shot_index"] for s in store.shots(result.session_id)]
     assert indices == list(range(1, gun.firmware.shots_done + 1))
-    # A silent link goes on firing until the watchdog trips, 250 ms (two periods) later.
-    assert indices[-1] <= 12 + (2 if fault == "watchdog" else 0)
+    assert indices[-1] <= 12
     alarms = store.alarms(result.session_id)
     assert [a["name"] for a in alarms] == [fault] and alarms[0]["acknowledged_by"] is None
     assert store.session(result.session_id)["status"] == "aborted"
+
+
+async def test_a_silent_link_ends_the_session_failed_within_a_second(tmp_path):
+    # The link falls silent at shot 12 (for 2 s): the gun's watchdog stops it 250 ms later,
+    # and the host gives up within a second of the gun's last answer, recorded failed.
+    request = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=30)
+    silent_from = []
+
+    async def note_silence(gun, controller):
+        while not gun.firmware.link_silent():
+            await asyncio.sleep(0.001)
+        silent_from.append(asyncio.get_running_loop().time())
+
+        while controller.link_failure is None:
+            await asyncio.sleep(0.001)
+        silent_from.append(asyncio.get_running_loop().time() - silent_from[0])
+
+    result, store, gun = await run(tmp_path, request, faults=["watchdog@12"],
+                                   during=note_silence)
+    assert (result.status, store.session(result.session_id)["status"]) == ("failed", "failed")
+    assert result.reason.startswith("link lost")
+    assert silent_from[1] < 1.0                         # given up within a second
+    host = [c for c in store.state_changes(result.session_id) if c["side"] == "host"]
+    assert (host[-2]["state"], host[-2]["cause"]) == ("fault", "link_lost")
+    assert gun.firmware.state is DeviceState.FAULT
+    assert ALARMS["watchdog"].code in gun.firmware.latched
+    assert gun.firmware.physics.depth.position(asyncio.get_running_loop().time()) == 0.0
 
 
 async def test_a_syringe_change_mid_session_keeps_the_count(tmp_path):
@@ -149,7 +176,7 @@ async def test_an_alarm_latched_before_connecting_is_recorded_and_its_acknowledg
     await rig.until_state(DeviceState.FAULT)
     await rig.close_host()                          # the gun stays latched, no host
     store = Store(tmp_path / "record.db")
-    controller = Controller(SerialDriver(rig.gun.memory_port), store)
+    controller = Controller(serial_driver(rig.gun.memory_port), store)
     try:
         await controller.connect()
         assert controller.state == "fault"

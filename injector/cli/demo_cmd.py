@@ -18,7 +18,7 @@ from injector.controller import Controller
 from injector.plots import plot_session
 from injector.session import SessionRequest, run_session
 from injector.store import Store
-from drivers.serial_driver import SerialDriver
+from drivers.serial_link import serial_driver
 from drivers.transport import open_serial_port
 from drivers.urls import open_url_driver
 from simulator.gun import GunOptions, SimulatedGun
@@ -61,7 +61,7 @@ async def _demo(args):
             driver = open_url_driver(f"modbus-tcp://127.0.0.1:{port}")
         else:
             path = gun.serve_pty()
-            driver = SerialDriver(lambda: open_serial_port(path), name=path)
+            driver = serial_driver(lambda: open_serial_port(path), name=path)
         controller = Controller(driver, store)
         request = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=args.shots)
         progress = SessionProgress(args.shots, enabled=not args.json)
