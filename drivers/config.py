@@ -110,6 +110,13 @@ class DeviceConfig(WireStruct):
     def bore_area_mm2(self) -> float:
         return bore_area_mm2(self.syringe_bore_um / 1000)
 
+    def envelope_host_units(self) -> dict[str, float]:
+        """The stored clinical envelope in mm, ul and shots a second."""
+        return {"min_depth_mm": self.min_depth_um / 1000,
+                "max_depth_mm": self.max_depth_um / 1000,
+                "min_dose_ul": self.min_dose_nl / 1000, "max_dose_ul": self.max_dose_nl / 1000,
+                "shot_rate_max_hz": 1000 / self.min_shot_period_ms}
+
     # ---- the stored calibration ----------------------------------------------------------
 
     def _table(self, axis: str, unit: str) -> CalibrationTable:

@@ -25,6 +25,7 @@ from injector.errors import InjectorError
 from injector.machine import CONNECTED, INTERLOCKS, RUNNING, build_machine
 from injector.planner import Plan
 from injector.store import Store
+from profiles.envelope import ENVELOPE, SafetyEnvelope
 
 log = logging.getLogger("injector.controller")
 
@@ -88,6 +89,8 @@ class Controller:
         self.config: DeviceConfig | None = None
         self.status: Status | None = None
         self.calibration: ActiveCalibration | None = None
+        self.envelope: SafetyEnvelope = ENVELOPE
+        """The product's envelope narrowed to the connected gun's."""
         self.calibration_override: str | None = None
         self.plan: Plan | None = None
         self.budget_nl = 0
@@ -259,6 +262,9 @@ class Controller:
         self.store.record_device(self.identity.serial_number, self.identity.model,
                                  self.identity.firmware_version)
         self.config = await self.driver.read_config()
+        # The gun's own envelope, checked against the product's: wider is refused, narrower
+        # is what the host plans within.
+        self.envelope = ENVELOPE.within_gun(**self.config.envelope_host_units())
         self.calibration = in_force(self.store, self.identity.serial_number, self.config)
         self.status = await self.driver.status()
         self.device_state = DeviceState(self.status.state)

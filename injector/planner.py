@@ -267,6 +267,11 @@ def _setting(preset: Preset, zone: Zone, needle: Needle, overrides: Overrides,
     check_finite_positive(values["spacing_mm"], "spacing_mm", "mm", source=source["spacing_mm"])
     check_finite_positive(values["shot_rate_hz"], "shot_rate_hz", "Hz",
                           source=source["shot_rate_hz"])
+    if values["shot_rate_hz"] > envelope.shot_rate_max_hz:
+        raise EnvelopeError(f"faster than the safety envelope's {envelope.shot_rate_max_hz:g} "
+                            "shots a second", source=source["shot_rate_hz"],
+                            field="shot_rate_hz", value=values["shot_rate_hz"],
+                            limit=envelope.shot_rate_max_hz)
     return ShotSetting(
         delivery=preset.delivery, insert_speed_mm_s=preset.insert_speed_mm_s,
         retract_speed_mm_s=limits.depth_speed_max_mm_s,

@@ -80,7 +80,7 @@ def session_plan(controller: Controller, catalog: Catalog, request: SessionReque
     syringe = catalog.syringe(syringe_ml, config.dead_volume_nl / 1000)
     return plan(catalog.preset(request.preset), catalog.zone(request.zone),
                 catalog.needle(request.needle), syringe, shots=shots,
-                overrides=request.overrides,
+                overrides=request.overrides, envelope=controller.envelope,
                 limits=config.mechanical_limits(), correction=controller.calibration.correction,
                 prime_ul=request.prime_ul, syringe_start_nl=controller.syringe_remaining_nl)
 

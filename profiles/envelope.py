@@ -28,6 +28,29 @@ class SafetyEnvelope:
     dose_min_ul: float = 10.0
     dose_max_ul: float = 100.0
     """Dose per shot 0.01 to 0.1 ml (seeds: classical 0.01-0.03 ml, infiltration 0.1 ml)."""
+    shot_rate_max_hz: float = 20.0
+    """Above the 9 shots a second of the field's automated guns and the 15 a superficial
+    nappage run is held to; the gun stores it as its shortest period, 50 ms."""
+
+    def within_gun(self, *, min_depth_mm: float, max_depth_mm: float, min_dose_ul: float,
+                   max_dose_ul: float, shot_rate_max_hz: float) -> SafetyEnvelope:
+        """This envelope narrowed to the one a gun stores. A gun whose envelope is wider
+        than the product's is refused (the field, its value, the product's limit): a
+        technician must narrow it; the host never plans past either."""
+        for field, value, limit, wider in (
+                ("min_depth_mm", min_depth_mm, self.depth_min_mm, min_depth_mm < self.depth_min_mm),
+                ("max_depth_mm", max_depth_mm, self.depth_max_mm, max_depth_mm > self.depth_max_mm),
+                ("min_dose_ul", min_dose_ul, self.dose_min_ul, min_dose_ul < self.dose_min_ul),
+                ("max_dose_ul", max_dose_ul, self.dose_max_ul, max_dose_ul > self.dose_max_ul),
+                ("shot_rate_max_hz", shot_rate_max_hz, self.shot_rate_max_hz,
+                 shot_rate_max_hz > self.shot_rate_max_hz + 1e-9)):
+            if wider:
+                raise EnvelopeError("the gun's stored envelope is wider than the product's: "
+                                    "a technician must narrow it", source="gun", field=field,
+                                    value=value, limit=limit)
+        return SafetyEnvelope(depth_min_mm=min_depth_mm, depth_max_mm=max_depth_mm,
+                              needle_margin_mm=self.needle_margin_mm, dose_min_ul=min_dose_ul,
+                              dose_max_ul=max_dose_ul, shot_rate_max_hz=shot_rate_max_hz)
 
     def max_depth_mm(self, zone: Zone, needle: Needle) -> float:
         return min(self.depth_max_mm, needle.length_mm - self.needle_margin_mm, zone.depth_max_mm)

@@ -43,6 +43,8 @@ class GunOptions:
     """Unix time of the factory calibration (default: a day before the simulator starts)."""
     boot_id: int | None = None
     """The boot identity to report (default: a random one, as a real gun draws at power-up)."""
+    modbus_unit: int = 1
+    """The gun's Modbus unit (slave) id, 1 to 247: it answers no other on a shared bus."""
     nvram: str | None = None
     """A file that keeps the gun's configuration (its calibration included) across runs, as
     a real gun's non-volatile memory does: read at power-up, written on every change."""
@@ -102,7 +104,8 @@ class SimulatedGun:
             self.firmware.config = replace(self.firmware.config, watchdog_ms=options.watchdog_ms)
         self._keep_config(self.firmware)
         self.adapters: list[SerialAdapter] = []
-        self.modbus = ModbusBridges(ModbusAdapter(self.firmware), options.link_faults)
+        self.modbus = ModbusBridges(ModbusAdapter(self.firmware, options.modbus_unit),
+                                    options.link_faults)
         self.ptys: dict[str, ByteTransport] = {}
         """The device side of each pty served, by the path a host opens."""
         self._transports: list[ByteTransport] = []

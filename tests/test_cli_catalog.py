@@ -62,7 +62,9 @@ def test_plan_text_and_plot(tmp_path):
     (["--preset", "classical", "--zone", "face", "--needle", "32G-4mm", "--dose-ul", "150"],
      "dose_ul = 150.0: outside the safety envelope's dose per shot, 10 to 100 ul"),
     (["--preset", "nappage-superficial", "--zone", "face", "--needle", "32G-4mm",
-      "--rate-hz", "25"], "shot_rate_hz = 25.0: the mechanics reach at most"),
+      "--rate-hz", "19"], "shot_rate_hz = 19.0: the mechanics reach at most"),
+    (["--preset", "nappage-superficial", "--zone", "face", "--needle", "32G-4mm",
+      "--rate-hz", "25"], "shot_rate_hz = 25.0: faster than the safety envelope's 20 shots"),
     (["--preset", "classical", "--zone", "face", "--needle", "32G-4mm", "--syringe-ml", "7"],
      "no syringe of that size"),
 ])

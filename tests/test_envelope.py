@@ -88,3 +88,49 @@ def test_no_preset_file_can_widen_the_envelope(tmp_path):
         source.replace('"infiltration"', '"deeper"', 1).replace("depth_mm = 6.0", "depth_mm = 14.0"))
     with pytest.raises(ProfileError, match=r"depth_mm = 14.0: deeper than the safety envelope's maximum, 13 mm"):
         load_catalog([tmp_path])
+
+
+def test_the_gun_and_the_product_store_the_same_envelope():
+    from drivers.config import ClinicalEnvelope, factory_config
+    from profiles.envelope import ENVELOPE
+
+    assert ENVELOPE.within_gun(**factory_config().envelope_host_units()) == ENVELOPE
+    gun = ClinicalEnvelope()
+    assert (gun.min_depth_um, gun.max_depth_um) == (ENVELOPE.depth_min_mm * 1000,
+                                                   ENVELOPE.depth_max_mm * 1000)
+    assert (gun.min_dose_nl, gun.max_dose_nl) == (ENVELOPE.dose_min_ul * 1000,
+                                                 ENVELOPE.dose_max_ul * 1000)
+    assert gun.min_shot_period_ms == 1000 / ENVELOPE.shot_rate_max_hz
+
+
+async def test_a_gun_with_a_wider_envelope_is_refused_at_connect_and_a_narrower_one_obeyed(
+        tmp_path):
+    from dataclasses import replace
+
+    from injector.controller import Controller
+    from injector.planner import Overrides
+    from injector.session import SessionRequest, run_session
+    from injector.store import Store
+    from profiles.errors import EnvelopeError
+    from tests.rig import CATALOG, make_rig
+
+    rig = await make_rig("serial-memory", connect=False)
+    store = Store(tmp_path / "record.db")
+    try:
+        rig.firmware.config = replace(rig.firmware.config, max_depth_um=14_000)
+        with pytest.raises(EnvelopeError, match="max_depth_mm = 14.0: the gun's stored "
+                                                "envelope is wider than the product's"):
+            await Controller(rig.driver, store).connect()
+        # A technician narrowed this gun to 8 shots a second: the host plans within it.
+        rig.firmware.config = replace(rig.firmware.config, max_depth_um=13_000,
+                                      min_shot_period_ms=125)
+        fast = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=5,
+                              overrides=Overrides(shot_rate_hz=10.0))
+        controller = Controller(rig.endpoint.driver(True), store)
+        with pytest.raises(EnvelopeError, match="shot_rate_hz = 10.0: faster than the "
+                                                "safety envelope's 8 shots a second"):
+            await run_session(controller, CATALOG, fast)
+        await controller.close()
+    finally:
+        await rig.close()
+        store.close()

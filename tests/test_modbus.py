@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import serial
 
 from drivers import modbus_map as mm
 from drivers.codes import ALARMS
@@ -213,3 +214,125 @@ def test_mbpoll_out_of_range_write_gets_exception_3(sim_process):
         assert "Illegal data value" in write.stdout + write.stderr
         check = mbpoll(*link, "-t", "4", "-r", "201", "-c", "1", target)
         assert values(check.stdout)[201] == 0                             # unchanged
+
+
+# ---- conformance to the Modbus specification (issue 13) -----------------------------------
+
+def _crc(frame: bytes) -> bytes:
+    crc = 0xFFFF
+    for byte in frame:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return frame + crc.to_bytes(2, "little")
+
+
+async def _rtu_exchange(path: str, request: bytes, wait_s: float = 0.2) -> bytes:
+    line = serial.Serial(path, 115_200, timeout=0)
+    try:
+        line.write(_crc(request))
+        got = b""
+        for _ in range(round(wait_s / 0.01)):
+            await asyncio.sleep(0.01)
+            got += line.read(256)
+        return got
+    finally:
+        line.close()
+
+
+async def _tcp_exchange(port: int, unit: int, pdu: bytes, transaction: int = 1) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(transaction.to_bytes(2, "big") + b"\x00\x00"
+                     + (len(pdu) + 1).to_bytes(2, "big") + bytes([unit]) + pdu)
+        await writer.drain()
+        try:
+            head = await asyncio.wait_for(reader.readexactly(7), 0.5)
+        except TimeoutError:
+            return b""
+        return head[6:7] + await reader.readexactly(int.from_bytes(head[4:6], "big") - 1)
+    finally:
+        writer.close()
+
+
+@pytest.mark.looptime(False)
+async def test_rtu_answers_only_its_own_unit_and_obeys_broadcasts():
+    gun = SimulatedGun(GunOptions(modbus_unit=7))
+    try:
+        path = await gun.serve_modbus_rtu()
+        read_status = bytes([4, 0, 100, 0, 1])
+        assert (await _rtu_exchange(path, bytes([7]) + read_status))[:3] == bytes([7, 4, 2])
+        assert await _rtu_exchange(path, bytes([1]) + read_status) == b""     # not ours: silent
+        assert await _rtu_exchange(path, bytes([8]) + read_status) == b""
+        # A broadcast (unit 0) write is executed and never answered: the emergency stop coil.
+        assert await _rtu_exchange(path, bytes([0, 5, 0, 0, 0xFF, 0])) == b""
+        assert gun.firmware.state is DeviceState.ESTOP
+    finally:
+        await gun.aclose()
+
+
+@pytest.mark.looptime(False)
+@pytest.mark.parametrize("kind", ["tcp", "rtu"])
+async def test_unsupported_functions_and_bad_counts_get_the_specified_exceptions(kind):
+    gun = SimulatedGun()
+    try:
+        if kind == "tcp":
+            port = await gun.serve_modbus_tcp()
+
+            async def ask(pdu: bytes) -> bytes:
+                return (await _tcp_exchange(port, 1, pdu))[1:]
+        else:
+            path = await gun.serve_modbus_rtu()
+
+            async def ask(pdu: bytes) -> bytes:
+                return (await _rtu_exchange(path, b"\x01" + pdu))[1:-2]
+        # pymodbus's own stock answers are off: every code outside the map is exception 1
+        # under its own function code (FC7 exception status, FC8 diagnostics, FC11/12 event
+        # counters, FC17 server id, FC20/21 file records, FC22 mask write, FC24 FIFO, FC43
+        # device identification), and so is a code pymodbus does not know.
+        for code, body in [(7, b""), (8, b"\x00\x00\x12\x34"), (11, b""), (17, b""),
+                           (22, b"\x00\xc8\xff\xff\x00\x00"), (24, b"\x00\x00"),
+                           (43, b"\x0e\x01\x00"), (65, b"")]:
+            assert await ask(bytes([code]) + body) == bytes([code | 0x80, 1]), code
+        # A count outside the specification: exception 3 under the request's own code.
+        assert await ask(b"\x03\x00\x64\x00\x00") == b"\x83\x03"          # 0 registers
+        assert await ask(b"\x04\x00\x00\x00\x7e") == b"\x84\x03"          # 126 registers
+        # A coil takes only 0x0000 and 0xFF00.
+        assert await ask(b"\x05\x00\x01\x12\x34") == b"\x85\x03"
+        assert gun.firmware.state is DeviceState.LOCKED
+        # And the map still answers after all that.
+        assert (await ask(b"\x04\x00\x64\x00\x01"))[:2] == b"\x04\x02"
+    finally:
+        await gun.aclose()
+
+
+@pytest.mark.looptime(False)
+async def test_tcp_reaches_the_gun_at_its_unit_and_at_0_and_255_only():
+    gun = SimulatedGun(GunOptions(modbus_unit=9))
+    try:
+        port = await gun.serve_modbus_tcp()
+        for unit in (9, 0, 255):
+            assert (await _tcp_exchange(port, unit, b"\x04\x00\x64\x00\x01"))[:3] == bytes(
+                [unit, 4, 2])
+        assert await _tcp_exchange(port, 1, b"\x04\x00\x64\x00\x01") == b""
+    finally:
+        await gun.aclose()
+
+
+async def test_modbus_urls_take_the_line_settings_with_the_specifications_default():
+    from drivers.urls import PortURLError, open_url_driver
+
+    driver = open_url_driver("modbus-rtu:///dev/ttyUSB9")
+    client = driver.link._make_client()
+    params = client.comm_params
+    assert (params.baudrate, params.parity, params.stopbits, driver.link.unit) == (
+        115_200, "E", 1, 1)
+    driver = open_url_driver("modbus-rtu:///dev/ttyUSB9?parity=n&stopbits=2&unit=17&baud=19200")
+    params = driver.link._make_client().comm_params
+    assert (params.baudrate, params.parity, params.stopbits, driver.link.unit) == (
+        19_200, "N", 2, 17)
+    for bad in ("modbus-rtu:///dev/ttyUSB9?parity=X", "modbus-rtu:///dev/ttyUSB9?stopbits=3",
+                "modbus-rtu:///dev/ttyUSB9?unit=0", "modbus-rtu:///dev/ttyUSB9?unit=248",
+                "modbus-tcp://127.0.0.1:1502?parity=E"):
+        with pytest.raises(PortURLError):
+            open_url_driver(bad)
