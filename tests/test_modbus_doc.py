@@ -7,7 +7,7 @@ import pytest
 
 from drivers import modbus_map as mm
 from tests.conftest import REPO
-from tests.wire.modbus_replay import examples, replay
+from tests.wire.modbus_replay import examples, replay, without_times
 
 DOC = (REPO / "docs" / "modbus.md").read_text(encoding="utf-8")
 EXAMPLES = [(kind, name, request.hex(), response.hex())
@@ -43,12 +43,12 @@ def test_fixed_addresses_are_in_the_doc():
 def test_rtu_examples_carry_a_valid_crc():
     rtu = [(bytes.fromhex(q), bytes.fromhex(r)) for kind, _, q, r in EXAMPLES if kind == "RTU"]
     assert rtu
-    for frame in (f for pair in rtu for f in pair):
+    for frame in (f for pair in rtu for f in pair if f):      # silence has no CRC
         assert crc_modbus(frame[:-2]) == int.from_bytes(frame[-2:], "little")
 
 
 @pytest.mark.looptime(False)
 async def test_byte_examples_replayed_against_the_simulator():
     answers = await replay(DOC)
-    for (kind, name, _, _, expected), got in zip(examples(DOC), answers, strict=True):
-        assert got == expected, f"{kind} {name}"
+    for (kind, name, _, request, expected), got in zip(examples(DOC), answers, strict=True):
+        assert without_times(request, got) == without_times(request, expected), f"{kind} {name}"

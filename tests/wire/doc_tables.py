@@ -32,7 +32,8 @@ MEANINGS: dict[str, str] = {
              "4 trigger pressed",
     "active_alarm": "code of the oldest latched alarm, 0 if none",
     "alarm_count": "latched alarms",
-    "depth_um": "needle position (i32 in Status)",
+    "depth_um": "needle position",
+    "ShotProgram.depth_um": "commanded depth (through the depth calibration)",
     "plunger_um": "plunger position",
     "pressure_kpa": "line pressure",
     "shots_done": "index of the last shot started since power-up",
@@ -125,12 +126,16 @@ def _range(name: str) -> str:
     return ""
 
 
+def meaning(cls: type[WireStruct], name: str) -> str:
+    return MEANINGS.get(f"{cls.__name__}.{name}", MEANINGS[name])
+
+
 def serial_table(cls: type[WireStruct], *, ranges: bool = False) -> str:
     head = "| offset | field | type | meaning |" + (" range |" if ranges else "")
     rule = "|---|---|---|---|" + ("---|" if ranges else "")
     rows, offset = [head, rule], 0
     for kind, size, name in _codes(cls):
-        row = f"| {offset} | {name} | {kind} | {MEANINGS[name]} |"
+        row = f"| {offset} | {name} | {kind} | {meaning(cls, name)} |"
         rows.append(row + (f" {_range(name)} |" if ranges else ""))
         offset += size
     return "\n".join(rows)

@@ -9,12 +9,18 @@ import re
 
 import serial
 
-from drivers.messages import DeviceState
+from drivers import modbus_map as mm
+from drivers.messages import EVENT_PAYLOADS, DeviceState, MsgType
 from simulator.gun import GunOptions, SimulatedGun
 
 EXAMPLE = re.compile(r"<!-- example: (TCP|RTU) (.+?) -->\n```\n(.*?)\nrequest   ([0-9a-f ]+)\n"
                      r"response  ([0-9a-f ]*)\n```")
 BOOT_ID = 0x5EED0B07
+BUSY = (DeviceState.HOMING, DeviceState.PRIMING, DeviceState.FIRING)
+POLL_STATE = bytes.fromhex("ff ff 00 00 00 06 01 04 00 64 00 01")
+"""Read the state register, on a transaction id the examples never use."""
+"""Before each request the replay waits for what the gun is doing to finish, as a PLC
+polling the state register (100) would."""
 
 
 def examples(doc: str) -> list[tuple[str, str, str, bytes, bytes]]:
@@ -33,14 +39,18 @@ async def replay(doc: str) -> list[bytes]:
     rtu = serial.Serial(rtu_path, 115_200, timeout=0)
     answers = []
     try:
+        async def ask_tcp(request: bytes) -> bytes:
+            writer.write(request)
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readexactly(6), 5)
+            return head + await reader.readexactly(int.from_bytes(head[4:6], "big"))
+
         for kind, _, _, request, expected in examples(doc):
-            while gun.firmware.state is DeviceState.HOMING:
-                await asyncio.sleep(0.01)
+            while gun.firmware.state in BUSY:
+                await ask_tcp(POLL_STATE)           # feeds the watchdog, as a PLC would
+                await asyncio.sleep(0.05)
             if kind == "TCP":
-                writer.write(request)
-                await writer.drain()
-                head = await asyncio.wait_for(reader.readexactly(6), 5)
-                answers.append(head + await reader.readexactly(int.from_bytes(head[4:6], "big")))
+                answers.append(await ask_tcp(request))
             else:
                 rtu.write(request)
                 got = b""
@@ -61,3 +71,30 @@ def with_answers(doc: str, answers: list[bytes]) -> str:
     parts = iter(answers)
     return EXAMPLE.sub(lambda m: m.group(0).replace(
         f"response  {m.group(5)}", f"response  {next(parts).hex(' ')}"), doc)
+
+
+def _time_offsets(msg_type: int) -> range:
+    """Where time_ms lies in an event's payload (always its last four bytes)."""
+    size = EVENT_PAYLOADS[MsgType(msg_type)].FORMAT.size
+    return range(size - 4, size)
+
+
+def without_times(request: bytes, response: bytes) -> bytes:
+    """An answer with the event times zeroed when it is a read of the event window over TCP:
+    a replay runs in real time, so those milliseconds are never twice the same; every other
+    byte must match."""
+    if len(request) < 12 or request[7] != 4 or int.from_bytes(request[8:10], "big") != \
+            mm.EVENT_WINDOW:
+        return response
+    data = bytearray(response)
+    base = 9                                    # MBAP (7) + function code + byte count
+    for slot in range(mm.EVENT_SLOTS):
+        at = base + 2 * slot * mm.EVENT_SLOT_WORDS
+        if at + 6 > len(data):
+            break
+        msg_type = int.from_bytes(data[at + 2:at + 4], "big")
+        if msg_type not in (t.value for t in EVENT_PAYLOADS):
+            continue
+        for offset in _time_offsets(msg_type):
+            data[at + 6 + offset] = 0
+    return bytes(data)

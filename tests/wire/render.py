@@ -63,12 +63,12 @@ def sections() -> dict[str, str]:
 def rendered(text: str) -> str:
     """`text` with every marked section replaced by what the definitions render now."""
     for name, body in sections().items():
-        start, end = f"<!-- {name} -->\n", f"\n<!-- /{name.split(':')[0]} -->"
+        start, end = f"<!-- {name} -->\n", f"<!-- /{name.split(':')[0]} -->"
         if start not in text:
             continue
         head, rest = text.split(start, 1)
         _, tail = rest.split(end, 1)
-        text = f"{head}{start}{body}{end}{tail}"
+        text = f"{head}{start}{body}\n{end}{tail}"
     return text
 
 
