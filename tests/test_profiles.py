@@ -142,7 +142,8 @@ def test_a_bad_preset_file_is_refused_with_file_field_value_and_limit(
     with pytest.raises(ProfileError) as refused:
         load_catalog([directory])
     message = str(refused.value)
-    assert str(directory / "custom-one.toml") in message
+    # A long path is cut in its middle to keep the line short; the file name stays.
+    assert message.startswith("/") and "/mine/custom-one.toml: " in message
     assert words in message
     if field is not None:
         assert refused.value.field == field
