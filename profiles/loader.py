@@ -1,23 +1,29 @@
 """Loading and validating the catalog from TOML files a technician can read and diff.
 
 Every file is checked field by field; the first problem is reported with the file, the field,
-the value and the limit. Nothing is clamped or defaulted silently.
+the value and the limit. Nothing is clamped or defaulted silently. Files are read through
+profiles.files (regular files only, bounded).
 """
 
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from profiles.envelope import ENVELOPE, SafetyEnvelope
 from profiles.errors import PresetFileError, UnknownNameError
+from profiles.files import FILE_LIMITS, FileLimits, preset_files, read_toml
 from profiles.model import Delivery, Needle, Preset, Source, Syringe, Zone
+
+BUILT_IN = Path(__file__).parent
+"""The built-in catalog: the package's own directory (installed as files, never zipped)."""
+NUMBER_MAX = 1e6
+"""No number in a catalog file needs more (the largest is a rate of a few hundred): a bigger
+one is a typo, and an integer of hundreds of digits does not even fit a float."""
 
 
 @dataclass(frozen=True)
@@ -26,25 +32,24 @@ class _Number:
 
     unit: str
     low: float
-    high: float = math.inf
+    high: float = NUMBER_MAX
     low_inclusive: bool = False
 
     def parse(self, value: Any, field: str, source: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise PresetFileError(f"must be a number ({self.unit})", source=source,
                                   field=field, value=value, limit="a number")
-        value = float(value)
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise PresetFileError(f"must be finite ({self.unit})", source=source, field=field,
                                   value=value, limit="finite")
+        # Compared before float(): an int of 400 digits compares fine but overflows a float.
         too_low = value < self.low if self.low_inclusive else value <= self.low
         if too_low or value > self.high:
             low = "[" if self.low_inclusive else "("
-            high = "inf)" if math.isinf(self.high) else f"{self.high:g}]"
-            raise PresetFileError(f"outside {low}{self.low:g}, {high} {self.unit}",
+            raise PresetFileError(f"outside {low}{self.low:g}, {self.high:g}] {self.unit}",
                                   source=source, field=field, value=value,
                                   limit=self.low if too_low else self.high)
-        return value
+        return float(value)
 
 
 _PRESET_NUMBERS: Mapping[str, _Number] = {
@@ -63,15 +68,6 @@ _PRESET_TEXT = ("name", "technique", "summary", "delivery")
 _PRESET_LISTS = ("zones", "needles")
 _PRESET_OPTIONAL = {"notes": ""}
 _PRESET_FIELDS = set(_PRESET_NUMBERS) | set(_PRESET_TEXT) | set(_PRESET_LISTS) | {"source", "notes"}
-
-
-def _read_toml(path: Path | resources.abc.Traversable, source: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise PresetFileError(f"not valid TOML: {exc}", source=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PresetFileError(f"cannot be read: {exc}", source=source) from None
 
 
 def _text(data: Mapping[str, Any], field: str, source: str) -> str:
@@ -158,8 +154,8 @@ def _parse_table(data: Mapping[str, Any], key: str, source: str,
     return parsed
 
 
-def _load_needles(path, source: str) -> dict[str, Needle]:
-    tables = _parse_table(_read_toml(path, source), "needle", source, {
+def _load_needles(path: Path, source: str, limits: FileLimits) -> dict[str, Needle]:
+    tables = _parse_table(read_toml(path, source, limits), "needle", source, {
         "gauge": _Number("G", 0.0, 40.0), "length_mm": _Number("mm", 0.0, 50.0),
         "inner_diameter_mm": _Number("mm", 0.0, 2.0)})
     needles = {}
@@ -172,8 +168,9 @@ def _load_needles(path, source: str) -> dict[str, Needle]:
     return needles
 
 
-def _load_zones(path, source: str, envelope: SafetyEnvelope) -> dict[str, Zone]:
-    tables = _parse_table(_read_toml(path, source), "zone", source, {
+def _load_zones(path: Path, source: str, envelope: SafetyEnvelope,
+                limits: FileLimits) -> dict[str, Zone]:
+    tables = _parse_table(read_toml(path, source, limits), "zone", source, {
         "depth_min_mm": _Number("mm", envelope.depth_min_mm, envelope.depth_max_mm, True),
         "depth_max_mm": _Number("mm", envelope.depth_min_mm, envelope.depth_max_mm, True)},
         texts=("why",))
@@ -187,8 +184,8 @@ def _load_zones(path, source: str, envelope: SafetyEnvelope) -> dict[str, Zone]:
     return zones
 
 
-def _load_syringes(path, source: str) -> dict[str, Syringe]:
-    tables = _parse_table(_read_toml(path, source), "syringe", source, {
+def _load_syringes(path: Path, source: str, limits: FileLimits) -> dict[str, Syringe]:
+    tables = _parse_table(read_toml(path, source, limits), "syringe", source, {
         "capacity_ml": _Number("ml", 0.0, 10.0), "bore_mm": _Number("mm", 0.0, 40.0),
         "dead_volume_ul": _Number("ul", 0.0, 1000.0, low_inclusive=True)})
     syringes = {}
@@ -267,30 +264,22 @@ def check_preset_against_catalog(preset: Preset, zones: Mapping[str, Zone],
                                  source=preset.path)
 
 
-def _preset_files(directory: Path | resources.abc.Traversable) -> list:
-    return sorted((p for p in directory.iterdir() if p.name.endswith(".toml")),
-                  key=lambda p: p.name)
-
-
-def load_catalog(preset_dirs: Iterable[Path] = (), *,
-                 envelope: SafetyEnvelope = ENVELOPE) -> Catalog:
+def load_catalog(preset_dirs: Iterable[Path] = (), *, envelope: SafetyEnvelope = ENVELOPE,
+                 limits: FileLimits = FILE_LIMITS) -> Catalog:
     """The built-in catalog plus a technician's own preset directories.
 
-    A custom preset is held to the same envelope and may not reuse a built-in name.
+    A custom preset is held to the same envelope and file limits, and may not reuse a
+    built-in name.
     """
-    root = resources.files("profiles")
-    needles = _load_needles(root / "needles.toml", "profiles/needles.toml")
-    zones = _load_zones(root / "zones.toml", "profiles/zones.toml", envelope)
-    syringes = _load_syringes(root / "syringes.toml", "profiles/syringes.toml")
-    files = [(p, f"profiles/presets/{p.name}") for p in _preset_files(root / "presets")]
+    needles = _load_needles(BUILT_IN / "needles.toml", "profiles/needles.toml", limits)
+    zones = _load_zones(BUILT_IN / "zones.toml", "profiles/zones.toml", envelope, limits)
+    syringes = _load_syringes(BUILT_IN / "syringes.toml", "profiles/syringes.toml", limits)
+    files = [(p, f"profiles/presets/{p.name}") for p in preset_files(BUILT_IN / "presets", limits)]
     for directory in preset_dirs:
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise PresetFileError("preset directory does not exist", source=str(directory))
-        files += [(p, str(p)) for p in _preset_files(directory)]
+        files += [(p, str(p)) for p in preset_files(Path(directory), limits)]
     presets: dict[str, Preset] = {}
     for path, source in files:
-        preset = parse_preset(_read_toml(path, source), source)
+        preset = parse_preset(read_toml(path, source, limits), source)
         stem = path.name.removesuffix(".toml")
         if preset.name != stem:
             raise PresetFileError(f"must match the file name '{stem}'", source=source,
