@@ -53,7 +53,7 @@ def test_plan_text_and_plot(tmp_path):
     (["--preset", "infiltration", "--zone", "eyelids", "--needle", "30G-13mm"],
      "deeper than zone eyelids's maximum, 1 mm"),
     (["--preset", "infiltration", "--zone", "thighs", "--needle", "32G-4mm"],
-     "deeper than needle 32G-4mm (4 mm) less the 0.5 mm margin, 3.5 mm"),
+     "deeper than needle 32g-4mm (4 mm) less the 0.5 mm margin, 3.5 mm"),
     (["--preset", "nappage-ultra", "--zone", "face", "--needle", "32G-4mm"], "unknown preset"),
     (["--preset", "classical", "--zone", "face", "--needle", "32G-4mm", "--dose-ul", "150"],
      "dose_ul = 150.0: outside the safety envelope's dose per shot, 10 to 100 ul"),

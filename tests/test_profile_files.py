@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from profiles import FILE_LIMITS, FileLimits, PresetFileError, ProfileError, load_catalog
-from profiles import files
+from profiles import FILE_LIMITS, FileLimits, NameRuleError, PresetFileError, ProfileError, load_catalog
+from profiles import ENVELOPE, files, loader
 from tests.conftest import REPO
 from tests.test_profile_display import assert_one_safe_line
 
@@ -193,6 +193,95 @@ def test_hidden_files_are_skipped(tmp_path):
     (tmp_path / ".#custom-one.toml").symlink_to("user@host.1234")
     (tmp_path / ".custom-one.toml").write_text("garbage")
     assert "custom-one" in load_catalog([tmp_path]).presets
+
+
+# Names in files: the file name, the name field, the table keys, the references.
+
+@pytest.mark.parametrize("stem, words", [
+    ("Custom", "character 1 is 'C', uppercase"),
+    ("n\u0430ppage-middle", "character 2 is '\\u0430' (CYRILLIC SMALL LETTER A)"),
+    ("nappage\u200b-middle", "'\\u200b' (ZERO WIDTH SPACE)"),
+    ("\u202elmth.exe", "'\\u202e' (RIGHT-TO-LEFT OVERRIDE)"),
+    ("two\nlines", "'\\n' (a control character)"),
+    ("\x1b[31mred", "'\\x1b' (a control character)"),
+    ("a..b", "'.' (FULL STOP)"),
+    ("back\\slash", "'\\\\' (REVERSE SOLIDUS)"),
+    ("a" * 41, "it is 41 characters long, over 40"),
+], ids=["uppercase", "homoglyph", "zero-width", "bidi", "newline", "ansi", "dots",
+        "backslash", "overlong"])
+def test_a_file_whose_name_breaks_the_rule_is_refused_before_it_is_read(tmp_path, stem, words):
+    write_preset(tmp_path, b"\xff not even text", name=stem)
+    error = refusal(tmp_path)
+    assert isinstance(error, NameRuleError)
+    message = str(error)
+    assert message.startswith(str(tmp_path)[:12]) and ".toml: preset file name '" in message
+    assert words in message and "names are 1 to 40" in message
+
+
+@pytest.mark.parametrize("line, field, words", [
+    ('name = "Custom-one"', "name", "'C', uppercase"),
+    ('technique = "nappage\\u200b"', "technique", "ZERO WIDTH SPACE"),
+    ('summary = "safe \\u202e"', "summary", "RIGHT-TO-LEFT OVERRIDE"),
+    ('summary = "one\\ntwo"', "summary", "'\\n' (a control character)"),
+    ('summary = "\\u001b[2J"', "summary", "'\\x1b' (a control character)"),
+    ('summary = "' + "s" * 121 + '"', "summary", "is 121 characters long, over 120"),
+    ('notes = "ok\\nbut \\u200f"', "notes", "RIGHT-TO-LEFT MARK"),
+])
+def test_names_and_texts_inside_a_file_are_held_to_the_rules(tmp_path, line, field, words):
+    write_preset(tmp_path, preset_text(**{field: line}))
+    error = refusal(tmp_path)
+    assert error.field == field and words in str(error)
+
+
+def test_notes_and_quotes_may_have_lines(tmp_path):
+    write_preset(tmp_path, preset_text(notes='notes = """one\ntwo"""'))
+    assert load_catalog([tmp_path]).preset("custom-one").notes == "one\ntwo"
+
+
+@pytest.mark.parametrize("seed", ["../../etc/passwd", "/etc/passwd", "..", "sub/000.txt",
+                                  "a\\b.txt", ".hidden"])
+def test_a_seed_is_a_plain_file_name(tmp_path, seed):
+    text = preset_text().replace('seed = "001_a3fef025a4fc5af2.txt"', f"seed = '{seed}'")
+    write_preset(tmp_path, text)
+    error = refusal(tmp_path)
+    assert error.field == "source[0].seed" and "file name of a seed" in str(error)
+
+
+def test_references_in_the_old_spelling_are_read_in_the_catalogs(tmp_path):
+    text = preset_text(zones='zones = ["Face", "neck"]', needles='needles = ["30G-4mm", "32g-4mm"]')
+    write_preset(tmp_path, text)
+    preset = load_catalog([tmp_path]).preset("custom-one")
+    assert (preset.zones, preset.needles) == (("face", "neck"), ("30g-4mm", "32g-4mm"))
+
+
+@pytest.mark.parametrize("name, like", [("pinp0int", "pinpoint"), ("nappage-midd1e", "nappage-middle"),
+                                        ("nappage-rniddle", "nappage-middle")])
+def test_a_custom_name_that_reads_like_another_is_refused(tmp_path, name, like):
+    write_preset(tmp_path, preset_text(name), name=name)
+    error = refusal(tmp_path)
+    assert f"reads like the preset {like}" in str(error) and error.value == name
+
+
+@pytest.mark.parametrize("key, words", [
+    ('"Face"', "zone name 'Face': character 1 is 'F', uppercase"),
+    ('"face\u200b"', "zone name 'face\\u200b': character 5 is '\\u200b' (ZERO WIDTH SPACE)"),
+    ('"f\u0430ce"', "zone name 'f\\u0430ce': character 2 is '\\u0430'"),
+])
+def test_a_table_name_in_a_catalog_file_is_held_to_the_rule(tmp_path, key, words):
+    path = tmp_path / "zones.toml"
+    path.write_text(f"[zone.{key}]\ndepth_min_mm = 1.0\ndepth_max_mm = 2.0\nwhy = 'test'\n",
+                    encoding="utf-8")
+    with pytest.raises(NameRuleError) as refused:
+        loader._load_zones(path, "zones.toml", ENVELOPE, FILE_LIMITS)
+    assert str(refused.value).startswith(f"zones.toml: {words}")
+
+
+def test_zone_names_that_read_alike_are_refused(tmp_path):
+    path = tmp_path / "zones.toml"
+    entry = "depth_min_mm = 1.0\ndepth_max_mm = 2.0\nwhy = 'test'\n"
+    path.write_text(f"[zone.scalp]\n{entry}[zone.sca1p]\n{entry}")
+    with pytest.raises(PresetFileError, match="zone = 'sca1p': reads like the zone scalp"):
+        loader._load_zones(path, "zones.toml", ENVELOPE, FILE_LIMITS)
 
 
 # Anything at all in a file: loaded, or one line.
