@@ -8,6 +8,7 @@ profiles.files (regular files only, bounded), names checked by profiles.names.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -305,14 +306,14 @@ def check_preset_against_catalog(preset: Preset, zones: Mapping[str, Zone],
                                  source=preset.path)
 
 
-def _load_preset(path: Path, source: str, *, limits: FileLimits) -> Preset:
+def _load_preset(path: Path, source: str, *, builtin: bool, limits: FileLimits) -> Preset:
     stem = path.name.removesuffix(".toml")
     check_name(stem, "preset file", source=source)      # before the file is even opened
     preset = parse_preset(read_toml(path, source, limits), source)
     if preset.name != stem:
         raise PresetFileError(f"must match the file name '{stem}'", source=source,
                               field="name", value=preset.name, limit=stem)
-    return preset
+    return replace(preset, builtin=builtin)
 
 
 def load_catalog(preset_dirs: Iterable[Path] = (), *, envelope: SafetyEnvelope = ENVELOPE,
@@ -325,13 +326,17 @@ def load_catalog(preset_dirs: Iterable[Path] = (), *, envelope: SafetyEnvelope =
     needles = _load_needles(BUILT_IN / "needles.toml", "profiles/needles.toml", limits)
     zones = _load_zones(BUILT_IN / "zones.toml", "profiles/zones.toml", envelope, limits)
     syringes = _load_syringes(BUILT_IN / "syringes.toml", "profiles/syringes.toml", limits)
-    files = [(p, f"profiles/presets/{p.name}") for p in preset_files(BUILT_IN / "presets", limits)]
+    files = [(p, f"profiles/presets/{p.name}", True)
+             for p in preset_files(BUILT_IN / "presets", limits)]
     for directory in preset_dirs:
-        files += [(p, str(p)) for p in preset_files(Path(directory), limits)]
+        if not isinstance(directory, (str, os.PathLike)):   # argparse: `--presets-dir=--`
+            raise PresetFileError("is not a directory path", source="request",
+                                  field="presets_dir", value=directory, limit="a path")
+        files += [(p, str(p), False) for p in preset_files(Path(directory), limits)]
     presets: dict[str, Preset] = {}
     lookalikes: dict[str, str] = {}
-    for path, source in files:
-        preset = _load_preset(path, source, limits=limits)
+    for path, source, builtin in files:
+        preset = _load_preset(path, source, builtin=builtin, limits=limits)
         if preset.name in presets:
             raise PresetFileError(f"already defined in {presets[preset.name].path}",
                                   source=source, field="name", value=preset.name,

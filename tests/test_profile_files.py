@@ -52,6 +52,7 @@ def test_the_good_file_loads(tmp_path):
     write_preset(tmp_path, preset_text(dose_ul="dose_ul = 25.0"))
     catalog = load_catalog([tmp_path])
     assert catalog.preset("custom-one").dose_ul == 25.0
+    assert not catalog.preset("custom-one").builtin
 
 
 # Not a regular file.

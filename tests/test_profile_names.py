@@ -183,4 +183,5 @@ def test_every_built_in_name_follows_the_rule(catalog):
         for name in table:
             assert RULE.fullmatch(name) and len(name) <= 40, name
     assert {p.technique for p in catalog.presets.values()} <= set(catalog.presets) | {"nappage"}
+    assert all(p.builtin for p in catalog.presets.values())
     assert (REPO / "profiles" / "needles.toml").read_text().count('[needle."3') == 6
