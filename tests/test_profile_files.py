@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from profiles import FILE_LIMITS, FileLimits, NameRuleError, PresetFileError, ProfileError, load_catalog
 from profiles import ENVELOPE, files, loader
+from profiles.loader import NUMBER_MAX
 from tests.conftest import REPO
 from tests.test_profile_display import assert_one_safe_line
 
@@ -312,3 +313,12 @@ def test_files_are_only_read(tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == ["custom-one.toml"]
     finally:
         os.chmod(tmp_path, stat.S_IRWXU)
+
+
+def test_the_documented_limits_are_the_codes():
+    text = (REPO / "docs" / "presets.md").read_text(encoding="utf-8")
+    assert FILE_LIMITS == FileLimits(max_file_bytes=65_536, max_dir_entries=256, max_nesting=8)
+    assert NUMBER_MAX == 1_000_000
+    for words in ("64 KiB (65,536 bytes)", "at most 256 entries", "8 tables or arrays",
+                  "at most 200\ncharacters", "may exceed 1,000,000"):
+        assert words in text, words

@@ -185,3 +185,9 @@ def test_every_built_in_name_follows_the_rule(catalog):
     assert {p.technique for p in catalog.presets.values()} <= set(catalog.presets) | {"nappage"}
     assert all(p.builtin for p in catalog.presets.values())
     assert (REPO / "profiles" / "needles.toml").read_text().count('[needle."3') == 6
+
+
+def test_the_documented_rule_is_the_codes():
+    docs = (REPO / "docs" / "presets.md").read_text(encoding="utf-8")
+    assert f"> {NAME_RULE}\n" in docs
+    assert MESSAGE_MAX_CHARS == 200
