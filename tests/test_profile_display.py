@@ -66,7 +66,7 @@ def test_a_long_path_keeps_its_file_name():
     assert len(clip_middle(path, 60)) <= 60
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(reason=st.text(max_size=300), source=st.none() | st.text(max_size=300),
        field=st.none() | st.text(max_size=80),
        value=st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),

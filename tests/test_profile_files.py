@@ -288,7 +288,7 @@ def test_zone_names_that_read_alike_are_refused(tmp_path):
 
 # Anything at all in a file: loaded, or one line.
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(at=st.integers(0, len(GOOD.encode())), junk=st.one_of(
     st.binary(max_size=40), st.text(max_size=40).map(str.encode),
     st.sampled_from([b"[[[[[[[[[[[[", b"\xff", b"= 1e999", b"9" * 500, b"\x1b[2J", b'"\n"',
