@@ -27,6 +27,7 @@ from injector.drug_account import DrugAccount
 from injector.errors import PlanError
 from profiles.envelope import ENVELOPE, SafetyEnvelope, check_finite_positive
 from profiles.errors import EnvelopeError
+from profiles.use import check_preset_use
 from profiles.model import Delivery, Needle, Preset, Syringe, Zone
 
 MAX_SHOTS = 10_000_000
@@ -218,7 +219,10 @@ def plan(preset: Preset, zone: Zone, needle: Needle, syringe: Syringe, *,
     setting = _setting(preset, zone, needle, overrides, limits, envelope)
     program = _program(setting, correction, limits)
     phases = shot_phases(program, limits, syringe.bore_mm)
-    _check_mechanics(setting, program, phases, limits, syringe)
+    try:
+        _check_mechanics(setting, program, phases, limits, syringe)
+    except PlanError as exc:
+        raise _blame_the_override(exc, overrides, phases) from None
     count, columns = _shot_count(shots, area_cm2, setting.spacing_mm)
     dose = ShotDose(requested_ul=setting.dose_ul, commanded_nl=program.volume_nl,
                     delivered_nl=correction.delivered_nl(program.volume_nl))
@@ -239,6 +243,21 @@ def plan(preset: Preset, zone: Zone, needle: Needle, syringe: Syringe, *,
                 grid=Grid.layout(count, columns, setting.spacing_mm))
 
 
+def _blame_the_override(exc: PlanError, overrides: Overrides, phases: ShotPhases) -> PlanError:
+    """A shot too long for the preset's own rate is the override's doing: say so, not that
+    the rate (which the clinician did not touch) is too high."""
+    if exc.field != "shot_rate_hz" or overrides.shot_rate_hz is not None:
+        return exc
+    for field in ("dose_ul", "depth_mm"):
+        value = getattr(overrides, field)
+        if value is not None:
+            return PlanError(field, value, exc.limit,
+                             f"one shot then takes {phases.cycle_s * 1000:.1f} ms, longer than "
+                             f"the preset's {exc.value:g} shots a second allow: lower "
+                             f"{field} or the rate (at most {phases.max_rate_hz:.3g} Hz)")
+    return exc
+
+
 def _prime_command_nl(prime_ul: float, correction: Correction) -> int:
     check_finite_positive(prime_ul, "prime_ul", "ul", source="request")
     return ul_to_nl(correction.volume_command_ul(prime_ul), "prime_ul")
@@ -248,14 +267,7 @@ def _setting(preset: Preset, zone: Zone, needle: Needle, overrides: Overrides,
              limits: MechanicalLimits, envelope: SafetyEnvelope) -> ShotSetting:
     # Which zone and needle a preset is for comes first: a clinician who picked the wrong
     # zone needs to hear that, not which of the preset's numbers the zone rules out.
-    if zone.name not in preset.zones:
-        raise EnvelopeError(f"preset {preset.name} is not for zone {zone.name} "
-                            f"(its zones: {', '.join(preset.zones)})", source="request",
-                            field="zone", value=zone.name, limit=list(preset.zones))
-    if needle.name not in preset.needles:
-        raise EnvelopeError(f"preset {preset.name} is not for needle {needle.name} "
-                            f"(its needles: {', '.join(preset.needles)})", source="request",
-                            field="needle", value=needle.name, limit=list(preset.needles))
+    check_preset_use(preset, zone, needle)
     values = {field: getattr(preset, field) for field in
               ("depth_mm", "dose_ul", "spacing_mm", "shot_rate_hz")}
     source = {field: preset.path for field in values}

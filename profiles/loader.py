@@ -1,23 +1,36 @@
 """Loading and validating the catalog from TOML files a technician can read and diff.
 
 Every file is checked field by field; the first problem is reported with the file, the field,
-the value and the limit. Nothing is clamped or defaulted silently.
+the value and the limit. Nothing is clamped or defaulted silently. Files are read through
+profiles.files (regular files only, bounded), names checked by profiles.names.
 """
 
 from __future__ import annotations
 
 import math
-import tomllib
+import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from profiles.envelope import ENVELOPE, SafetyEnvelope
 from profiles.errors import PresetFileError, UnknownNameError
+from profiles.files import FILE_LIMITS, FileLimits, preset_files, read_toml
+from profiles.lookup import close_names, did_you_mean, resolve_name
 from profiles.model import Delivery, Needle, Preset, Source, Syringe, Zone
+from profiles.names import check_name, lookalike_key, text_problem
+
+BUILT_IN = Path(__file__).parent
+"""The built-in catalog: the package's own directory (installed as files, never zipped)."""
+NUMBER_MAX = 1e6
+"""No number in a catalog file needs more (the largest is a rate of a few hundred): a bigger
+one is a typo, and an integer of hundreds of digits does not even fit a float."""
+SUMMARY_MAX_CHARS = 120
+_SEED = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
+"""A seed is a plain file name in the seeds folder: no directory, no `..`."""
 
 
 @dataclass(frozen=True)
@@ -26,25 +39,24 @@ class _Number:
 
     unit: str
     low: float
-    high: float = math.inf
+    high: float = NUMBER_MAX
     low_inclusive: bool = False
 
     def parse(self, value: Any, field: str, source: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise PresetFileError(f"must be a number ({self.unit})", source=source,
                                   field=field, value=value, limit="a number")
-        value = float(value)
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise PresetFileError(f"must be finite ({self.unit})", source=source, field=field,
                                   value=value, limit="finite")
+        # Compared before float(): an int of 400 digits compares fine but overflows a float.
         too_low = value < self.low if self.low_inclusive else value <= self.low
         if too_low or value > self.high:
             low = "[" if self.low_inclusive else "("
-            high = "inf)" if math.isinf(self.high) else f"{self.high:g}]"
-            raise PresetFileError(f"outside {low}{self.low:g}, {high} {self.unit}",
+            raise PresetFileError(f"outside {low}{self.low:g}, {self.high:g}] {self.unit}",
                                   source=source, field=field, value=value,
                                   limit=self.low if too_low else self.high)
-        return value
+        return float(value)
 
 
 _PRESET_NUMBERS: Mapping[str, _Number] = {
@@ -60,37 +72,37 @@ _PRESET_NUMBERS: Mapping[str, _Number] = {
     "drug_loss_fraction": _Number("fraction", 0.0, 0.95, low_inclusive=True),
 }
 _PRESET_TEXT = ("name", "technique", "summary", "delivery")
+_PRESET_NAMES = {"name": "preset", "technique": "technique"}
 _PRESET_LISTS = ("zones", "needles")
 _PRESET_OPTIONAL = {"notes": ""}
 _PRESET_FIELDS = set(_PRESET_NUMBERS) | set(_PRESET_TEXT) | set(_PRESET_LISTS) | {"source", "notes"}
 
 
-def _read_toml(path: Path | resources.abc.Traversable, source: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise PresetFileError(f"not valid TOML: {exc}", source=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PresetFileError(f"cannot be read: {exc}", source=source) from None
-
-
-def _text(data: Mapping[str, Any], field: str, source: str) -> str:
+def _text(data: Mapping[str, Any], field: str, source: str, *, lines: bool = False,
+          max_chars: int | None = None) -> str:
+    """A text shown to people: no control, bidi or zero-width character; newlines only in
+    texts of several lines (`lines`)."""
     value = data[field]
     if not isinstance(value, str) or not value.strip():
         raise PresetFileError("must be a non-empty string", source=source, field=field,
                               value=value, limit="a string")
+    problem = text_problem(value, lines=lines)
+    if problem:
+        raise PresetFileError(f"{problem}, not allowed in a text", source=source, field=field,
+                              value=value, limit="printable text")
+    if max_chars is not None and len(value) > max_chars:
+        raise PresetFileError(f"is {len(value)} characters long, over {max_chars}",
+                              source=source, field=field, value=value, limit=max_chars)
     return value
 
 
 def _names(data: Mapping[str, Any], field: str, source: str) -> tuple[str, ...]:
+    """A list of zone or needle names, as written; resolve_references checks them."""
     value = data[field]
     if (not isinstance(value, list) or not value
             or not all(isinstance(item, str) for item in value)):
         raise PresetFileError("must be a non-empty list of names", source=source, field=field,
                               value=value, limit="a list of strings")
-    if len(set(value)) != len(value):
-        raise PresetFileError("lists a name twice", source=source, field=field, value=value,
-                              limit="unique names")
     return tuple(value)
 
 
@@ -104,7 +116,12 @@ def _sources(value: Any, source: str) -> tuple[Source, ...]:
         if not isinstance(item, dict) or set(item) != {"seed", "quote"}:
             raise PresetFileError("must have exactly the keys seed and quote", source=source,
                                   field=field, value=item, limit="{seed, quote}")
-        parsed.append(Source(seed=_text(item, "seed", source), quote=_text(item, "quote", source)))
+        seed = _text(item, "seed", source)
+        if not _SEED.fullmatch(seed) or ".." in seed:
+            raise PresetFileError("must be the file name of a seed, without a folder",
+                                  source=source, field=f"{field}.seed", value=seed,
+                                  limit=_SEED.pattern)
+        parsed.append(Source(seed=seed, quote=_text(item, "quote", source, lines=True)))
     return tuple(parsed)
 
 
@@ -112,26 +129,27 @@ def parse_preset(data: Mapping[str, Any], source: str) -> Preset:
     """Check one preset's schema (not yet its zones and needles); `source` names the file."""
     unknown = sorted(set(data) - _PRESET_FIELDS)
     if unknown:
-        raise PresetFileError(f"unknown field (known: {', '.join(sorted(_PRESET_FIELDS))})",
-                              source=source, field=unknown[0], value=data[unknown[0]],
-                              limit="a known field")
+        near = close_names(unknown[0], _PRESET_FIELDS, most=1)
+        hint = did_you_mean(near) if near else "docs/presets.md lists the fields"
+        raise PresetFileError(f"unknown field; {hint}", source=source, field=unknown[0],
+                              value=data[unknown[0]], limit=sorted(_PRESET_FIELDS))
     missing = sorted(_PRESET_FIELDS - set(_PRESET_OPTIONAL) - set(data))
     if missing:
         raise PresetFileError("missing required field", source=source, field=missing[0],
                               value=None, limit="required")
+    for field, kind in _PRESET_NAMES.items():
+        check_name(data[field], kind, source=source, field=field)
     numbers = {field: spec.parse(data[field], field, source)
                for field, spec in _PRESET_NUMBERS.items()}
-    texts = {field: _text(data, field, source) for field in _PRESET_TEXT}
+    texts = {field: _text(data, field, source, max_chars=SUMMARY_MAX_CHARS)
+             for field in _PRESET_TEXT}
     try:
         delivery = Delivery(texts.pop("delivery"))
     except ValueError:
         raise PresetFileError("unknown delivery", source=source, field="delivery",
                               value=data["delivery"],
                               limit=", ".join(d.value for d in Delivery)) from None
-    notes = data.get("notes", "")
-    if not isinstance(notes, str):
-        raise PresetFileError("must be a string", source=source, field="notes", value=notes,
-                              limit="a string")
+    notes = _text(data, "notes", source, lines=True) if "notes" in data else ""
     return Preset(delivery=delivery, zones=_names(data, "zones", source),
                   needles=_names(data, "needles", source),
                   sources=_sources(data["source"], source), notes=notes, path=source,
@@ -139,13 +157,18 @@ def parse_preset(data: Mapping[str, Any], source: str) -> Preset:
 
 
 def _parse_table(data: Mapping[str, Any], key: str, source: str,
-                 fields: Mapping[str, _Number], texts: Iterable[str] = ()) -> dict[str, dict]:
+                 fields: Mapping[str, _Number],
+                 texts: Mapping[str, bool] = MappingProxyType({})) -> dict[str, dict]:
+    """[key.NAME] tables of exactly `fields` (numbers) and `texts` (name -> may have lines)."""
     table = data.get(key)
     if not isinstance(table, dict) or not table or set(data) != {key}:
         raise PresetFileError(f"must hold only [{key}.NAME] tables", source=source,
                               field=key, value=sorted(data), limit=f"[{key}.NAME]")
     parsed = {}
+    lookalikes: dict[str, str] = {}
     for name, entry in table.items():
+        check_name(name, key, source=source)
+        _refuse_lookalike(name, lookalikes, kind=key, source=source, field=key)
         expected = set(fields) | set(texts)
         if not isinstance(entry, dict) or set(entry) != expected:
             raise PresetFileError(f"must have exactly the fields {', '.join(sorted(expected))}",
@@ -153,13 +176,22 @@ def _parse_table(data: Mapping[str, Any], key: str, source: str,
                                   limit=sorted(expected))
         values: dict[str, Any] = {f: spec.parse(entry[f], f"{key}.{name}.{f}", source)
                                   for f, spec in fields.items()}
-        values.update({f: _text(entry, f, source) for f in texts})
+        values.update({f: _text(entry, f, source, lines=lines) for f, lines in texts.items()})
         parsed[name] = values
     return parsed
 
 
-def _load_needles(path, source: str) -> dict[str, Needle]:
-    tables = _parse_table(_read_toml(path, source), "needle", source, {
+def _refuse_lookalike(name: str, seen: dict[str, str], *, kind: str, source: str,
+                      field: str) -> None:
+    """Refuse a name that reads like one already taken (`pinp0int` beside `pinpoint`)."""
+    other = seen.setdefault(lookalike_key(name), name)
+    if other != name:
+        raise PresetFileError(f"reads like the {kind} {other}; choose a name that does not",
+                              source=source, field=field, value=name, limit=other)
+
+
+def _load_needles(path: Path, source: str, limits: FileLimits) -> dict[str, Needle]:
+    tables = _parse_table(read_toml(path, source, limits), "needle", source, {
         "gauge": _Number("G", 0.0, 40.0), "length_mm": _Number("mm", 0.0, 50.0),
         "inner_diameter_mm": _Number("mm", 0.0, 2.0)})
     needles = {}
@@ -172,11 +204,12 @@ def _load_needles(path, source: str) -> dict[str, Needle]:
     return needles
 
 
-def _load_zones(path, source: str, envelope: SafetyEnvelope) -> dict[str, Zone]:
-    tables = _parse_table(_read_toml(path, source), "zone", source, {
+def _load_zones(path: Path, source: str, envelope: SafetyEnvelope,
+                limits: FileLimits) -> dict[str, Zone]:
+    tables = _parse_table(read_toml(path, source, limits), "zone", source, {
         "depth_min_mm": _Number("mm", envelope.depth_min_mm, envelope.depth_max_mm, True),
         "depth_max_mm": _Number("mm", envelope.depth_min_mm, envelope.depth_max_mm, True)},
-        texts=("why",))
+        texts={"why": True})
     zones = {}
     for name, v in tables.items():
         if v["depth_min_mm"] > v["depth_max_mm"]:
@@ -187,8 +220,8 @@ def _load_zones(path, source: str, envelope: SafetyEnvelope) -> dict[str, Zone]:
     return zones
 
 
-def _load_syringes(path, source: str) -> dict[str, Syringe]:
-    tables = _parse_table(_read_toml(path, source), "syringe", source, {
+def _load_syringes(path: Path, source: str, limits: FileLimits) -> dict[str, Syringe]:
+    tables = _parse_table(read_toml(path, source, limits), "syringe", source, {
         "capacity_ml": _Number("ml", 0.0, 10.0), "bore_mm": _Number("mm", 0.0, 40.0),
         "dead_volume_ul": _Number("ul", 0.0, 1000.0, low_inclusive=True)})
     syringes = {}
@@ -203,7 +236,11 @@ def _load_syringes(path, source: str) -> dict[str, Syringe]:
 
 @dataclass(frozen=True)
 class Catalog:
-    """The presets, zones and needles the gun knows, all validated together."""
+    """The presets, zones and needles the gun knows, all validated together.
+
+    The lookups take a name as a user typed it: ASCII case is forgiven, a name outside the
+    alphabet is refused before any lookup, and a miss suggests the closest names.
+    """
 
     presets: Mapping[str, Preset]
     zones: Mapping[str, Zone]
@@ -212,13 +249,13 @@ class Catalog:
     envelope: SafetyEnvelope = ENVELOPE
 
     def preset(self, name: str) -> Preset:
-        return _lookup(self.presets, name, "preset")
+        return self.presets[resolve_name(self.presets, name, "preset")]
 
     def zone(self, name: str) -> Zone:
-        return _lookup(self.zones, name, "zone")
+        return self.zones[resolve_name(self.zones, name, "zone")]
 
     def needle(self, name: str) -> Needle:
-        return _lookup(self.needles, name, "needle")
+        return self.needles[resolve_name(self.needles, name, "needle")]
 
     def syringe(self, capacity_ml: float, dead_volume_ul: float | None = None) -> Syringe:
         """The syringe of that size, with a technician's measured dead volume if given."""
@@ -241,25 +278,27 @@ class Catalog:
         return replace(syringe, dead_volume_ul=value)
 
 
-def _lookup(table: Mapping[str, Any], name: str, kind: str):
-    try:
-        return table[name]
-    except KeyError:
-        raise UnknownNameError(f"unknown {kind} (known: {', '.join(sorted(table))})",
-                               source="request", field=kind, value=name,
-                               limit=sorted(table)) from None
+def resolve_references(preset: Preset, zones: Mapping[str, Zone],
+                       needles: Mapping[str, Needle]) -> Preset:
+    """The preset with its zones and needles in the catalog's spelling (`30G-4mm` in an
+    older file is the needle `30g-4mm`); an unknown or doubled name is refused."""
+    resolved = {}
+    for field, kind, table in (("zones", "zone", zones), ("needles", "needle", needles)):
+        names: list[str] = []
+        for written in getattr(preset, field):
+            name = resolve_name(table, written, kind, source=preset.path, field=field)
+            if name in names:
+                raise PresetFileError(f"lists the {kind} {name} twice", source=preset.path,
+                                      field=field, value=written, limit="unique names")
+            names.append(name)
+        resolved[field] = tuple(names)
+    return replace(preset, **resolved)
 
 
 def check_preset_against_catalog(preset: Preset, zones: Mapping[str, Zone],
                                  needles: Mapping[str, Needle],
                                  envelope: SafetyEnvelope) -> None:
     """A preset must be usable as written on every zone and needle it lists."""
-    for field, names, table in (("zones", preset.zones, zones), ("needles", preset.needles, needles)):
-        for name in names:
-            if name not in table:
-                raise PresetFileError(f"unknown {field[:-1]} (known: {', '.join(sorted(table))})",
-                                      source=preset.path, field=field, value=name,
-                                      limit=sorted(table))
     envelope.check_dose(preset.dose_ul, source=preset.path)
     for zone_name in preset.zones:
         for needle_name in preset.needles:
@@ -267,38 +306,43 @@ def check_preset_against_catalog(preset: Preset, zones: Mapping[str, Zone],
                                  source=preset.path)
 
 
-def _preset_files(directory: Path | resources.abc.Traversable) -> list:
-    return sorted((p for p in directory.iterdir() if p.name.endswith(".toml")),
-                  key=lambda p: p.name)
+def _load_preset(path: Path, source: str, *, builtin: bool, limits: FileLimits) -> Preset:
+    stem = path.name.removesuffix(".toml")
+    check_name(stem, "preset file", source=source)      # before the file is even opened
+    preset = parse_preset(read_toml(path, source, limits), source)
+    if preset.name != stem:
+        raise PresetFileError(f"must match the file name '{stem}'", source=source,
+                              field="name", value=preset.name, limit=stem)
+    return replace(preset, builtin=builtin)
 
 
-def load_catalog(preset_dirs: Iterable[Path] = (), *,
-                 envelope: SafetyEnvelope = ENVELOPE) -> Catalog:
+def load_catalog(preset_dirs: Iterable[Path] = (), *, envelope: SafetyEnvelope = ENVELOPE,
+                 limits: FileLimits = FILE_LIMITS) -> Catalog:
     """The built-in catalog plus a technician's own preset directories.
 
-    A custom preset is held to the same envelope and may not reuse a built-in name.
+    A custom preset is held to the same envelope, the same name rule and file limits, and may
+    not reuse a built-in name or one that reads like it.
     """
-    root = resources.files("profiles")
-    needles = _load_needles(root / "needles.toml", "profiles/needles.toml")
-    zones = _load_zones(root / "zones.toml", "profiles/zones.toml", envelope)
-    syringes = _load_syringes(root / "syringes.toml", "profiles/syringes.toml")
-    files = [(p, f"profiles/presets/{p.name}") for p in _preset_files(root / "presets")]
+    needles = _load_needles(BUILT_IN / "needles.toml", "profiles/needles.toml", limits)
+    zones = _load_zones(BUILT_IN / "zones.toml", "profiles/zones.toml", envelope, limits)
+    syringes = _load_syringes(BUILT_IN / "syringes.toml", "profiles/syringes.toml", limits)
+    files = [(p, f"profiles/presets/{p.name}", True)
+             for p in preset_files(BUILT_IN / "presets", limits)]
     for directory in preset_dirs:
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise PresetFileError("preset directory does not exist", source=str(directory))
-        files += [(p, str(p)) for p in _preset_files(directory)]
+        if not isinstance(directory, (str, os.PathLike)):   # argparse: `--presets-dir=--`
+            raise PresetFileError("is not a directory path", source="request",
+                                  field="presets_dir", value=directory, limit="a path")
+        files += [(p, str(p), False) for p in preset_files(Path(directory), limits)]
     presets: dict[str, Preset] = {}
-    for path, source in files:
-        preset = parse_preset(_read_toml(path, source), source)
-        stem = path.name.removesuffix(".toml")
-        if preset.name != stem:
-            raise PresetFileError(f"must match the file name '{stem}'", source=source,
-                                  field="name", value=preset.name, limit=stem)
+    lookalikes: dict[str, str] = {}
+    for path, source, builtin in files:
+        preset = _load_preset(path, source, builtin=builtin, limits=limits)
         if preset.name in presets:
             raise PresetFileError(f"already defined in {presets[preset.name].path}",
                                   source=source, field="name", value=preset.name,
                                   limit="a unique name")
+        _refuse_lookalike(preset.name, lookalikes, kind="preset", source=source, field="name")
+        preset = resolve_references(preset, zones, needles)
         check_preset_against_catalog(preset, zones, needles, envelope)
         presets[preset.name] = preset
     return Catalog(presets=MappingProxyType(presets), zones=MappingProxyType(zones),

@@ -69,3 +69,5 @@ class Preset:
     notes: str
     path: str
     """The file it was loaded from, for messages."""
+    builtin: bool = False
+    """Shipped with the software (profiles/presets), not a technician's own file."""

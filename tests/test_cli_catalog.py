@@ -51,13 +51,13 @@ def test_plan_text_and_plot(tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (["--preset", "infiltration", "--zone", "eyelids", "--needle", "30G-13mm"],
-     "preset infiltration is not for zone eyelids (its zones: abdomen, thighs, buttocks, back)"),
+     "preset infiltration is not for zone eyelids; it is for abdomen, thighs, buttocks, back"),
     (["--preset", "infiltration", "--zone", "thighs", "--needle", "32G-4mm"],
-     "preset infiltration is not for needle 32G-4mm (its needles: 30G-13mm, 32G-13mm)"),
+     "preset infiltration is not for needle 32g-4mm; it is for 30g-13mm, 32g-13mm"),
     (["--preset", "nappage-middle", "--zone", "face", "--needle", "32G-4mm", "--depth-mm",
       "2.5"], "deeper than zone face's maximum, 2 mm"),
     (["--preset", "nappage-deep", "--zone", "thighs", "--needle", "32G-4mm", "--depth-mm",
-      "3.8"], "deeper than needle 32G-4mm (4 mm) less the 0.5 mm margin, 3.5 mm"),
+      "3.8"], "deeper than needle 32g-4mm (4 mm) less the 0.5 mm margin, 3.5 mm"),
     (["--preset", "nappage-ultra", "--zone", "face", "--needle", "32G-4mm"], "unknown preset"),
     (["--preset", "classical", "--zone", "face", "--needle", "32G-4mm", "--dose-ul", "150"],
      "dose_ul = 150.0: outside the safety envelope's dose per shot, 10 to 100 ul"),

@@ -75,7 +75,7 @@ def test_a_refused_preset_is_exit_3(tmp_path):
     done = run_cli("run", "--port", "sim://", "--preset", "infiltration", "--zone", "eyelids",
                    "--needle", "30G-13mm", "--shots", "3", "--db", str(tmp_path / "r.db"))
     assert done.returncode == 3
-    assert "preset infiltration is not for zone eyelids (its zones: abdomen" in done.stderr
+    assert "preset infiltration is not for zone eyelids; it is for abdomen" in done.stderr
 
 
 def start_long_run(db) -> subprocess.Popen:

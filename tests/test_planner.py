@@ -75,8 +75,9 @@ def test_program_is_in_device_units(catalog):
 def test_a_rate_the_mechanics_cannot_reach_is_an_error_not_a_slow_down(catalog):
     with pytest.raises(PlanError, match=r"shot_rate_hz = 20.0: the mechanics reach at most 17.98 Hz"):
         nappage_face(catalog, overrides=Overrides(shot_rate_hz=20.0))
-    # A deeper, bigger shot at the preset's 8 Hz no longer fits its cycle either.
-    with pytest.raises(PlanError, match="shot_rate_hz = 8.0"):
+    # A deeper, bigger shot at the preset's 8 Hz no longer fits its cycle either: the
+    # override is blamed, not the rate the clinician did not touch.
+    with pytest.raises(PlanError, match="dose_ul = 100.0: one shot then takes 347.3 ms"):
         plan(catalog.preset("nappage-superficial"), catalog.zone("thighs"),
              catalog.needle("30G-6mm"), catalog.syringe(10), shots=10,
              overrides=Overrides(depth_mm=5.0, dose_ul=100.0))

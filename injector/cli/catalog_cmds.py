@@ -55,7 +55,7 @@ def preset_json(preset: Preset) -> dict:
         "shot_rate_hz": preset.shot_rate_hz, "drug_loss_fraction": preset.drug_loss_fraction,
         "zones": list(preset.zones), "needles": list(preset.needles),
         "source": [{"seed": s.seed, "quote": s.quote} for s in preset.sources],
-        "notes": preset.notes, "file": preset.path,
+        "notes": preset.notes, "file": preset.path, "builtin": preset.builtin,
     }
 
 
@@ -64,10 +64,13 @@ def presets_command(args: argparse.Namespace) -> int:
     if args.json:
         print_json([preset_json(p) for p in presets])
         return 0
+    # Every cell is a catalog name or a number (profiles.names), so no cell can split or
+    # repaint the table; "origin" tells a technician's own presets from the shipped library.
     rows = [[p.name, p.technique, f"{p.depth_mm:g}", f"{p.spacing_mm:g}", f"{p.dose_ul:g}",
-             f"{p.angle_deg:g}", f"{p.shot_rate_hz:g}", ", ".join(p.zones)] for p in presets]
+             f"{p.angle_deg:g}", f"{p.shot_rate_hz:g}", "built-in" if p.builtin else "custom",
+             ", ".join(p.zones)] for p in presets]
     print(format_table(["preset", "technique", "depth mm", "spacing mm", "dose ul", "angle",
-                        "rate Hz", "zones"], rows))
+                        "rate Hz", "origin", "zones"], rows))
     return 0
 
 
