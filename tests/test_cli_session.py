@@ -126,3 +126,19 @@ def test_ctrl_c_holds_the_gun_and_records_the_session_as_interrupted(tmp_path):
     (row,) = store.history()
     assert row.status == "interrupted"
     assert "Ctrl-C" in store.session(row.id)["end_reason"]
+
+
+def test_a_dead_link_ends_the_run_failed_within_a_second(tmp_path):
+    # The simulated link falls silent at shot 5: the gun stops itself, and the run ends
+    # "failed: link lost" at once rather than waiting out the batch.
+    db = tmp_path / "r.db"
+    done = run_cli("run", "--port", "sim://?fault=watchdog@5", "--preset",
+                   "nappage-superficial", "--zone", "face", "--needle", "32G-4mm", "--shots",
+                   "500", "--json", "--db", str(db))
+    assert done.returncode == 1
+    summary = json.loads(done.stdout)
+    assert (summary["status"], summary["reason"][:9]) == ("failed", "link lost")
+    # Home, prime (1 s), 5 shots and under a second of silence: far from the 72 s that
+    # waiting out the batch of 500 (and its 10 s margin) would take.
+    assert summary["duration_s"] < 10.0
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

@@ -323,3 +323,18 @@ async def test_a_noisy_cable_losing_a_fifth_of_its_frames_never_trips_the_watchd
         assert not any(a.code == ALARMS["watchdog"].code for a in rig.alarms()), seed
         assert [s.shot_index for s in rig.shots()] == list(range(1, 301))
         await rig.close()
+
+
+async def test_keepalives_follow_the_watchdog_and_stay_out_of_the_round_trips(rig_factory,
+                                                                              bridge):
+    # An armed, idle gun: one keepalive every half watchdog on every bridge (Modbus once
+    # polled at a fixed 50 ms), counted apart from the commands' round trips.
+    rig = await rig_factory(bridge)
+    await rig.ready()
+    commands, round_trips = rig.driver.stats.commands, len(rig.driver.stats.rtt_s)
+    keepalives = rig.driver.stats.keepalives
+    await asyncio.sleep(10.0)
+    stats = rig.driver.stats
+    assert (stats.commands, len(stats.rtt_s)) == (commands, round_trips)
+    assert stats.keepalives - keepalives == pytest.approx(10.0 / rig.driver.keepalive_s, rel=0.1)
+    assert rig.firmware.state is DeviceState.ARMED
