@@ -11,6 +11,12 @@ from profiles import Catalog, load_catalog
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _logs_in_a_temporary_file(tmp_path_factory, monkeypatch):
+    """The command line logs to a file: the tests' logs go to a temporary one."""
+    monkeypatch.setenv("INJECTOR_LOG", str(tmp_path_factory.getbasetemp() / "injector.log"))
+
+
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     return load_catalog()

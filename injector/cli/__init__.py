@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from drivers.errors import DriverError, UnitRangeError
 from drivers.urls import PortURLError
+from injector.cli.logs import configure_logging
 from injector.cli import (
     calibration_cmds, catalog_cmds, demo_cmd, device_cmds, exit_codes, session_cmds,
 )
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging()
     try:
         return args.handler(args)
     except REFUSALS as exc:
