@@ -21,6 +21,8 @@ class AlarmCode:
     severity: Severity
     forces_homing: bool
     text: str
+    action: str
+    """What a person does about it, in the clinic's words."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,8 @@ class ErrorCode:
 def _load() -> tuple[dict[str, AlarmCode], dict[str, ErrorCode]]:
     data = tomllib.loads(resources.files("drivers").joinpath("codes.toml").read_text("utf-8"))
     alarms = {name: AlarmCode(name=name, code=v["code"], severity=Severity(v["severity"]),
-                              forces_homing=v["forces_homing"], text=v["text"])
+                              forces_homing=v["forces_homing"], text=v["text"],
+                              action=v["action"])
               for name, v in data["alarm"].items()}
     errors = {name: ErrorCode(name=name, code=v["code"], text=v["text"])
               for name, v in data["error"].items()}

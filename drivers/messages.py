@@ -69,6 +69,22 @@ class StatusFlags(IntFlag):
     TRIGGER_PRESSED = 0x10
 
 
+ALARM_BIT_BASE = 0x0101
+"""Status.latched_alarms: bit n stands for alarm code ALARM_BIT_BASE + n."""
+
+
+def latched_codes(mask: int) -> list[int]:
+    return [ALARM_BIT_BASE + bit for bit in range(16) if mask >> bit & 1]
+
+
+def latched_mask(codes) -> int:
+    mask = 0
+    for code in codes:
+        if 0 <= code - ALARM_BIT_BASE < 16:
+            mask |= 1 << (code - ALARM_BIT_BASE)
+    return mask
+
+
 class ShotFlags(IntFlag):
     INTERRUPTED = 0x01      # stopped by hold, alarm or e-stop before the full dose
 
@@ -196,12 +212,14 @@ class Heartbeat(WireStruct):
 
 @dataclass(frozen=True)
 class Status(WireStruct):
-    FORMAT = struct.Struct("<BBHBiiHIIIIIHI")
+    FORMAT = struct.Struct("<BBHBHiiHIIIIIHI")
     state: int
     flags: int
     active_alarm: int
     """The code of the oldest latched alarm, 0 when none."""
     alarm_count: int
+    latched_alarms: int
+    """Every latched alarm, one bit each: bit n for alarm code 0x0101 + n."""
     depth_um: int
     plunger_um: int
     pressure_kpa: int

@@ -19,7 +19,7 @@ from drivers.config import DeviceConfig
 from drivers.driver import Driver
 from drivers.errors import DriverError
 from drivers.messages import AlarmRaised, DeviceState, ShotDone, ShotFlags, StateChanged, Status
-from drivers.messages import StatusFlags
+from drivers.messages import StatusFlags, latched_codes
 from injector.calibration_state import ActiveCalibration, in_force
 from injector.errors import InjectorError
 from injector.machine import CONNECTED, INTERLOCKS, RUNNING, build_machine
@@ -269,19 +269,24 @@ class Controller:
         self.status = await self.driver.status()
         self.device_state = DeviceState(self.status.state)
         self._pump = asyncio.get_running_loop().create_task(self._follow())
+        for code in latched_codes(self.status.latched_alarms):
+            # Latched before we connected: its row in the record (the one written when it
+            # was raised, or a new one), so that its acknowledgement is recorded against it.
+            self.latched[code] = self.store.open_alarm(self.identity.serial_number, code) or \
+                self.store.record_alarm(None, self.identity.serial_number, code=code,
+                                        name=alarm_name(code),
+                                        shot_index=self.status.shots_done, value=0,
+                                        device_time_ms=0)
         self._fire("link_up")
-        if self.status.alarm_count:
-            # Latched before we connected: recorded now, so its acknowledgement is too.
-            code = self.status.active_alarm
-            self.latched[code] = self.store.record_alarm(
-                None, self.identity.serial_number, code=code, name=alarm_name(code),
-                shot_index=self.status.shots_done, value=0, device_time_ms=0)
-            if code == ALARMS["emergency_stop"].code:
-                self._go("estop")
-            elif not self.no_alarm_latched() and self.state in RUNNING:
-                self._go("alarm")
+        if ALARMS["emergency_stop"].code in self.latched:
+            self._go("estop")
         elif self.is_homed() and self.state == "locked":
             self._fire("homed")
+
+    def latched_stop_alarms(self) -> list[str]:
+        return [alarm_name(code) for code in self.latched
+                if ALARMS.get(alarm_name(code)) is None
+                or ALARMS[alarm_name(code)].severity is Severity.STOP]
 
     async def close(self) -> None:
         if self._pump:

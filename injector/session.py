@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from drivers.codes import ALARMS
 from drivers.errors import DriverError
 from injector.controller import AlarmStop, Controller, InterlockError
 from injector.errors import InjectorError
@@ -85,14 +86,30 @@ def session_plan(controller: Controller, catalog: Catalog, request: SessionReque
                 prime_ul=request.prime_ul, syringe_start_nl=controller.syringe_remaining_nl)
 
 
+class AlarmLatched(SessionError):
+    """The gun waits for a person to acknowledge an alarm: no session starts until then."""
+
+    def __init__(self, names: list[str], port: str = "URL") -> None:
+        self.names = names
+        texts = "; ".join(f"{name}: {ALARMS[name].action}" if name in ALARMS else name
+                          for name in names)
+        super().__init__(f"the gun has {'alarms' if len(names) > 1 else 'alarm'} "
+                         f"{', '.join(names)} latched ({texts}); a person acknowledges it "
+                         f"first: injector alarm ack --port {port} --person NAME")
+
+
 async def run_session(controller: Controller, catalog: Catalog, request: SessionRequest, *,
-                      on_shot: Callable[[int, Controller], None] | None = None) -> SessionResult:
+                      on_shot: Callable[[int, Controller], None] | None = None,
+                      stop_reason: Callable[[], str] = lambda: "stopped by the operator "
+                                                               "(Ctrl-C)") -> SessionResult:
     """Connect, check, home, prime, load, arm and run; always record the ending.
 
     `on_shot(n, controller)` is called for the n-th shot of the session once it is in the
-    record, in order, each once."""
+    record, in order, each once. `stop_reason()` says why, when the task is cancelled."""
     report = _ShotReporter(controller, on_shot)
     await controller.connect()
+    if latched := controller.latched_stop_alarms():
+        raise AlarmLatched(latched)
     target = shots_for(request, session_plan(controller, catalog, request).setting.dose_ul)
     the_plan = session_plan(controller, catalog, request, target)
     budget_nl = (round(request.budget_ml * 1_000_000) if request.budget_ml is not None
@@ -120,7 +137,7 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     except InjectorError as exc:
         status, reason = "aborted", str(exc)
     except (asyncio.CancelledError, KeyboardInterrupt):
-        status, reason = "interrupted", "stopped by the operator (Ctrl-C)"
+        status, reason = "interrupted", stop_reason()
     if status != "completed":
         await _make_safe(controller)
     summary = _summary(controller, the_plan, target, asyncio.get_running_loop().time() - started)

@@ -295,6 +295,14 @@ class Store:
                             code=code, name=name, shot_index=shot_index, value=value,
                             device_time_ms=device_time_ms, raised_at=now_iso())
 
+    def open_alarm(self, device_serial: str, code: int) -> int | None:
+        """The newest recorded alarm of this gun and code that nobody acknowledged yet."""
+        row = self.db.execute(
+            "SELECT a.id FROM alarms a LEFT JOIN alarm_acks k ON k.alarm_id = a.id "
+            "WHERE a.device_serial = ? AND a.code = ? AND k.id IS NULL "
+            "ORDER BY a.id DESC LIMIT 1", (device_serial, code)).fetchone()
+        return row[0] if row else None
+
     def record_ack(self, alarm_id: int, person: str) -> None:
         self._insert("alarm_acks", alarm_id=alarm_id, person=person, at=now_iso())
 

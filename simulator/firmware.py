@@ -22,7 +22,7 @@ from drivers.framing import PROTOCOL_VERSION
 from drivers.messages import (
     COMMAND_PAYLOADS, EVENT_PAYLOADS, NO_FIELD, AlarmRaised, DeviceState, ErrorBody,
     EventsReplayed, Heartbeat, Identity, MsgType, ShotDone, ShotFlags, StateChanged, Status,
-    StatusFlags,
+    StatusFlags, latched_mask,
 )
 from drivers.motion import move_time_at
 from drivers.program import DeliveryCode, ShotProgram
@@ -300,7 +300,7 @@ class Firmware:
         in_tissue = self.physics.depth.position(now) > 0
         return Status(
             state=self.state, flags=int(flags), active_alarm=next(iter(self.latched), 0),
-            alarm_count=min(len(self.latched), 255),
+            alarm_count=min(len(self.latched), 255), latched_alarms=latched_mask(self.latched),
             depth_um=round(self.physics.depth.position(now) * 1000),
             plunger_um=round(plunger_mm * 1000),
             pressure_kpa=min(0xFFFF, round(self.physics.pressure_kpa(max(flow, 0.0), in_tissue))

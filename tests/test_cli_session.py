@@ -112,20 +112,27 @@ def test_a_session_killed_mid_run_leaves_a_whole_record(tmp_path):
     assert history[0]["status"] == "interrupted"
 
 
-def test_ctrl_c_holds_the_gun_and_records_the_session_as_interrupted(tmp_path):
+@pytest.mark.parametrize("sig, code, words", [
+    (signal.SIGINT, 130, "Ctrl-C"),
+    (signal.SIGTERM, 143, "stopped by SIGTERM"),     # a service manager, a CI timeout
+    (signal.SIGHUP, 129, "stopped by SIGHUP"),       # the terminal closed
+])
+def test_a_stop_signal_holds_the_gun_and_records_the_session_as_interrupted(tmp_path, sig,
+                                                                              code, words):
     db = tmp_path / "record.db"
     proc = start_long_run(db)
     for count, _ in enumerate(proc.stdout, start=1):
         if count == 10:
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    assert proc.returncode == code
     assert "session interrupted: gun held, needle retracted" in err and "Traceback" not in err
     store = Store(db)
     (row,) = store.history()
     assert row.status == "interrupted"
-    assert "Ctrl-C" in store.session(row.id)["end_reason"]
+    assert words in store.session(row.id)["end_reason"]
+    assert store.session(row.id)["ended_at"] is not None        # recorded at once, not later
 
 
 def test_a_dead_link_ends_the_run_failed_within_a_second(tmp_path):
@@ -142,3 +149,55 @@ def test_a_dead_link_ends_the_run_failed_within_a_second(tmp_path):
     # waiting out the batch of 500 (and its 10 s margin) would take.
     assert summary["duration_s"] < 10.0
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def start_sim(*options: str) -> tuple[subprocess.Popen, str]:
+    sim = subprocess.Popen([sys.executable, "-m", "injector", "sim", "--serial", *options],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    return sim, sim.stdout.readline().strip()
+
+
+def test_a_latched_alarm_refuses_the_next_run_until_a_person_acknowledges_it(tmp_path):
+    db = tmp_path / "record.db"
+    sim, port = start_sim("--fault", "occlusion@3")
+    try:
+        run = ["run", "--port", port, "--preset", "nappage-superficial", "--zone", "face",
+               "--needle", "32G-4mm", "--shots", "5", "--db", str(db)]
+        first = run_cli(*run)
+        assert first.returncode == 1 and "alarm occlusion" in first.stderr
+        # The gun stays latched: the next run is refused in one line that says what to do,
+        # and nothing is recorded for it.
+        refused = run_cli(*run)
+        assert refused.returncode == 1
+        assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+        assert "alarm occlusion latched" in refused.stderr
+        assert f"injector alarm ack --port {port} --person NAME" in refused.stderr
+        assert len(Store(db).history()) == 1
+        listed = json.loads(run_cli("alarm", "list", "--port", port, "--json", "--db",
+                                    str(db)).stdout)
+        assert [a["name"] for a in listed["alarms"]] == ["occlusion"]
+        acked = run_cli("alarm", "ack", "--port", port, "--person", "Dr. A. Ilić", "--db",
+                        str(db))
+        assert acked.returncode == 0, acked.stderr
+        assert "acknowledged occlusion (recorded: Dr. A. Ilić)" in acked.stdout
+        store = Store(db)
+        (alarm,) = store.alarms(store.history()[-1].id)
+        assert (alarm["name"], alarm["acknowledged_by"]) == ("occlusion", "Dr. A. Ilić")
+        again = run_cli(*run)
+        assert again.returncode == 0, again.stderr
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.wait(timeout=10)
+
+
+def test_acknowledging_an_alarm_that_is_not_latched_is_one_line(tmp_path):
+    sim, port = start_sim()
+    try:
+        done = run_cli("alarm", "ack", "--port", port, "--person", "Dr. X", "occlusion",
+                       "--db", str(tmp_path / "r.db"))
+        assert done.returncode == 1
+        assert done.stderr == ("injector: error: alarm 'occlusion' is not latched on this gun "
+                               "(latched: none)\n")
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.wait(timeout=10)

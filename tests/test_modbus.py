@@ -196,11 +196,11 @@ def test_mbpoll_reads_identity_and_status_over_tcp_and_rtu(sim_process):
         assert mm.text_of([regs[i] for i in range(0, 8)]) == "MESO-GUN-S1"
         assert mm.text_of([regs[i] for i in range(8, 16)]) == "SIM-MBPOLL-1"
         assert [regs[i] for i in (16, 17, 18, 19)] == [1, 4, 2, 2]
-        status = mbpoll(*link, "-t", "3", "-r", "100", "-c", "22", target)
+        status = mbpoll(*link, "-t", "3", "-r", "100", "-c", "23", target)
         assert status.returncode == 0, status.stderr
         regs = values(status.stdout)
         assert regs[100] == DeviceState.LOCKED and regs[101] == 0b110   # needle, syringe
-        assert (regs[115] << 16 | regs[116]) == 10_000_000                # 10 ml loaded
+        assert (regs[116] << 16 | regs[117]) == 10_000_000                # 10 ml loaded
 
 
 @pytest.mark.looptime(False)

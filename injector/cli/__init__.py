@@ -10,7 +10,7 @@ from drivers.errors import DriverError, UnitRangeError
 from drivers.urls import PortURLError
 from injector.cli.logs import configure_logging
 from injector.cli import (
-    calibration_cmds, catalog_cmds, demo_cmd, device_cmds, exit_codes, session_cmds,
+    alarm_cmds, calibration_cmds, catalog_cmds, demo_cmd, device_cmds, exit_codes, session_cmds,
 )
 from injector.errors import InjectorError, PlanError
 from profiles.errors import ProfileError
@@ -28,12 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Controller for mesotherapy injector guns: presets, plans, the simulator "
                     "and treatment sessions.",
         epilog="exit codes: 0 ok, 1 failed while running, 2 bad command line, 3 refused "
-               "(outside the safety envelope or a bad preset), 130 interrupted")
+               "(outside the safety envelope or a bad preset), 130 interrupted by Ctrl-C, 143 "
+               "by SIGTERM, 129 by SIGHUP (the gun held and the session recorded first)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     catalog_cmds.register(subparsers)
     device_cmds.register(subparsers)
     session_cmds.register(subparsers)
     calibration_cmds.register(subparsers)
+    alarm_cmds.register(subparsers)
     demo_cmd.register(subparsers)
     return parser
 

@@ -8,4 +8,5 @@ USAGE = 2
 REFUSED = 3
 """Refused before anything ran: outside the safety envelope, unknown name, bad preset file."""
 INTERRUPTED = 130
-"""Stopped by Ctrl-C; the gun was held and retracted first."""
+"""Stopped by Ctrl-C; the gun was held and retracted first. SIGTERM and SIGHUP do the same
+and exit 143 and 129 (128 + the signal's number, injector/cli/signals.py)."""

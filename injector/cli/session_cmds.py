@@ -14,7 +14,8 @@ from injector.cli.common import add_catalog_options, catalog_from, format_table,
 from injector.cli.progress import SessionProgress
 from injector.controller import Controller
 from injector.ports import open_driver
-from injector.session import SessionRequest, SessionResult, run_session
+from injector.cli.signals import Stop, stop_on_signals
+from injector.session import AlarmLatched, SessionRequest, SessionResult, run_session
 from injector.store import DB_ENV, Store
 
 
@@ -90,14 +91,18 @@ def run_command(args: argparse.Namespace) -> int:
         prime_ul=args.prime_ul, refill=not args.no_refill,
         calibration_override=args.calibration_override, person=args.person)
     catalog.preset(request.preset), catalog.zone(request.zone), catalog.needle(request.needle)
+    stop = Stop()
     try:
-        result = asyncio.run(_run(args, catalog, request))
-    except KeyboardInterrupt as stop:
-        result = stop.args[0] if stop.args and isinstance(stop.args[0], SessionResult) else None
+        result = asyncio.run(_run(args, catalog, request, stop))
+    except KeyboardInterrupt as interrupted:
+        result = interrupted.args[0] if interrupted.args and isinstance(
+            interrupted.args[0], SessionResult) else None
         if result is not None:
             print_result(result, args.json)
         print("injector: session interrupted: gun held, needle retracted", file=sys.stderr)
-        return exit_codes.INTERRUPTED
+        return stop.exit_code
+    except AlarmLatched as latched:
+        raise AlarmLatched(latched.names, port=args.port) from None
     print_result(result, args.json)
     if result.status != "completed":
         print(f"injector: error: session {result.session_id} {result.status}: {result.reason}",
@@ -106,7 +111,7 @@ def run_command(args: argparse.Namespace) -> int:
     return exit_codes.OK
 
 
-async def _run(args, catalog, request: SessionRequest) -> SessionResult:
+async def _run(args, catalog, request: SessionRequest, stop: Stop) -> SessionResult:
     store = Store(args.db)
     driver, gun = open_driver(args.port)
     controller = Controller(driver, store, person=request.person)
@@ -121,8 +126,12 @@ async def _run(args, catalog, request: SessionRequest) -> SessionResult:
                               "delivered_ul": round(ctl.account.delivered_ul, 3)}),
                   flush=True)
     try:
-        with progress:
-            return await run_session(controller, catalog, request, on_shot=on_shot)
+        with progress, stop_on_signals() as signalled:
+            try:
+                return await run_session(controller, catalog, request, on_shot=on_shot,
+                                         stop_reason=lambda: signalled.reason)
+            finally:
+                stop.signal = signalled.signal
     finally:
         await controller.close()
         if gun is not None:

@@ -32,6 +32,7 @@ MEANINGS: dict[str, str] = {
              "4 trigger pressed",
     "active_alarm": "code of the oldest latched alarm, 0 if none",
     "alarm_count": "latched alarms",
+    "latched_alarms": "every latched alarm, one bit each: bit n for alarm code 0x0101 + n",
     "depth_um": "needle position",
     "ShotProgram.depth_um": "commanded depth (through the depth calibration)",
     "plunger_um": "plunger position",
