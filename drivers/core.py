@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 from drivers.codes import error_name
@@ -87,6 +87,9 @@ class DriverCore:
         self.lost_after_s = lost_after_s
         self.stats = LinkStats()
         self.identity: Identity | None = None
+        self.event_seq: int | None = None
+        self.history_end: int | None = None
+        self.history_gap: tuple[int, int] | None = None
         self.watchdog_s = FACTORY_WATCHDOG_S
         self._loop = asyncio.get_running_loop()
         self._session = random.randrange(1, 0x1_0000_0000)
@@ -119,12 +122,30 @@ class DriverCore:
 
     # ---- lifecycle -----------------------------------------------------------------------
 
-    async def connect(self) -> Identity:
+    async def connect(self, resume_from: Callable[[Identity], int | None] | None = None
+                      ) -> Identity:
+        """Identify the gun and start following its events: from the newest on, or from
+        the number `resume_from(identity)` gives (the gun's history since a record's last
+        event of it, replayed first, as far as the gun still holds it)."""
         await self.link.open()
         identity = await self._identify()
         self._online.set()
         beat = Heartbeat.unpack(await self.link.exchange(MsgType.HEARTBEAT, Empty()))
         self._next_event = seq_next(beat.last_event_seq)
+        resume = resume_from(identity) if resume_from is not None else None
+        if resume is not None and 0 <= seq_distance(beat.last_event_seq, resume):
+            resume_from = resume
+            self.history_end = beat.last_event_seq
+            self._next_event = resume_from
+            try:
+                await self.link.request_events(resume_from)
+            except DeviceError as exc:
+                if exc.name != "events_lost":
+                    raise
+                # The oldest the gun still holds: follow from there, and say what is gone.
+                self.history_gap = (resume_from, exc.limit)
+                self._next_event = exc.limit
+                await self.link.request_events(exc.limit)
         self.watchdog_s = (await self.read_config()).watchdog_ms / 1000
         self._confirmed_at = self._loop.time()
         self._unanswered_since = None
@@ -252,7 +273,10 @@ class DriverCore:
         return status
 
     def events(self) -> AsyncIterator[Event]:
-        return event_stream(self._events)
+        return event_stream(self._events, self._yielded)
+
+    def _yielded(self, number: int) -> None:
+        self.event_seq = number
 
     def pending_events(self) -> int:
         return self._events.qsize()
@@ -294,7 +318,7 @@ class DriverCore:
             log.warning("undecodable event %d: %s", self._next_event, exc)
         else:
             self.stats.events += 1
-            self._events.put_nowait(event)
+            self._events.put_nowait((self._next_event, event))
         self._next_event = seq_next(self._next_event)
 
     def _check_boot(self, boot_id: int) -> None:

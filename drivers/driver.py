@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -63,21 +63,35 @@ class LinkStats:
         }
 
 
-async def event_stream(queue: asyncio.Queue) -> AsyncIterator[Event]:
+async def event_stream(queue: asyncio.Queue, on_yield=None) -> AsyncIterator[Event]:
     """A driver's events in order; an error put on the queue is raised to the reader, so a
-    gap in the record or a lost link cannot pass unnoticed."""
+    gap in the record or a lost link cannot pass unnoticed. Items may be (number, event):
+    `on_yield(number)` is told the number of each event just before it is yielded."""
     while True:
         item = await queue.get()
         if isinstance(item, DriverError):
             raise item
+        if isinstance(item, tuple):
+            number, item = item
+            if on_yield is not None:
+                on_yield(number)
         yield item
 
 
 class Driver(Protocol):
     identity: Identity | None
     stats: LinkStats
+    event_seq: int | None
+    """The gun's number of the event `events()` yielded last."""
+    history_end: int | None
+    """After connect(resume_from=...): the newest event the gun held at connect; events up
+    to it are history (what happened before this connection), later ones are live."""
+    history_gap: tuple[int, int] | None
+    """After connect(resume_from=...): (first asked, oldest held) when the gun no longer
+    held all of the history asked for."""
 
-    async def connect(self) -> Identity: ...
+    async def connect(self, resume_from: Callable[[Identity], int | None] | None = None
+                      ) -> Identity: ...
     async def home(self) -> None: ...
     async def load_program(self, program: ShotProgram) -> None: ...
     async def arm(self) -> None: ...

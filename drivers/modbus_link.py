@@ -33,6 +33,7 @@ from drivers.link import LinkSink
 from drivers.config import DeviceConfig
 from drivers.messages import NO_FIELD, Empty, Heartbeat, Identity, MsgType, Status
 from drivers.program import ShotProgram
+from drivers.sequence import seq_distance
 from drivers.transport import TransportError
 from drivers.wire import WireStruct
 
@@ -359,7 +360,9 @@ class ModbusLink:
         self._sink.on_keepalive(_beat(status))
 
     async def request_events(self, from_seq: int) -> None:
-        """Read the event window from `from_seq` until it shows no more events."""
+        """Read the event window from `from_seq` until it shows no more events. A slot is
+        empty when its type is 0; an empty window while the newest event is at or past the
+        cursor means the gun no longer holds what was asked (docs/modbus.md, "Events")."""
         window_words = mm.EVENT_SLOTS * mm.EVENT_SLOT_WORDS
         cursor = from_seq
         while True:
@@ -369,13 +372,11 @@ class ModbusLink:
             slots = [words[i:i + mm.EVENT_SLOT_WORDS]
                      for i in range(0, window_words, mm.EVENT_SLOT_WORDS)]
             if slots[0][1] == 0:
-                if slots[0][0] != cursor:
+                info = await self._read(mm.EVENT_INFO, mm.EventInfo, "read event info")
+                if info.held and seq_distance(info.newest_seq, cursor) >= 0:
                     raise DeviceError("read events", ERRORS["events_lost"].code,
-                                      "events_lost", None, cursor, slots[0][0])
+                                      "events_lost", None, cursor, info.oldest_seq)
                 return                  # nothing from the cursor on yet
-            if slots[0][0] != cursor:
-                raise DeviceError("read events", ERRORS["events_lost"].code, "events_lost",
-                                  None, cursor, slots[0][0])
             read = 0
             for seq, msg_type, length, *body in slots:
                 if msg_type == 0 or seq != (cursor + read) & 0xFFFF:

@@ -13,6 +13,7 @@ calibration in force and must be within +-2% or +-0.5 ul, whichever is larger; d
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
@@ -181,16 +182,24 @@ async def prepare(controller: Controller, kind: str, person: str) -> None:
     """Connect, home and prime, and open a recorded calibration run."""
     await controller.connect()
     controller.calibration_override = f"{kind} calibration run by {person}"
-    controller.session_id = controller.store.start_session(
+    controller.session_id = await asyncio.wrap_future(controller.store.start_session(
         device_serial=controller.identity.serial_number, preset=f"calibration-{kind}",
         zone="-", needle="-", syringe_ml=controller.config.syringe_capacity_nl / 1e6,
         planned_shots=0, budget_ul=0.0, dose_ul=0.0, drug_loss_fraction=0.0,
         calibration={"override": controller.calibration_override, "by": person}, plan={},
-        person=person)
+        person=person))
     if not controller.is_homed():
         await controller.home()
     correction = controller.calibration.correction
     await controller.prime(round(correction.volume_command_ul(PRIME_UL) * 1000))
+
+
+async def end_run(controller: Controller, status: str, reason: str) -> None:
+    """Record how a calibration run ended, once its shots are durable."""
+    store = controller.store
+    await asyncio.to_thread(store.flush)
+    await asyncio.wrap_future(store.end_session(controller.session_id, status, reason,
+                                                store.session_summary(controller.session_id)))
 
 
 async def store_on_gun(controller: Controller, kind: str, table: CalibrationTable,
@@ -233,10 +242,10 @@ async def calibrate(controller: Controller, catalog: Catalog, kind: str, *, pers
                                  tuple(fit["table"]["delivered"]))
         await store_on_gun(controller, kind, table, fit["made_s"], expires_days)
         expires = made + timedelta(days=expires_days)
-        calibration_id = store.record_calibration(
+        calibration_id = await asyncio.wrap_future(store.record_calibration(
             device_serial=controller.identity.serial_number, kind=kind, fit=fit,
             points=[asdict(s) for s in series], person=person,
-            expires_at=expires.isoformat(), expires_after_shots=expires_shots)
+            expires_at=expires.isoformat(), expires_after_shots=expires_shots))
         controller.calibration = in_force(store, controller.identity.serial_number,
                                           controller.config)
         result = {"calibration_id": calibration_id, "kind": kind, "fit": fit,
@@ -247,8 +256,7 @@ async def calibrate(controller: Controller, catalog: Catalog, kind: str, *, pers
         status, reason = "aborted", str(exc)
         raise
     finally:
-        store.end_session(controller.session_id, status, reason or "calibration",
-                          store.session_summary(controller.session_id))
+        await end_run(controller, status, reason or "calibration")
     return result
 
 
@@ -282,8 +290,7 @@ async def verify(controller: Controller, catalog: Catalog, *, person: str,
         status = "aborted"
         raise
     finally:
-        controller.store.end_session(controller.session_id, status, "verification",
-                                     controller.store.session_summary(controller.session_id))
+        await end_run(controller, status, "verification")
     calibration = controller.calibration.describe()
     return {"points": points, "pass": bool(points) and all(p["pass"] for p in points),
             "calibration": calibration}

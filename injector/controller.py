@@ -20,11 +20,13 @@ from drivers.driver import Driver
 from drivers.errors import DriverError
 from drivers.messages import AlarmRaised, DeviceState, ShotDone, ShotFlags, StateChanged, Status
 from drivers.messages import StatusFlags, latched_codes
+from drivers.sequence import seq_distance
 from injector.calibration_state import ActiveCalibration, in_force
 from injector.errors import InjectorError
 from injector.machine import CONNECTED, INTERLOCKS, RUNNING, build_machine
 from injector.planner import Plan
-from injector.store import Store
+from injector.reconcile import Reconciliation
+from injector.store import Store, StoreError
 from profiles.envelope import ENVELOPE, SafetyEnvelope
 
 log = logging.getLogger("injector.controller")
@@ -102,12 +104,17 @@ class Controller:
         self.device_state: DeviceState | None = None
         self.disagreement: str | None = None
         self.link_failure: DriverError | None = None
+        self.record_failure: StoreError | None = None
+        """The record could not take a row: the gun was held at once, and every wait ends."""
+        self._reconciliation: Reconciliation | None = None
         """The driver's own end (link lost, another or a rebooted gun): it ends every wait
         and the session fails with it."""
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future]] = []
         self._pump: asyncio.Task | None = None
         self._last_state = self.state
         self._cause = ""
+        store.add_commit_listener(self._notify)
+        store.add_failure_listener(self._record_failed)
 
     # ---- interlocks (the machine's guards) -----------------------------------------------
 
@@ -191,7 +198,14 @@ class Controller:
 
     def _record_state(self, side: str, previous: str, state: str, cause: str) -> None:
         serial = self.identity.serial_number if self.identity else "?"
-        self.store.record_state(self.session_id, serial, side, previous, state, cause)
+        self.store.record_state(self.session_id, serial, side, previous, state, cause,
+                                **(self._device_event() if side == "device" else {}))
+
+    def _device_event(self) -> dict:
+        """Which gun event a row records: its boot and number, so that a later connect can
+        read back from the gun whatever came after."""
+        return {"boot_id": self.identity.boot_id if self.identity else None,
+                "event_seq": self.driver.event_seq}
 
     @property
     def state(self) -> str:
@@ -234,6 +248,8 @@ class Controller:
     def _why_waits_end(self) -> InjectorError | None:
         """What ends every wait early: the link failing, a stop alarm latched, then a
         disagreement."""
+        if self.record_failure is not None:
+            return self.record_failure
         if self.link_failure is not None:
             return self.link_failure
         if self.latched and not self.no_alarm_latched():
@@ -257,8 +273,11 @@ class Controller:
     # ---- connection ----------------------------------------------------------------------
 
     async def connect(self) -> None:
+        """Identify the gun, read back what the record missed of its history (marked
+        recovered, injector/reconcile.py), and take up its state and latched alarms."""
         self._fire("connect")
-        self.identity = await self.driver.connect()
+        reconciliation = Reconciliation(self.store)
+        self.identity = await self.driver.connect(reconciliation.resume_from)
         self.store.record_device(self.identity.serial_number, self.identity.model,
                                  self.identity.firmware_version)
         self.config = await self.driver.read_config()
@@ -268,7 +287,12 @@ class Controller:
         self.calibration = in_force(self.store, self.identity.serial_number, self.config)
         self.status = await self.driver.status()
         self.device_state = DeviceState(self.status.state)
+        self._reconciliation = reconciliation
         self._pump = asyncio.get_running_loop().create_task(self._follow())
+        if self.driver.history_end is not None:
+            await self.wait_for(self._history_read, 30.0, "the gun's history")
+        reconciliation.record_gaps(self.driver.history_gap)
+        self._reconciliation = None
         for code in latched_codes(self.status.latched_alarms):
             # Latched before we connected: its row in the record (the one written when it
             # was raised, or a new one), so that its acknowledgement is recorded against it.
@@ -302,11 +326,48 @@ class Controller:
         self._notify()
         return self.status
 
+    def _record_failed(self, error: StoreError) -> None:
+        """Record first: a shot the record cannot hold is a shot the gun must not give. Hold
+        the gun before anything else, then end every wait with the failure."""
+        if self.record_failure is not None:
+            return
+        self.record_failure = error
+        log.error("%s: holding the gun", error)
+        if self.state in CONNECTED and self.state not in ("disconnected",):
+            self._hold_task = asyncio.get_running_loop().create_task(self._hold_now())
+        if self.state in RUNNING:
+            self._go("record_failed")
+        self._notify()
+
+    async def record_caught_up(self) -> None:
+        """Until every row written so far is durable (off the loop); the record's failure,
+        if it failed."""
+        await asyncio.to_thread(self.store.flush)
+        if self.record_failure is not None:
+            raise self.record_failure
+
+    async def _hold_now(self) -> None:
+        try:
+            await self.driver.hold()
+        except DriverError as exc:
+            log.error("hold after the record failed: %s", exc)
+
     # ---- following the device ------------------------------------------------------------
+
+    def _history_read(self) -> bool:
+        end = self.driver.history_end
+        return self.driver.event_seq is not None and seq_distance(self.driver.event_seq,
+                                                                  end) >= 0
 
     async def _follow(self) -> None:
         try:
             async for event in self.driver.events():
+                seq, end = self.driver.event_seq, self.driver.history_end
+                if end is not None and seq_distance(seq, end) <= 0:
+                    # Before this connection: recorded as recovered, no state change.
+                    self._reconciliation.record(seq, event)
+                    self._notify()
+                    continue
                 if isinstance(event, ShotDone):
                     self._on_shot(event)
                 elif isinstance(event, AlarmRaised):
@@ -329,18 +390,23 @@ class Controller:
 
     def shots_recorded(self) -> int:
         """Shots of this session the record has committed (and so may be reported)."""
-        return self.account.shots_done - self.store.uncommitted_shots
+        return self.store.committed_shots(self.session_id) if self.session_id else 0
 
     def _on_shot(self, shot: ShotDone) -> None:
-        commanded = self.plan.program.volume_nl if self.plan else 0
-        if self.session_id is not None:
-            # Written before it is counted; reported once committed (see shots_recorded).
-            self.store.record_shot(self.session_id, shot_index=shot.shot_index,
+        commanded = self.plan.program.volume_nl if self.plan else shot.measured_nl
+        # Every shot the gun gives goes to the record, a session's or (outside one) the
+        # gun's last: written before it is counted, reported once committed.
+        session = self.session_id or self.store.last_session(self.identity.serial_number)
+        if session is not None:
+            self.store.record_shot(session, shot_index=shot.shot_index,
                                    depth_um=shot.depth_reached_um, volume_nl=shot.measured_nl,
                                    commanded_nl=commanded, delivered_nl=shot.delivered_nl,
                                    peak_pressure_kpa=shot.peak_pressure_kpa,
                                    interrupted=bool(shot.flags & ShotFlags.INTERRUPTED),
-                                   device_time_ms=shot.time_ms)
+                                   device_time_ms=shot.time_ms, **self._device_event())
+        else:
+            log.error("shot %d of gun %s outside any session, and no session to record it in",
+                      shot.shot_index, self.identity.serial_number)
         account = self.account
         account.shots_done += 1
         account.interrupted_shots += bool(shot.flags & ShotFlags.INTERRUPTED)
@@ -356,7 +422,8 @@ class Controller:
         serial = self.identity.serial_number if self.identity else "?"
         row = self.store.record_alarm(self.session_id, serial, code=alarm.code,
                                       name=alarm_name(alarm.code), shot_index=alarm.shot_index,
-                                      value=alarm.value, device_time_ms=alarm.time_ms)
+                                      value=alarm.value, device_time_ms=alarm.time_ms,
+                                      **self._device_event())
         self.latched[alarm.code] = row
         known = ALARMS.get(alarm_name(alarm.code))
         if known is None or known.severity is Severity.STOP:
@@ -467,7 +534,7 @@ class Controller:
         if code not in self.latched:
             raise InjectorError(f"alarm {alarm_name(code)} is not latched")
         await self.driver.acknowledge(code)
-        self.store.record_ack(self.latched.pop(code), person)
+        await asyncio.to_thread(self.store.record_ack(self.latched.pop(code), person).result)
         await self.refresh()
         if self.state in ("fault", "estop") and self.no_alarm_latched():
             self._go("acknowledge")

@@ -45,6 +45,7 @@ TRANSITIONS = (
     {"trigger": "alarm", "source": list(RUNNING), "dest": "fault"},
     {"trigger": "mismatch", "source": list(RUNNING), "dest": "fault"},
     {"trigger": "link_lost", "source": list(RUNNING), "dest": "fault"},
+    {"trigger": "record_failed", "source": list(RUNNING), "dest": "fault"},
     {"trigger": "estop", "source": list(CONNECTED), "dest": "estop"},
     {"trigger": "acknowledge", "source": "fault", "dest": "idle",
      "conditions": ["no_alarm_latched", "is_homed"]},

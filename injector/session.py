@@ -10,16 +10,22 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from drivers.codes import ALARMS
 from drivers.errors import DriverError
+from drivers.messages import DeviceState
 from injector.controller import AlarmStop, Controller, InterlockError
 from injector.errors import InjectorError
 from injector.planner import PRIME_UL, Overrides, Plan, plan
+from injector.store import StoreError
 from profiles import Catalog
 
 RETRACT_WAIT_S = 2.0
+MAX_RUN = 100
+"""Shots fired in one run: the record is never further behind the gun than this, well
+inside the 256 events the gun keeps, so whatever a crash cuts off can be read back."""
 
 
 class SessionError(InjectorError):
@@ -118,12 +124,12 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     calibration = controller.calibration.describe()
     if request.calibration_override:
         calibration |= {"override": request.calibration_override, "by": request.person}
-    controller.session_id = controller.store.start_session(
+    controller.session_id = await _durable(controller.store.start_session(
         device_serial=controller.identity.serial_number, preset=the_plan.preset.name,
         zone=request.zone, needle=request.needle, syringe_ml=the_plan.syringe.capacity_ml,
         planned_shots=target, budget_ul=budget_nl / 1000, dose_ul=the_plan.setting.dose_ul,
         drug_loss_fraction=the_plan.preset.drug_loss_fraction, calibration=calibration,
-        plan=the_plan.summary(), person=request.person)
+        plan=the_plan.summary(), person=request.person))
     started = asyncio.get_running_loop().time()
     status, reason = "completed", f"{target} shots given"
     try:
@@ -132,7 +138,7 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
         status, reason = "aborted", str(exc)
     except InterlockError as exc:
         status, reason = "aborted", str(exc)
-    except DriverError as exc:
+    except (DriverError, StoreError) as exc:
         status, reason = "failed", str(exc)
     except InjectorError as exc:
         status, reason = "aborted", str(exc)
@@ -140,14 +146,27 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
         status, reason = "interrupted", stop_reason()
     if status != "completed":
         await _make_safe(controller)
+    try:
+        await asyncio.to_thread(controller.store.flush)
+    except StoreError as exc:
+        status, reason = "failed", str(exc)
     summary = _summary(controller, the_plan, target, asyncio.get_running_loop().time() - started)
-    controller.store.end_session(controller.session_id, status, reason, summary)
+    try:
+        await _durable(controller.store.end_session(controller.session_id, status, reason,
+                                                    summary))
+    except StoreError:
+        pass    # the record cannot take it: the session shows as interrupted at the next start
     report()
     result = SessionResult(controller.session_id, status, reason,
                            summary | {"status": status, "reason": reason})
     if status == "interrupted":
         raise KeyboardInterrupt(result)
     return result
+
+
+async def _durable(future: Future):
+    """The row id once the row is durable, without blocking the loop meanwhile."""
+    return await asyncio.wrap_future(future)
 
 
 class _ShotReporter:
@@ -193,7 +212,9 @@ async def _treat(controller: Controller, the_plan: Plan, target: int, budget_nl:
             await _change_syringe(controller, request, fresh_nl, the_plan.prime_commanded_nl)
             await controller.arm()
             continue
-        batch = min(remaining, by_budget, by_syringe)
+        batch = min(remaining, by_budget, by_syringe, MAX_RUN)
+        # Record first: no run starts while the record is behind the gun.
+        await controller.record_caught_up()
         before = controller.account.shots_done
         await controller.fire(batch)
         timeout = batch * the_plan.shot_period_s + 10.0
@@ -222,7 +243,8 @@ async def _change_syringe(controller: Controller, request: SessionRequest, volum
 
 
 async def _make_safe(controller: Controller) -> None:
-    """Stop the gun and see the needle out of the skin before the session is closed."""
+    """Stop the gun, see the needle out of the skin, and leave the gun disarmed (idle, where
+    nothing moves and its watchdog need not be fed) before the session is closed."""
     try:
         if controller.state in ("injecting", "armed", "paused", "priming"):
             await controller.driver.hold()
@@ -231,8 +253,10 @@ async def _make_safe(controller: Controller) -> None:
         while loop.time() < deadline:
             status = await controller.refresh()
             if status.depth_um <= 0:
-                return
+                break
             await asyncio.sleep(0.02)
+        if DeviceState(status.state) in (DeviceState.HELD, DeviceState.ARMED):
+            await controller.driver.disarm()
     except (DriverError, InjectorError):
         pass                            # the device's own watchdog retracts a silent gun
 

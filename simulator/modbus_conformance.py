@@ -10,7 +10,7 @@ hooks:
   1 (illegal function);
 - a count outside the specification's range (reads of 1 to 125 registers or 2000 bits, ...)
   is exception 3 (illegal data value) under its own function code;
-- FC5 takes only 0x0000 and 0xFF00;
+- FC5 takes only 0x0000 and 0xFF00, and its answer echoes the request;
 - a request for another unit id is ignored (silence), as a slave on a shared RS-485 bus
   must; on RTU, unit id 0 is a broadcast: a write is executed and never answered.
 """
@@ -25,7 +25,7 @@ from pymodbus.framer.rtu import FramerRTU
 from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
 from pymodbus.pdu.bit_message import (
     ReadCoilsRequest, ReadDiscreteInputsRequest, WriteMultipleCoilsRequest,
-    WriteSingleCoilRequest,
+    WriteSingleCoilRequest, WriteSingleCoilResponse,
 )
 from pymodbus.pdu.register_message import (
     ReadHoldingRegistersRequest, ReadInputRegistersRequest, ReadWriteMultipleRegistersRequest,
@@ -104,7 +104,12 @@ class _StrictWriteSingleCoil(WriteSingleCoilRequest):
     async def datastore_update(self, context, device_id):
         if self.raw_value not in (0x0000, 0xFF00):
             return ExceptionResponse(self.function_code, ExcCodes.ILLEGAL_VALUE)
-        return await super().datastore_update(context, device_id)
+        if rc := await context.async_setValues(device_id, self.function_code, self.address,
+                                               self.bits):
+            return ExceptionResponse(self.function_code, rc)
+        # The answer echoes the request (the specification), not the coil read back after.
+        return WriteSingleCoilResponse(address=self.address, bits=self.bits, dev_id=device_id,
+                                       transaction_id=self.transaction_id)
 
 
 def custom_pdus() -> list[type[ModbusPDU]]:

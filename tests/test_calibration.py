@@ -91,7 +91,7 @@ async def test_a_new_calibration_supersedes_and_mark_bad_removes(bench):
     assert statuses == {first["calibration_id"]: "superseded",
                         second["calibration_id"]: "active"}
     bench.store.set_calibration_status(second["calibration_id"], "bad", "balance was not level",
-                                       "tech B")
+                                       "tech B").result()
     assert bench.store.active_calibration("SIM-000001", "dose") is None
 
 

@@ -39,8 +39,8 @@ def test_every_command_has_help_with_an_example(command):
       "-5"], 3, "shots = -5"),
     (["status", "--port", "bogus://x"], 3, "unknown scheme 'bogus'"),
     (["status", "--port", "sim://?volume_gain=abc"], 3, "volume_gain='abc' is not a number"),
-    (["session", "show", "999"], 1, "no session 999"),
-    (["calibration", "show", "999"], 1, "no calibration 999"),
+    (["session", "show", "999"], 1, "no such file: nothing has been recorded there"),
+    (["calibration", "show", "999"], 1, "no such file: nothing has been recorded there"),
     (["sim", "--serial", "--drop-rate", "1.5"], 3, "must be a probability from 0 to 1"),
     (["sim"], 2, "give at least one of --serial"),
 ])
@@ -71,3 +71,15 @@ def test_the_demo_over_modbus(tmp_path):
                    "--plot", str(tmp_path / "m.png"))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["shots_done"] == 6
+
+
+@pytest.mark.parametrize("args, words", [
+    (["session", "show", "999"], "no session 999"),
+    (["calibration", "show", "999"], "no calibration 999"),
+])
+def test_asking_for_what_a_record_does_not_hold_is_one_line(tmp_path, args, words):
+    from injector.store import Store
+
+    Store(tmp_path / "r.db").close()
+    done = run_cli(*args, "--db", str(tmp_path / "r.db"))
+    assert (done.returncode, done.stderr.count("\n")) == (1, 1) and words in done.stderr

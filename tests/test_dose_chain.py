@@ -188,7 +188,7 @@ async def test_the_firmware_holds_the_clinical_envelope_through_its_calibration(
         quick = plan(CATALOG.preset("nappage-superficial"), CATALOG.zone("face"),
                      CATALOG.needle("32G-4mm"), CATALOG.syringe(10), shots=1,
                      correction=Correction.of(firmware.config)).program
-        for program, field, value, limit in [(good, "volume_nl", 110_000, 107_526),
+        for program, field, value, limit in [(good, "volume_nl", 110_000, 107_527),
                                              (good, "depth_um", 13_500, 13_000),
                                              (quick, "shot_period_ms", 80, 100)]:
             bad = replace(program, **{field: value})
@@ -334,3 +334,16 @@ async def test_calibrating_a_generous_gun_then_treating_gives_what_was_asked(tmp
     assert result.summary["delivered_ul"] == pytest.approx(2000.0, rel=0.002)
     assert sum(log.strokes) - before == pytest.approx(2000.0, rel=0.003)
     assert result.summary["commanded_ul"] == pytest.approx(2000.0 / 1.07, rel=0.002)
+
+
+def test_an_envelope_limit_is_the_last_command_the_table_lets_through():
+    # By the integer table the limit is exact: 12899 delivers 13000 um, 12900 does not
+    # (the inverse alone, 12898.7, rounded down, was a unit short).
+    from simulator.firmware import _first_command, _last_command
+
+    table = CalibrationTable((1000, 5000, 13000), (1000, 5200, 13100))
+    limit = _last_command(table, 13_000, 12_900)
+    assert (limit, table.delivered_for(limit), table.delivered_for(limit + 1)) == (
+        12_899, 13_000, 13_001)
+    low = _first_command(table, 500, 300)
+    assert table.delivered_for(low) >= 500 > table.delivered_for(low - 1)

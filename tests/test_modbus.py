@@ -336,3 +336,17 @@ async def test_modbus_urls_take_the_line_settings_with_the_specifications_defaul
                 "modbus-tcp://127.0.0.1:1502?parity=E"):
         with pytest.raises(PortURLError):
             open_url_driver(bad)
+
+
+@pytest.mark.looptime(False)
+async def test_a_coil_write_is_answered_with_its_echo_whatever_the_state_after():
+    gun = SimulatedGun()
+    try:
+        port = await gun.serve_modbus_tcp()
+        # Hold during PRIMING leaves the gun IDLE (the coil then reads 0): still an echo.
+        gun.firmware.state = DeviceState.PRIMING
+        assert await _tcp_exchange(port, 1, b"\x05\x00\x01\xff\x00") == b"\x01\x05\x00\x01\xff\x00"
+        assert await _tcp_exchange(port, 1, b"\x05\x00\x01\x00\x00") == b"\x01\x05\x00\x01\x00\x00"
+        assert await _tcp_exchange(port, 1, b"\x01\x00\x00\x00\x02") == b"\x01\x01\x01\x00"
+    finally:
+        await gun.aclose()

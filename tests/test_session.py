@@ -30,6 +30,7 @@ async def run(tmp_path, request: SessionRequest, bridge: str = "serial-memory", 
     finally:
         await controller.close()
         await rig.close()
+        store.flush()                   # what the tests read is all committed
     return result, store, rig.gun
 
 

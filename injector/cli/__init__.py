@@ -10,7 +10,7 @@ from drivers.errors import DriverError, UnitRangeError
 from drivers.urls import PortURLError
 from injector.cli.logs import configure_logging
 from injector.cli import (
-    alarm_cmds, calibration_cmds, catalog_cmds, demo_cmd, device_cmds, exit_codes, session_cmds,
+    alarm_cmds, calibration_cmds, record_cmds, catalog_cmds, demo_cmd, device_cmds, exit_codes, session_cmds,
 )
 from injector.errors import InjectorError, PlanError
 from profiles.errors import ProfileError
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     session_cmds.register(subparsers)
     calibration_cmds.register(subparsers)
     alarm_cmds.register(subparsers)
+    record_cmds.register(subparsers)
     demo_cmd.register(subparsers)
     return parser
 

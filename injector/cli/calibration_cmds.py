@@ -173,7 +173,7 @@ async def _calibrate(args) -> dict:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    items = Store(args.db).calibrations()
+    items = Store(args.db, readonly=True).calibrations()
     if args.json:
         print_json(items)
     elif items:
@@ -189,7 +189,7 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def show_command(args: argparse.Namespace) -> int:
-    item = Store(args.db).calibration(args.id)
+    item = Store(args.db, readonly=True).calibration(args.id)
     if args.json:
         print_json(item)
         return 0
@@ -205,6 +205,6 @@ def show_command(args: argparse.Namespace) -> int:
 def mark_bad_command(args: argparse.Namespace) -> int:
     store = Store(args.db)
     item = store.calibration(args.id)
-    store.set_calibration_status(item["id"], "bad", args.reason, args.person)
+    store.set_calibration_status(item["id"], "bad", args.reason, args.person).result()
     print(f"calibration {item['id']} marked bad: {args.reason}")
     return 0

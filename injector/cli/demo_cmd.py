@@ -17,7 +17,7 @@ from injector.cli.session_cmds import add_db_option, print_result
 from injector.controller import Controller
 from injector.plots import plot_session
 from injector.session import SessionRequest, run_session
-from injector.store import Store
+from injector.store import Store, default_db_path
 from drivers.serial_link import serial_driver
 from drivers.transport import open_serial_port
 from drivers.urls import open_url_driver
@@ -46,7 +46,8 @@ def demo_command(args: argparse.Namespace) -> int:
     result, picture = asyncio.run(_demo(args))
     print_result(result, args.json, extra={"plot": str(picture)})
     if not args.json:
-        print(f"  record     {Store(args.db).path} (injector session show {result.session_id})")
+        print(f"  record     {default_db_path() if args.db is None else args.db} (injector "
+              f"session show {result.session_id})")
         print(f"  picture    {picture}")
     return 0 if result.status == "completed" else 1
 

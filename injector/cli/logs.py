@@ -27,6 +27,7 @@ def configure_logging() -> Path | None:
     path, or None when no log can be written (a read-only home): then nothing is logged."""
     from logging.handlers import RotatingFileHandler
 
+    logging.raiseExceptions = False     # a log that cannot be written is not the user's error
     root = logging.getLogger()
     root.handlers.clear()
     root.setLevel(logging.INFO)

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import sys
+from pathlib import Path
 
 from injector.cli import exit_codes
 from injector.cli.common import add_catalog_options, catalog_from, format_table, print_json
@@ -16,7 +17,7 @@ from injector.controller import Controller
 from injector.ports import open_driver
 from injector.cli.signals import Stop, stop_on_signals
 from injector.session import AlarmLatched, SessionRequest, SessionResult, run_session
-from injector.store import DB_ENV, Store
+from injector.store import DB_ENV, Store, default_db_path
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
@@ -158,27 +159,35 @@ def print_result(result: SessionResult, as_json: bool, extra: dict | None = None
 
 
 def history_command(args: argparse.Namespace) -> int:
-    store = Store(args.db)
+    path = Path(args.db) if args.db else default_db_path()
+    if not path.exists():
+        if args.json:
+            print_json([])
+        else:
+            print(f"no sessions recorded (no record at {path})")
+        return 0
+    store = Store(path, readonly=True)
     rows = store.history(args.limit)
     if args.json:
         print_json([row.__dict__ for row in rows])
     elif rows:
-        print(format_table(["id", "started", "status", "gun", "preset", "zone", "shots",
-                            "volume ul"],
-                           [[str(r.id), r.started_at[:19], r.status, r.device_serial, r.preset,
-                             r.zone, str(r.shots_done), f"{r.volume_measured_ul:.1f}"]
-                            for r in rows]))
+        print(format_table(["id", "started", "status", "gun", "by", "preset", "zone", "shots",
+                            "delivered ul"],
+                           [[str(r.id), r.started_at[:19], r.status, r.device_serial,
+                             r.person or "-", r.preset, r.zone, str(r.shots_done),
+                             f"{r.volume_delivered_ul:.1f}"] for r in rows]))
     else:
         print(f"no sessions recorded in {store.path}")
     return 0
 
 
 def show_command(args: argparse.Namespace) -> int:
-    store = Store(args.db)
+    store = Store(args.db, readonly=True)
     session = store.session(args.id)
     alarms, states = store.alarms(args.id), store.state_changes(args.id)
+    gaps = store.gaps(args.id)
     if args.json:
-        print_json(session | {"alarms": alarms, "state_changes": states})
+        print_json(session | {"alarms": alarms, "state_changes": states, "gaps": gaps})
         return 0
     print(f"session {session['id']}: {session['status']}"
           + (f" ({session['end_reason']})" if session["end_reason"] else ""))
@@ -191,11 +200,16 @@ def show_command(args: argparse.Namespace) -> int:
         ack = (f"acknowledged by {alarm['acknowledged_by']}" if alarm["acknowledged_by"]
                else "not acknowledged")
         print(f"  alarm {alarm['name']} at shot {alarm['shot_index']} ({ack})")
+    if session["recovered_shots"]:
+        print(f"  recovered  {session['recovered_shots']} shot(s) read back from the gun after "
+              "the controller stopped")
+    for gap in gaps:
+        print(f"  gap        {gap['reason']}")
     return 0
 
 
 def export_command(args: argparse.Namespace) -> int:
-    store = Store(args.db)
+    store = Store(args.db, readonly=True)
     session = store.session(args.id)
     shots = store.shots(args.id)
     if args.format == "json":

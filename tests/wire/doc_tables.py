@@ -56,10 +56,21 @@ MEANINGS: dict[str, str] = {
     "measured_nl": "what the plunger encoder measured",
     "delivered_nl": "measured_nl through the stored calibration: what the syringe gave",
     "peak_pressure_kpa": "",
-    "time_ms": "ms since power-up: for EV_SHOT when the shot ended (needle back, or the "
-               "interruption)",
+    "time_ms": "ms since power-up",
+    "ShotDone.time_ms": "ms since power-up when the shot ended (needle back at the nose, or "
+                        "the interruption)",
+    "ShotDone.flags": "bit 0 interrupted: cut short by a hold, an alarm, an emergency stop or "
+                      "the syringe's end, with the stroke measured so far",
+    "AlarmRaised.shot_index": "the shot it struck during (occlusion, stalls, e-stop, the "
+                              "syringe's end), the shot that could not start (interlocks, "
+                              "empty_syringe), else the last shot begun",
     "code": "alarm code",
     "value": "the alarm's measurement (see the alarm table)",
+    "CommandResult.value": "the offending value",
+    "WriteRefusal.value": "the offending value; after exception 1, the gun's state when it was "
+                          "busy, 0 when locked",
+    "WriteRefusal.limit": "the limit it broke, in the register's own units; 0 after exception "
+                          "1",
     "previous": "the state before",
     "cause": "the alarm code or command type that made the change",
     # modbus blocks
@@ -155,16 +166,16 @@ def unit_of(name: str) -> str:
     return ""
 
 
-def register_table(fields: tuple[mm.RegisterField, ...]) -> str:
+def register_table(fields: tuple[mm.RegisterField, ...], cls: type[WireStruct]) -> str:
     rows = ["| address | name | type | unit | meaning / range |", "|---|---|---|---|---|"]
     for field in fields:
         address = (f"{field.address}" if field.words == 1
                    else f"{field.address}-{field.address + field.words - 1}")
         kind = ("text" if field.text else
                 ("i" if field.signed else "u") + ("32" if field.words == 2 else "16"))
-        meaning = MEANINGS[field.name]
+        described = meaning(cls, field.name)
         bounds = _range(field.name)
-        text = "; ".join(part for part in (meaning, bounds) if part)
+        text = "; ".join(part for part in (described, bounds) if part)
         rows.append(f"| {address} | {field.name} | {kind} | {unit_of(field.name)} | {text} |")
     return "\n".join(rows)
 
@@ -182,11 +193,11 @@ TABLES = {
     "serial ShotDone": lambda: serial_table(ShotDone),
     "serial AlarmRaised": lambda: serial_table(AlarmRaised),
     "serial StateChanged": lambda: serial_table(StateChanged),
-    "modbus IDENTITY": lambda: register_table(mm.IDENTITY),
-    "modbus STATUS": lambda: register_table(mm.STATUS),
-    "modbus EVENT_INFO": lambda: register_table(mm.EVENT_INFO),
-    "modbus PROGRAM": lambda: register_table(mm.PROGRAM),
-    "modbus RESULT": lambda: register_table(mm.RESULT),
-    "modbus REFUSAL": lambda: register_table(mm.REFUSAL),
-    "modbus CONFIG": lambda: register_table(mm.CONFIG),
+    "modbus IDENTITY": lambda: register_table(mm.IDENTITY, Identity),
+    "modbus STATUS": lambda: register_table(mm.STATUS, Status),
+    "modbus EVENT_INFO": lambda: register_table(mm.EVENT_INFO, mm.EventInfo),
+    "modbus PROGRAM": lambda: register_table(mm.PROGRAM, ShotProgram),
+    "modbus RESULT": lambda: register_table(mm.RESULT, mm.CommandResult),
+    "modbus REFUSAL": lambda: register_table(mm.REFUSAL, mm.WriteRefusal),
+    "modbus CONFIG": lambda: register_table(mm.CONFIG, DeviceConfig),
 }

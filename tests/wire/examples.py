@@ -34,9 +34,9 @@ EXAMPLES: dict[str, Frame] = {
     "OK STATUS": _ok(MsgType.STATUS, 3, Status(
         state=DeviceState.ARMED, flags=0x0F, active_alarm=0, alarm_count=0, latched_alarms=0,
         depth_um=0,
-        plunger_um=182, pressure_kpa=0, shots_done=3, volume_measured_nl=80_000,
+        plunger_um=484, pressure_kpa=0, shots_done=3, volume_measured_nl=80_000,
         volume_delivered_nl=80_000, syringe_remaining_nl=9_920_000, run_remaining=0,
-        last_event_seq=8, boot_id=BOOT_ID).pack()),
+        last_event_seq=10, boot_id=BOOT_ID).pack()),
     "HOME": Frame(MsgType.HOME, 4),
     "OK HOME": _ok(MsgType.HOME, 4),
     "LOAD_PROGRAM": Frame(MsgType.LOAD_PROGRAM, 5, NAPPAGE.pack()),
