@@ -45,7 +45,7 @@ async def measure(kind: str) -> dict:
     else:
         path = await gun.serve_modbus_rtu()
         make = lambda: AsyncModbusSerialClient(path, baudrate=BAUD, timeout=0.06, retries=0)  # noqa: E731
-    driver = modbus_driver(make, name=kind, poll_s=0.02)
+    driver = modbus_driver(make, name=kind)
     await driver.connect()
     loop = asyncio.get_running_loop()
     reads, commands = [], []

@@ -16,12 +16,15 @@ sys.path.insert(0, str(HERE))
 import device_bench  # noqa: E402
 import modbus_bench  # noqa: E402
 import plan_bench  # noqa: E402
+import record_bench  # noqa: E402
 import serial_bench  # noqa: E402
 
 TARGETS = {
     "planner_points_per_s": (">=", 1_000_000),
     "shots_per_s_nappage_superficial": (">=", 15.0),
     "virtual_time_speedup": (">=", 500.0),
+    "heartbeat_locked_p99_ms": ("<", 5.0),
+    "heartbeat_locked_watchdog_trips": ("<", 1),
 }
 
 TABLE = [
@@ -39,13 +42,16 @@ TABLE = [
     ("watchdog_trip_ms", "watchdog, last frame to trip", "ms"),
     ("virtual_time_speedup", "10,000-shot session, virtual/real time", "x"),
     ("session_peak_rss_mb", "peak memory of that session", "MB"),
+    ("heartbeat_free_p99_ms", "heartbeat lateness p99, record free", "ms"),
+    ("heartbeat_locked_p99_ms", "heartbeat lateness p99, record locked 1 s", "ms"),
+    ("heartbeat_locked_watchdog_trips", "watchdog trips, record locked 1 s", "trips"),
 ]
 
 
 def main() -> dict:
     results: dict = {"machine": f"{platform.machine()}, Python {platform.python_version()}, "
                                 f"{platform.system()} {platform.release()}"}
-    for module in (plan_bench, serial_bench, modbus_bench, device_bench):
+    for module in (plan_bench, serial_bench, modbus_bench, device_bench, record_bench):
         print(f"== {module.__name__}")
         results |= module.main()
     print()
@@ -54,7 +60,8 @@ def main() -> dict:
         target = TARGETS.get(key)
         verdict = ""
         if target:
-            met = results[key] >= target[1]
+            met = (results[key] >= target[1] if target[0] == ">="
+                   else results[key] < target[1])
             verdict = f"{target[0]} {target[1]:g}: {'met' if met else 'NOT MET'}"
         print(f"{label:44} {results[key]:>14,.2f}  {unit:8}  {verdict}")
     out = HERE / "out"
