@@ -39,7 +39,7 @@ from drivers.errors import (
 from drivers.framing import PROTOCOL_VERSION
 from drivers.link import Link
 from drivers.messages import (
-    COMMAND_PAYLOADS, EVENT_PAYLOADS, NO_FIELD, AckAlarm, Empty, Event, Fire, GetEvents,
+    COMMAND_PAYLOADS, EVENT_PAYLOADS, NO_FIELD, AckAlarm, Empty, Event, Fire,
     Heartbeat, Hello, Identity, MsgType, Prime, Status, SyringeLoaded, Unlock,
 )
 from drivers.program import ShotProgram

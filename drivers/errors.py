@@ -35,8 +35,10 @@ class LinkTimeout(DriverError):
 
     def __init__(self, command: str, attempts: int, waited_s: float) -> None:
         self.command, self.attempts, self.waited_s = command, attempts, waited_s
-        super().__init__(f"no answer to {command} after {attempts} tries "
-                         f"({waited_s * 1000:.0f} ms): device absent or link dead")
+        tries = "1 try" if attempts == 1 else f"{attempts} tries"
+        super().__init__(f"no answer to {command} in {max(waited_s * 1000, 1):.0f} ms "
+                         f"({tries}): check that the gun is on and connected, and that the "
+                         f"port is the gun's")
 
 
 class IncompatibleDevice(DriverError):

@@ -156,7 +156,9 @@ class ModbusLink:
             why = ""
         if not connected:
             self._client.close()
-            raise TransportError(f"cannot connect to {self.name}{why}")
+            raise TransportError(f"cannot connect to {self.name}{why}: check that the gun is "
+                                 f"on and connected and that this is its address or device "
+                                 f"(injector sim prints its own)")
 
     def identified(self) -> None:
         self._identified.set()

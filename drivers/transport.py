@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import os
 from collections import deque
 from collections.abc import Callable
@@ -133,8 +134,25 @@ def open_serial_port(port: str, baudrate: int = 115_200) -> FdTransport:
                                             write_timeout=0, exclusive=True)
         fd = port_object.fileno()
     except (serial.SerialException, OSError, ValueError, AttributeError) as exc:
-        raise TransportError(f"cannot open serial port {port!r}: {exc}") from None
+        logging.getLogger(__name__).info("cannot open serial port %r: %s", port, exc)
+        raise TransportError(f"cannot open serial port {port!r}: {_port_problem(exc)}") from None
     return FdTransport(fd, port_object.close, port)
+
+
+def _port_problem(exc: Exception) -> str:
+    """What a person can do about a port that will not open; the system's words go to the
+    log."""
+    code, text = getattr(exc, "errno", None), str(exc)
+    if code == errno.ENOENT or "No such file" in text:
+        return ("no such device: check that the gun is connected and the path is right "
+                "(ls /dev/ttyUSB* /dev/ttyACM*; injector sim prints its own)")
+    if code in (errno.EACCES, errno.EPERM) or "Permission denied" in text:
+        return "permission denied: add this user to the dialout group and log in again"
+    if code == errno.EBUSY or "lock" in text.lower() or "busy" in text.lower():
+        return "in use by another program: close it, or stop the other injector command"
+    if code == errno.ENOTTY or "Inappropriate ioctl" in text:
+        return "not a serial port: give the gun's device, e.g. /dev/ttyUSB0"
+    return "cannot be opened (the system's reason is in the log)"
 
 
 class MemoryEnd:

@@ -16,13 +16,14 @@ from drivers.driver import Driver
 from drivers.errors import DriverError
 from drivers.modbus_link import modbus_driver
 from drivers.serial_link import serial_driver
+from drivers.values import shown
 from drivers.transport import open_serial_port
 
 
 class PortURLError(DriverError, ValueError):
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: object, reason: str) -> None:
         self.url = url
-        super().__init__(f"port {url!r}: {reason}")
+        super().__init__(f"port '{shown(url, 120)}': {reason}")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,12 @@ class PortURL:
 
     @classmethod
     def parse(cls, url: str) -> PortURL:
+        if not isinstance(url, str) or not url:
+            raise PortURLError(url, "give a port: a device path or a URL such as "
+                                    "serial:///dev/ttyUSB0, modbus-tcp://HOST:PORT or sim://")
+        if any(not " " < c <= "~" for c in url) or len(url) > 1024:
+            raise PortURLError(url, "holds characters a port never has (spaces, control "
+                                    "characters or non-ASCII)")
         if url.startswith("/"):
             return cls("serial", url, MappingProxyType({}))
         parts = urlsplit(url)

@@ -276,7 +276,7 @@ def _setting(preset: Preset, zone: Zone, needle: Needle, overrides: Overrides,
             values[field], source[field] = override, "override"
     envelope.check_depth(values["depth_mm"], zone, needle, source=source["depth_mm"])
     envelope.check_dose(values["dose_ul"], source=source["dose_ul"])
-    check_finite_positive(values["spacing_mm"], "spacing_mm", "mm", source=source["spacing_mm"])
+    envelope.check_spacing(values["spacing_mm"], source=source["spacing_mm"])
     check_finite_positive(values["shot_rate_hz"], "shot_rate_hz", "Hz",
                           source=source["shot_rate_hz"])
     if values["shot_rate_hz"] > envelope.shot_rate_max_hz:

@@ -2,13 +2,54 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from drivers.values import shown
+from injector.errors import InjectorError
 from injector.planner import Plan
 from injector.timeline import timeline
 
 
+PICTURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+class PlotPathError(InjectorError):
+    """A picture cannot be written where asked; said before anything runs."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = path
+        super().__init__(f"plot {shown(str(path))}: {reason}")
+
+
+def check_plot_path(path: str | Path) -> Path:
+    """The path, when a picture can be written there: a known picture type, in a folder that
+    exists and is writable, not over something that is not a file."""
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise PlotPathError(path, "give a file name ending in .png, .svg or .pdf")
+    path = Path(path)
+    if path.suffix.lower() not in PICTURE_SUFFIXES:
+        raise PlotPathError(path, "give a file name ending in " + ", ".join(PICTURE_SUFFIXES))
+    folder = path.parent
+    if not folder.is_dir():
+        raise PlotPathError(path, f"the folder {shown(str(folder))} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PlotPathError(path, f"the folder {shown(str(folder))} cannot be written")
+    if path.exists() and not path.is_file() or path.is_symlink():
+        raise PlotPathError(path, "is there and is not a regular file; give a new name")
+    return path
+
+
+def _save(fig, path: Path) -> None:
+    """Writes the picture; a folder that refuses it (full, read-only) is said in one line."""
+    try:
+        fig.savefig(path, dpi=100)
+    except OSError as exc:
+        raise PlotPathError(path, f"cannot be written ({exc.strerror or exc})") from None
+
+
 def plot_plan(plan: Plan, path: Path, shots: int = 5) -> Path:
+    path = check_plot_path(path)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -34,13 +75,14 @@ def plot_plan(plan: Plan, path: Path, shots: int = 5) -> Path:
     ax_grid.set_title(f"{plan.shots} points at {plan.setting.spacing_mm:g} mm on {plan.zone.name}")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    _save(fig, path)
     plt.close(fig)
     return path
 
 
 def plot_verification(result: dict, path: Path) -> Path:
     """Commanded against delivered for each test volume, the fit line, the tolerance band."""
+    path = check_plot_path(path)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,7 +111,7 @@ def plot_verification(result: dict, path: Path) -> Path:
     ax.legend(loc="upper left")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -77,6 +119,7 @@ def plot_verification(result: dict, path: Path) -> Path:
 def plot_session(session: dict, shots: list[dict], alarms: list[dict], path: Path) -> Path:
     """Needle depth reached, and volume requested and delivered, over the session's device
     time, alarms marked where they were raised."""
+    path = check_plot_path(path)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -116,6 +159,6 @@ def plot_session(session: dict, shots: list[dict], alarms: list[dict], path: Pat
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    _save(fig, path)
     plt.close(fig)
     return path

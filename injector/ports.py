@@ -6,20 +6,16 @@ through the real serial codec over an in-memory link).
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 from drivers.driver import Driver
 from drivers.serial_link import serial_driver
 from drivers.urls import PortURL, PortURLError, open_url_driver
-from simulator.gun import GunOptions, SimulatedGun
-
-
-_WHOLE_NUMBERS = frozenset({"seed", "watchdog_ms", "boot_id", "calibrated_s"})
-_TEXT = frozenset({"serial_number", "nvram"})
+from drivers.values import ValueRefused
+from simulator.gun import GUN_PARAMETERS, GunOptions, SimulatedGun
 
 
 def gun_options_from(url: str, parsed: PortURL) -> GunOptions:
-    known = {f.name for f in fields(GunOptions)} - {"faults"} | {"fault"}
+    """The simulator's options from a sim:// URL, each checked against its limit."""
+    known = set(GUN_PARAMETERS) | {"fault"}
     options = GunOptions()
     for name, raw in parsed.params.items():
         if name not in known:
@@ -27,15 +23,12 @@ def gun_options_from(url: str, parsed: PortURL) -> GunOptions:
                                     f"{', '.join(sorted(known))})")
         if name == "fault":
             options.faults.extend(f for f in raw.split(",") if f)
-        elif name in _TEXT:
-            setattr(options, name, raw)
-        else:
-            try:
-                value = float(raw)
-            except ValueError:
-                raise PortURLError(url, f"{name}={raw!r} is not a number") from None
-            setattr(options, name, int(value) if name in _WHOLE_NUMBERS else value)
-    return options
+            continue
+        try:
+            setattr(options, name, GUN_PARAMETERS[name].check(raw))
+        except ValueRefused as refused:
+            raise PortURLError(url, str(refused)) from None
+    return options.checked()
 
 
 def open_driver(url: str) -> tuple[Driver, SimulatedGun | None]:

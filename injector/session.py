@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from drivers.codes import ALARMS
 from drivers.errors import DriverError
 from drivers.messages import DeviceState
+from drivers.values import ValueRefused
+from injector import inputs
 from injector.controller import AlarmStop, Controller, InterlockError
 from injector.errors import InjectorError
 from injector.planner import PRIME_UL, Overrides, Plan, plan
@@ -56,6 +58,24 @@ class SessionRequest:
     overrides: Overrides = Overrides()
     """The clinician's changes to the preset, held to the same checks as a plan's."""
 
+    def __post_init__(self) -> None:
+        """Every value checked through its definition (injector/inputs.py) before anything
+        can use it: the command line, the service and tests build requests alike."""
+        if (self.shots is None) == (self.volume_ml is None):
+            raise ValueRefused("shots", self.shots, "give exactly one of shots or volume_ml",
+                               "one of shots or volume_ml")
+        for name, kind in (("shots", inputs.SHOTS), ("volume_ml", inputs.VOLUME_ML),
+                           ("syringe_ml", inputs.SYRINGE_ML), ("budget_ml", inputs.BUDGET_ML),
+                           ("prime_ul", inputs.PRIME_UL), ("person", inputs.PERSON),
+                           ("calibration_override", inputs.REASON)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                object.__setattr__(self, name, kind.check(value))
+            except ValueRefused as refused:
+                raise ValueRefused(name, value, refused.problem, refused.limit) from None
+
 
 @dataclass(frozen=True)
 class SessionResult:
@@ -69,8 +89,6 @@ class SessionResult:
 def shots_for(request: SessionRequest, dose_ul: float) -> int:
     if request.shots is not None:
         return request.shots
-    if request.volume_ml is None or not math.isfinite(request.volume_ml) or request.volume_ml <= 0:
-        raise InjectorError(f"volume_ml = {request.volume_ml!r}: must be a positive volume")
     return max(1, math.floor(request.volume_ml * 1000 / dose_ul + 1e-9))
 
 

@@ -28,6 +28,11 @@ class SafetyEnvelope:
     dose_min_ul: float = 10.0
     dose_max_ul: float = 100.0
     """Dose per shot 0.01 to 0.1 ml (seeds: classical 0.01-0.03 ml, infiltration 0.1 ml)."""
+    spacing_min_mm: float = 1.0
+    """Closer than 1 mm, punctures overlap (a 30G needle is 0.3 mm wide and lands within
+    about 0.3 mm of its aim by hand or by gun): the skin takes one wound, not a grid."""
+    spacing_max_mm: float = 50.0
+    """Wider than any technique's spacing (infiltration and infusion: 20 mm)."""
     shot_rate_max_hz: float = 20.0
     """Above the 9 shots a second of the field's automated guns and the 15 a superficial
     nappage run is held to; the gun stores it as its shortest period, 50 ms."""
@@ -50,7 +55,9 @@ class SafetyEnvelope:
                                     value=value, limit=limit)
         return SafetyEnvelope(depth_min_mm=min_depth_mm, depth_max_mm=max_depth_mm,
                               needle_margin_mm=self.needle_margin_mm, dose_min_ul=min_dose_ul,
-                              dose_max_ul=max_dose_ul, shot_rate_max_hz=shot_rate_max_hz)
+                              dose_max_ul=max_dose_ul, shot_rate_max_hz=shot_rate_max_hz,
+                              spacing_min_mm=self.spacing_min_mm,
+                              spacing_max_mm=self.spacing_max_mm)
 
     def max_depth_mm(self, zone: Zone, needle: Needle) -> float:
         return min(self.depth_max_mm, needle.length_mm - self.needle_margin_mm, zone.depth_max_mm)
@@ -77,6 +84,15 @@ class SafetyEnvelope:
             if depth_mm < limit:
                 raise EnvelopeError(f"shallower than {what}, {limit:g} mm", source=source,
                                     field="depth_mm", value=depth_mm, limit=limit)
+
+    def check_spacing(self, spacing_mm: float, *, source: str) -> None:
+        check_finite_positive(spacing_mm, "spacing_mm", "mm", source=source)
+        if not self.spacing_min_mm <= spacing_mm <= self.spacing_max_mm:
+            limit = self.spacing_min_mm if spacing_mm < self.spacing_min_mm else self.spacing_max_mm
+            raise EnvelopeError(
+                f"outside the safety envelope's spacing, "
+                f"{self.spacing_min_mm:g} to {self.spacing_max_mm:g} mm",
+                source=source, field="spacing_mm", value=spacing_mm, limit=limit)
 
     def check_dose(self, dose_ul: float, *, source: str) -> None:
         check_finite_positive(dose_ul, "dose_ul", "ul", source=source)

@@ -10,8 +10,9 @@ import asyncio
 import os
 from dataclasses import dataclass, field, replace
 
-from drivers.config import DeviceConfig
+from drivers.config import CONFIG_RANGES, DeviceConfig
 from drivers.transport import ByteTransport, MemoryEnd, memory_pipe
+from drivers.values import Quantity, Text
 from simulator.faults import FaultPlan, LinkFaults
 from simulator.firmware import Firmware
 from simulator.modbus_adapter import ModbusAdapter
@@ -49,10 +50,50 @@ class GunOptions:
     """A file that keeps the gun's configuration (its calibration included) across runs, as
     a real gun's non-volatile memory does: read at power-up, written on every change."""
 
+    def checked(self) -> GunOptions:
+        """These options, or ValueRefused naming the first one outside its limit: garbage in
+        the simulator is garbage in the tests of everyone who uses it."""
+        for name, kind in GUN_PARAMETERS.items():
+            value = getattr(self, name)
+            if value is not None:
+                checked = kind.check(value)
+                if checked != value or type(checked) is not type(value):
+                    setattr(self, name, checked)
+        FaultPlan.parse(self.faults)
+        self.link_faults()
+        return self
+
     def link_faults(self) -> LinkFaults:
         return LinkFaults(drop_rate=self.drop_rate, corrupt_rate=self.corrupt_rate,
                           duplicate_rate=self.duplicate_rate, delay_rate=self.delay_rate,
                           delay_s=self.delay_ms / 1000, seed=self.seed)
+
+
+_PROBABILITY = dict(unit="", low=0.0, high=1.0)
+_U32 = 2**32 - 1
+GUN_PARAMETERS: dict[str, Quantity | Text] = {
+    "serial_number": Text("serial_number", 32, r"[A-Za-z0-9-]+",
+                          "letters, digits and hyphens"),
+    "volume_gain": Quantity("volume_gain", "", 0.5, 2.0),
+    "depth_offset_mm": Quantity("depth_offset_mm", "mm", -2.0, 2.0),
+    "backlash_mm": Quantity("backlash_mm", "mm", 0.0, 1.0),
+    "needle_inner_diameter_mm": Quantity("needle_inner_diameter_mm", "mm", 0.05, 1.0),
+    "needle_length_mm": Quantity("needle_length_mm", "mm", 1.0, 50.0),
+    "drop_rate": Quantity("drop_rate", **_PROBABILITY),
+    "corrupt_rate": Quantity("corrupt_rate", **_PROBABILITY),
+    "duplicate_rate": Quantity("duplicate_rate", **_PROBABILITY),
+    "delay_rate": Quantity("delay_rate", **_PROBABILITY),
+    "delay_ms": Quantity("delay_ms", "ms", 0.0, 10_000.0),
+    "seed": Quantity("seed", "", 0, 2**63 - 1, whole=True),
+    "watchdog_ms": Quantity("watchdog_ms", "ms", *CONFIG_RANGES["watchdog_ms"],
+                            whole=True),
+    "calibrated_s": Quantity("calibrated_s", "s", 0, _U32, whole=True),
+    "boot_id": Quantity("boot_id", "", 0, _U32, whole=True),
+    "modbus_unit": Quantity("modbus_unit", "", 1, 247, whole=True),
+    "nvram": Text("nvram", 4096),
+}
+"""Every simulator parameter with its type and limits: `sim://` URLs, `injector sim` and
+`SimulatedGun` all check through this one table."""
 
 
 class NvramError(ValueError):
@@ -90,7 +131,7 @@ def save_nvram(path: str, config: DeviceConfig) -> None:
 
 class SimulatedGun:
     def __init__(self, options: GunOptions | None = None) -> None:
-        self.options = options = options or GunOptions()
+        self.options = options = (options or GunOptions()).checked()
         self.firmware = Firmware(
             serial_number=options.serial_number,
             imperfections=Imperfections(volume_gain=options.volume_gain,

@@ -94,13 +94,13 @@ def test_a_bad_name_for_a_session_is_refused_before_the_record_or_the_port(cli, 
 
 
 def test_a_lone_double_dash_as_a_name_or_a_directory_is_refused(cli):
-    """argparse turns `--preset=--` into an empty list, not a string."""
+    """argparse would turn `--preset=--` into an empty list; it stays the text "--"."""
     code, out, err = cli("plan", "--preset=--", "--zone", "face", "--needle", "32g-4mm",
                          "--shots", "1")
-    assert assert_refused_in_one_line(code, out, err).startswith("preset name []: is not text")
+    assert assert_refused_in_one_line(code, out, err).startswith(
+        "preset name '--': it starts or ends with a hyphen")
     code, out, err = cli("presets", "--presets-dir=--")
-    assert assert_refused_in_one_line(code, out, err) == (
-        "request: presets_dir = []: is not a directory path")
+    assert assert_refused_in_one_line(code, out, err) == "--: does not exist (or is a broken link)"
 
 
 def test_a_close_miss_is_answered_with_the_name(cli):

@@ -60,11 +60,11 @@ def test_plan_text_and_plot(tmp_path):
       "3.8"], "deeper than needle 32g-4mm (4 mm) less the 0.5 mm margin, 3.5 mm"),
     (["--preset", "nappage-ultra", "--zone", "face", "--needle", "32G-4mm"], "unknown preset"),
     (["--preset", "classical", "--zone", "face", "--needle", "32G-4mm", "--dose-ul", "150"],
-     "dose_ul = 150.0: outside the safety envelope's dose per shot, 10 to 100 ul"),
+     "--dose-ul 150: over the most, 100 ul; give a number from 10 and up to 100 ul"),
     (["--preset", "nappage-superficial", "--zone", "face", "--needle", "32G-4mm",
       "--rate-hz", "19"], "shot_rate_hz = 19.0: the mechanics reach at most"),
     (["--preset", "nappage-superficial", "--zone", "face", "--needle", "32G-4mm",
-      "--rate-hz", "25"], "shot_rate_hz = 25.0: faster than the safety envelope's 20 shots"),
+      "--rate-hz", "25"], "--rate-hz 25: over the most, 20 Hz"),
     (["--preset", "classical", "--zone", "face", "--needle", "32G-4mm", "--syringe-ml", "7"],
      "no syringe of that size"),
 ])

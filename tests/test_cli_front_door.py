@@ -36,12 +36,13 @@ def test_every_command_has_help_with_an_example(command):
     (["frobnicate"], 2, "invalid choice"),
     (["run", "--port", "sim://"], 2, "required"),
     (["plan", "--preset", "classical", "--zone", "face", "--needle", "32G-4mm", "--shots",
-      "-5"], 3, "shots = -5"),
+      "-5"], 3, "--shots -5: below the least, 1; give a whole number from 1"),
     (["status", "--port", "bogus://x"], 3, "unknown scheme 'bogus'"),
-    (["status", "--port", "sim://?volume_gain=abc"], 3, "volume_gain='abc' is not a number"),
+    (["status", "--port", "sim://?volume_gain=abc"], 3, "volume_gain abc: is not a number"),
     (["session", "show", "999"], 1, "no such file: nothing has been recorded there"),
     (["calibration", "show", "999"], 1, "no such file: nothing has been recorded there"),
-    (["sim", "--serial", "--drop-rate", "1.5"], 3, "must be a probability from 0 to 1"),
+    (["sim", "--serial", "--drop-rate", "1.5"], 3,
+         "--drop-rate 1.5: over the most, 1; give a number from 0 and up to 1"),
     (["sim"], 2, "give at least one of --serial"),
 ])
 def test_bad_inputs_are_one_line_with_the_documented_exit_code(tmp_path, args, code, words):

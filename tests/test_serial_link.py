@@ -159,7 +159,8 @@ def test_status_of_an_absent_device_is_one_line_and_exit_1(tmp_path):
         os.close(read_fd)
         os.close(write_fd)
     assert done.returncode == 1
-    assert done.stderr.startswith("injector: error: no answer to IDENTIFY after 11 tries")
+    assert done.stderr.startswith("injector: error: no answer to IDENTIFY in ")
+    assert "(11 tries): check that the gun is on and connected" in done.stderr
     assert done.stderr.count("\n") == 1
 
 

@@ -7,12 +7,11 @@ import argparse
 import asyncio
 
 from drivers.codes import ALARMS, alarm_name
-from injector.cli.common import format_table, print_json
+from injector import inputs
+from injector.cli.common import add_value, format_table, open_port_and_record, print_json
 from injector.cli.session_cmds import add_db_option
 from injector.controller import Controller
 from injector.errors import InjectorError
-from injector.ports import open_driver
-from injector.store import Store
 
 
 class UnknownAlarmError(InjectorError):
@@ -37,7 +36,7 @@ def register(subparsers) -> None:
                              epilog="example: injector alarm ack --port /dev/ttyACM0 "
                                     "--person 'Dr. A. Ilić' occlusion")
     ack.add_argument("--port", required=True, metavar="URL")
-    ack.add_argument("--person", required=True, help="who acknowledges (recorded)")
+    add_value(ack, "--person", inputs.PERSON, "who acknowledges (recorded)", required=True)
     ack.add_argument("alarm", nargs="?", help="the alarm's name or code (default: every one "
                                               "latched)")
     add_db_option(ack)
@@ -70,8 +69,7 @@ def _code_of(given: str, latched: dict[int, int]) -> int:
 
 
 async def _with_controller(args, work):
-    store = Store(args.db)
-    driver, gun = open_driver(args.port)
+    driver, gun, store = await open_port_and_record(args.port, args.db)
     controller = Controller(driver, store)
     try:
         await controller.connect()

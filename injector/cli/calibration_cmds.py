@@ -5,24 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 
 from drivers.instruments import Balance, DepthGauge
 from injector.calibration import DOSE_VOLUMES_UL, DEPTHS_MM, calibrate, verify
-from injector.cli.common import add_catalog_options, catalog_from, format_table, print_json
+from drivers.values import ValueRefused
+from injector import inputs
+from injector.cli.common import (
+    open_port_and_record,
+    OptionRefused, add_catalog_options, add_value, catalog_from, format_table, plot_option,
+    print_json, typed,
+)
 from injector.cli.session_cmds import add_db_option
 from injector.controller import Controller
 from injector.errors import InjectorError
-from injector.ports import open_driver
 from injector.store import Store
 from simulator.instruments import VirtualBalance, VirtualGauge
-
-
-def _values(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers")
 
 
 def register(subparsers) -> None:
@@ -43,16 +40,20 @@ def register(subparsers) -> None:
     p.add_argument("--port", required=True, metavar="URL")
     p.add_argument("--balance", metavar="URL|prompt", help="MT-SICS balance port, or prompt")
     p.add_argument("--gauge", metavar="URL|prompt", help="depth gauge port, or prompt")
-    p.add_argument("--volumes", type=_values, default=DOSE_VOLUMES_UL, metavar="UL,UL,...")
-    p.add_argument("--depths", type=_values, default=DEPTHS_MM, metavar="MM,MM,...")
-    p.add_argument("--shots-each", type=int, default=3)
-    p.add_argument("--density", type=float, default=1.0, help="fluid density, g/ml")
+    add_value(p, "--volumes", inputs.SET_VOLUMES_UL, "set volumes", default=DOSE_VOLUMES_UL,
+              metavar="UL,UL,...")
+    add_value(p, "--depths", inputs.SET_DEPTHS_MM, "set depths", default=DEPTHS_MM,
+              metavar="MM,MM,...")
+    add_value(p, "--shots-each", inputs.SHOTS_EACH, "shots at each set value", default=3)
+    add_value(p, "--density", inputs.DENSITY_G_ML, "fluid density", default=1.0)
     p.add_argument("--needle", default="30G-4mm", help="the needle mounted for calibration")
-    p.add_argument("--expires-days", type=int, default=90)
-    p.add_argument("--expires-shots", type=int, default=20_000)
-    p.add_argument("--person", default="technician", help="who calibrates (recorded)")
-    p.add_argument("--plot", type=Path, metavar="FILE.png", help="verify: commanded against "
-                   "delivered with the fit and the tolerance band")
+    add_value(p, "--expires-days", inputs.EXPIRES_DAYS, "the calibration is due after",
+              default=90)
+    add_value(p, "--expires-shots", inputs.EXPIRES_SHOTS, "or after this many shots",
+              default=20_000)
+    add_value(p, "--person", inputs.PERSON, "who calibrates (recorded)", default="technician")
+    p.add_argument("--plot", type=plot_option, metavar="FILE.png", help="verify: commanded "
+                   "against delivered with the fit and the tolerance band")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=calibrate_command)
 
@@ -69,16 +70,16 @@ def register(subparsers) -> None:
     show = actions.add_parser("show", help="one calibration, its points and fit",
                               epilog="example: injector calibration show 4")
     add_db_option(show)
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=typed(inputs.RECORD_ID, "calibration id"))
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=show_command)
     bad = actions.add_parser("mark-bad", help="take a calibration out of force",
                              epilog="example: injector calibration mark-bad 4 --reason "
                                     "'balance was not level' --person 'A. Novak'")
     add_db_option(bad)
-    bad.add_argument("id", type=int)
-    bad.add_argument("--reason", required=True)
-    bad.add_argument("--person", default="technician")
+    bad.add_argument("id", type=typed(inputs.RECORD_ID, "calibration id"))
+    add_value(bad, "--reason", inputs.REASON, "why it is taken out of force", required=True)
+    add_value(bad, "--person", inputs.PERSON, "who marks it (recorded)", default="technician")
     bad.set_defaults(handler=mark_bad_command)
 
 
@@ -116,6 +117,7 @@ def _instruments(args, gun):
 
 
 def calibrate_command(args: argparse.Namespace) -> int:
+    check_calibration_args(args)
     result = asyncio.run(_calibrate(args))
     if args.json:
         print_json(result)
@@ -140,15 +142,31 @@ def calibrate_command(args: argparse.Namespace) -> int:
     return 0 if args.what != "verify" or result["pass"] else 1
 
 
+def check_calibration_args(args: argparse.Namespace) -> None:
+    """What each option cannot say alone, said before anything opens: the needle exists, a
+    calibration has enough set values for a fit and no more than the gun stores, and the
+    instruments it needs are given."""
+    catalog_from(args).needle(args.needle)
+    if args.what in ("dose", "depth"):
+        values = args.volumes if args.what == "dose" else args.depths
+        option = "--volumes" if args.what == "dose" else "--depths"
+        try:
+            inputs.CALIBRATION_POINTS.check(len(values))
+        except ValueRefused as refused:
+            raise OptionRefused(ValueRefused(option, ",".join(f"{v:g}" for v in values),
+                                             f"{len(values)} set values; a calibration "
+                                             f"takes {refused.limit}", refused.limit)) from None
+    is_sim = isinstance(args.port, str) and args.port.startswith("sim:")
+    if args.what == "dose" and not (args.balance or is_sim):
+        raise InjectorError("dose calibration needs --balance URL or --balance prompt")
+    if args.what == "depth" and not (args.gauge or is_sim):
+        raise InjectorError("depth calibration needs --gauge URL or --gauge prompt")
+
+
 async def _calibrate(args) -> dict:
     catalog = catalog_from(args)
-    store = Store(args.db)
-    driver, gun = open_driver(args.port)
+    driver, gun, store = await open_port_and_record(args.port, args.db)
     balance, gauge = _instruments(args, gun)
-    if args.what == "dose" and balance is None:
-        raise InjectorError("dose calibration needs --balance URL or --balance prompt")
-    if args.what == "depth" and gauge is None:
-        raise InjectorError("depth calibration needs --gauge URL or --gauge prompt")
     controller = Controller(driver, store, person=args.person)
     try:
         if args.what == "verify":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from injector.cli.common import add_catalog_options, catalog_from, format_table, print_json
+from injector import inputs
+from injector.cli.common import (
+    add_catalog_options, add_value, catalog_from, format_table, plot_option, print_json,
+)
 from injector.planner import Overrides, Plan, plan
 from profiles import Preset
 
@@ -30,17 +32,17 @@ def register(subparsers) -> None:
     p.add_argument("--zone", required=True)
     p.add_argument("--needle", required=True, help="e.g. 32G-4mm")
     size = p.add_mutually_exclusive_group(required=True)
-    size.add_argument("--area-cm2", type=float, help="area to cover at the preset's spacing")
-    size.add_argument("--shots", type=int, help="number of injection points")
-    p.add_argument("--syringe-ml", type=float, default=10.0, help="syringe size (default 10)")
-    p.add_argument("--dead-volume-ul", type=float,
-                   help="override the syringe's dead volume (ul)")
-    p.add_argument("--depth-mm", type=float, help="override the preset's depth")
-    p.add_argument("--dose-ul", type=float, help="override the preset's dose per point")
-    p.add_argument("--spacing-mm", type=float, help="override the preset's spacing")
-    p.add_argument("--rate-hz", type=float, help="override the preset's shot rate")
+    add_value(size, "--area-cm2", inputs.AREA_CM2, "area to cover at the preset's spacing")
+    add_value(size, "--shots", inputs.SHOTS, "number of injection points")
+    add_value(p, "--syringe-ml", inputs.SYRINGE_ML, "syringe size", default=10.0)
+    add_value(p, "--dead-volume-ul", inputs.DEAD_VOLUME_UL,
+              "override the syringe's dead volume")
+    add_value(p, "--depth-mm", inputs.DEPTH_MM, "override the preset's depth")
+    add_value(p, "--dose-ul", inputs.DOSE_UL, "override the preset's dose per point")
+    add_value(p, "--spacing-mm", inputs.SPACING_MM, "override the preset's spacing")
+    add_value(p, "--rate-hz", inputs.RATE_HZ, "override the preset's shot rate")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--plot", type=Path, metavar="FILE.png",
+    p.add_argument("--plot", type=plot_option, metavar="FILE.png",
                    help="write the depth/volume timeline of the first shots and the grid")
     p.set_defaults(handler=plan_command)
 

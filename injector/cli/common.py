@@ -1,4 +1,5 @@
-"""Pieces every subcommand shares: the catalog options and JSON output."""
+"""Pieces every subcommand shares: the parser, typed options, the catalog options and JSON
+output."""
 
 from __future__ import annotations
 
@@ -9,9 +10,83 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from drivers.values import NumberList, Quantity, Text, ValueRefused
 from profiles import Catalog, load_catalog
 
 PRESETS_DIR_ENV = "INJECTOR_PRESETS_DIR"
+
+
+class UsageError(Exception):
+    """The command line itself is wrong (an unknown option, a missing one): exit 2."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        self.prog = prog
+        super().__init__(f"{prog}: error: {message} (see {prog} --help)")
+
+
+class OptionRefused(Exception):
+    """An option's value outside its definition (injector/inputs.py): exit 3. Not a
+    ValueError, which argparse would turn into its own usage text."""
+
+    def __init__(self, refused: ValueRefused) -> None:
+        self.refused, self.value = refused, refused.value
+        super().__init__(str(refused))
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line instead of a usage block."""
+
+    def error(self, message: str):
+        raise UsageError(self.prog, message)
+
+    def _get_values(self, action, arg_strings):
+        # argparse drops a "--" it is given as a value (`--port=--`) and hands the command an
+        # empty list, unchecked; here it stays the text "--", checked like any other value.
+        if action.nargs is None and arg_strings == ["--"]:
+            return self._get_value(action, "--")
+        return super()._get_values(action, arg_strings)
+
+
+def typed(kind: Quantity | NumberList | Text, option: str):
+    """An argparse `type` that checks a value against its definition, naming the option."""
+    def parse(raw: str):
+        try:
+            return kind.check(raw)
+        except ValueRefused as refused:
+            raise OptionRefused(ValueRefused(option, refused.value, refused.problem,
+                                             refused.limit)) from None
+    parse.__name__ = kind.name
+    return parse
+
+
+def plot_option(raw: str) -> Path:
+    """An argparse `type` for --plot: checked before anything runs (injector/plots.py)."""
+    from injector.plots import check_plot_path
+    return check_plot_path(raw)
+
+
+async def open_port_and_record(port: str, db: str | None):
+    """(driver, embedded gun or None, store): the port's URL and a simulator's options are
+    checked first, so a bad port never creates a record; nothing is connected yet."""
+    from injector.ports import open_driver
+    from injector.store import Store
+
+    driver, gun = open_driver(port)
+    try:
+        return driver, gun, Store(db)
+    except BaseException:
+        if gun is not None:
+            await gun.aclose()
+        raise
+
+
+def add_value(parser, option: str, kind: Quantity | NumberList | Text, help: str = "",
+              **options) -> None:
+    """An option checked through `kind`; its help ends with the limit."""
+    limit = f"{kind.limit}" + (f"; default {options['default']}" if options.get("default")
+                               is not None else "")
+    parser.add_argument(option, type=typed(kind, option),
+                        help=f"{help} ({limit})" if help else limit, **options)
 
 
 def add_catalog_options(parser: argparse.ArgumentParser) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from pathlib import Path
 
-from injector.cli.common import add_catalog_options, catalog_from
+from injector import inputs
+from injector.cli.common import add_catalog_options, add_value, catalog_from, plot_option
 from injector.cli.progress import SessionProgress
 from injector.cli.session_cmds import add_db_option, print_result
 from injector.controller import Controller
@@ -35,8 +35,8 @@ def register(subparsers) -> None:
     add_catalog_options(p)
     add_db_option(p)
     p.add_argument("--modbus", action="store_true", help="connect over Modbus TCP instead")
-    p.add_argument("--shots", type=int, default=60)
-    p.add_argument("--plot", type=Path, metavar="FILE.png",
+    add_value(p, "--shots", inputs.SHOTS, "shots in the demo session", default=60)
+    p.add_argument("--plot", type=plot_option, metavar="FILE.png",
                    help="where to write the picture (default: beside the record)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=demo_command)

@@ -10,11 +10,11 @@ import sys
 from drivers.codes import alarm_name
 from drivers.messages import DeviceState, StatusFlags
 from injector.cli import exit_codes
-from injector.cli.common import add_catalog_options, catalog_from, print_json
+from injector.cli.common import add_catalog_options, add_value, catalog_from, print_json
 from drivers.urls import PortURLError
 from injector.ports import open_driver
 from simulator.faults import DEVICE_FAULTS, FaultPlan
-from simulator.gun import GunOptions, SimulatedGun
+from simulator.gun import GUN_PARAMETERS, GunOptions, SimulatedGun
 from simulator.instruments import VirtualBalance, VirtualGauge, serve_lines
 
 
@@ -43,21 +43,26 @@ def register(subparsers) -> None:
     p.add_argument("--gauge", action="store_true",
                    help="serve a virtual depth gauge (the last insertion's true depth) on a "
                         "new pty")
-    p.add_argument("--serial-number", default="SIM-000001")
-    p.add_argument("--volume-gain", type=float, default=1.0, metavar="FACTOR",
-                   help="delivered / commanded volume (1.07 delivers 7%% more)")
-    p.add_argument("--depth-offset-mm", type=float, default=0.0, metavar="MM",
-                   help="the tip goes this much deeper than commanded")
-    p.add_argument("--backlash-mm", type=float, default=0.0, metavar="MM")
+    add_value(p, "--serial-number", GUN_PARAMETERS["serial_number"], default="SIM-000001")
+    add_value(p, "--volume-gain", GUN_PARAMETERS["volume_gain"],
+              "delivered / commanded volume (1.07 delivers 7%% more)", default=1.0,
+              metavar="FACTOR")
+    add_value(p, "--depth-offset-mm", GUN_PARAMETERS["depth_offset_mm"],
+              "the tip goes this much deeper than commanded", default=0.0, metavar="MM")
+    add_value(p, "--backlash-mm", GUN_PARAMETERS["backlash_mm"], default=0.0, metavar="MM")
     p.add_argument("--needle", default="30G-4mm", help="mounted needle (sets line pressure)")
     p.add_argument("--fault", action="append", default=[], metavar="NAME[@SHOT]",
                    help="inject a fault, at shot SHOT or from the start (repeatable)")
     for name in ("drop", "corrupt", "duplicate", "delay"):
-        p.add_argument(f"--{name}-rate", type=float, default=0.0, metavar="P",
-                       help=f"probability that a frame is {name}{'ed' if name != 'drop' else 'ped'}")
-    p.add_argument("--delay-ms", type=float, default=20.0, help="delay of a delayed frame")
-    p.add_argument("--watchdog-ms", type=int, help="watchdog timeout (default 250)")
-    p.add_argument("--seed", type=int, default=1, help="seed of the link-fault generator")
+        add_value(p, f"--{name}-rate", GUN_PARAMETERS[f"{name}_rate"],
+                  f"probability that a frame is {name}{'ed' if name != 'drop' else 'ped'}",
+                  default=0.0, metavar="P")
+    add_value(p, "--delay-ms", GUN_PARAMETERS["delay_ms"], "delay of a delayed frame",
+              default=20.0)
+    add_value(p, "--watchdog-ms", GUN_PARAMETERS["watchdog_ms"], "watchdog timeout "
+              "(default 250)")
+    add_value(p, "--seed", GUN_PARAMETERS["seed"], "seed of the link-fault generator",
+              default=1)
     p.set_defaults(handler=sim_command)
 
     p = subparsers.add_parser(
@@ -82,7 +87,7 @@ def sim_options(args: argparse.Namespace) -> GunOptions:
         needle_inner_diameter_mm=needle.inner_diameter_mm, needle_length_mm=needle.length_mm,
         faults=list(args.fault), drop_rate=args.drop_rate, corrupt_rate=args.corrupt_rate,
         duplicate_rate=args.duplicate_rate, delay_rate=args.delay_rate, delay_ms=args.delay_ms,
-        seed=args.seed, watchdog_ms=args.watchdog_ms)
+        seed=args.seed, watchdog_ms=args.watchdog_ms).checked()
 
 
 def tcp_address(value: str) -> tuple[str, int]:
@@ -98,7 +103,6 @@ def sim_command(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return exit_codes.USAGE
     options = sim_options(args)
-    options.link_faults()               # validates the rates
     tcp = tcp_address(args.modbus_tcp) if args.modbus_tcp else None
     asyncio.run(_serve(options, serial=args.serial, modbus_tcp=tcp, modbus_rtu=args.modbus_rtu,
                        balance=args.balance, gauge=args.gauge))

@@ -10,14 +10,18 @@ import json
 import sys
 from pathlib import Path
 
+from injector import inputs
 from injector.cli import exit_codes
-from injector.cli.common import add_catalog_options, catalog_from, format_table, print_json
+from injector.cli.common import (
+    open_port_and_record,
+    add_catalog_options, add_value, catalog_from, format_table, print_json, typed,
+)
 from injector.cli.progress import SessionProgress
 from injector.controller import Controller
-from injector.ports import open_driver
 from injector.cli.signals import Stop, stop_on_signals
 from injector.session import AlarmLatched, SessionRequest, SessionResult, run_session
 from injector.store import DB_ENV, Store, default_db_path
+from profiles.use import check_preset_use
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
@@ -41,18 +45,21 @@ def register(subparsers) -> None:
     p.add_argument("--zone", required=True)
     p.add_argument("--needle", required=True)
     size = p.add_mutually_exclusive_group(required=True)
-    size.add_argument("--shots", type=int)
-    size.add_argument("--volume-ml", type=float)
-    p.add_argument("--syringe-ml", type=float, help="must match the gun (default: the gun's)")
-    p.add_argument("--budget-ml", type=float,
-                   help="volume the session may not exceed (default: the planned volume)")
-    p.add_argument("--prime-ul", type=float, default=50.0)
+    add_value(size, "--shots", inputs.SHOTS, "number of shots")
+    add_value(size, "--volume-ml", inputs.VOLUME_ML, "volume requested")
+    add_value(p, "--syringe-ml", inputs.SYRINGE_ML, "must match the gun (default: the gun's)")
+    add_value(p, "--budget-ml", inputs.BUDGET_ML,
+              "volume the session may not exceed (default: the planned volume)")
+    add_value(p, "--prime-ul", inputs.PRIME_UL, "drug pushed out before the first shot",
+              default=50.0)
     p.add_argument("--no-refill", action="store_true",
                    help="end the session when the syringe runs out instead of confirming a "
                         "new one")
     p.add_argument("--calibration-override", metavar="REASON",
+                   type=typed(inputs.REASON, "--calibration-override"),
                    help="a technician's explicit, recorded override of an expired calibration")
-    p.add_argument("--person", default="operator", help="who runs the session (recorded)")
+    add_value(p, "--person", inputs.PERSON, "who runs the session (recorded)",
+              default="operator")
     p.add_argument("--events", action="store_true",
                    help="print each recorded shot as a JSON line while running")
     p.add_argument("--json", action="store_true")
@@ -62,7 +69,7 @@ def register(subparsers) -> None:
                               description="List the recorded sessions, newest first.",
                               epilog="example: injector history --json")
     add_db_option(p)
-    p.add_argument("--limit", type=int, default=50)
+    add_value(p, "--limit", inputs.LIMIT, "newest sessions shown", default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=history_command)
 
@@ -73,13 +80,13 @@ def register(subparsers) -> None:
     show = actions.add_parser("show", help="summary, alarms and state changes",
                               epilog="example: injector session show 3 --json")
     add_db_option(show)
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=typed(inputs.RECORD_ID, "session id"))
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=show_command)
     export = actions.add_parser("export", help="every shot, as CSV or JSON",
                                 epilog="example: injector session export 3 --format json")
     add_db_option(export)
-    export.add_argument("id", type=int)
+    export.add_argument("id", type=typed(inputs.RECORD_ID, "session id"))
     export.add_argument("--format", choices=("csv", "json"), required=True)
     export.set_defaults(handler=export_command)
 
@@ -91,7 +98,8 @@ def run_command(args: argparse.Namespace) -> int:
         volume_ml=args.volume_ml, syringe_ml=args.syringe_ml, budget_ml=args.budget_ml,
         prime_ul=args.prime_ul, refill=not args.no_refill,
         calibration_override=args.calibration_override, person=args.person)
-    catalog.preset(request.preset), catalog.zone(request.zone), catalog.needle(request.needle)
+    check_preset_use(catalog.preset(request.preset), catalog.zone(request.zone),
+                     catalog.needle(request.needle))
     stop = Stop()
     try:
         result = asyncio.run(_run(args, catalog, request, stop))
@@ -113,8 +121,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 async def _run(args, catalog, request: SessionRequest, stop: Stop) -> SessionResult:
-    store = Store(args.db)
-    driver, gun = open_driver(args.port)
+    driver, gun, store = await open_port_and_record(args.port, args.db)
     controller = Controller(driver, store, person=request.person)
 
     progress = SessionProgress(request.shots or 0, enabled=not (args.json or args.events))

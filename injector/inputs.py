@@ -1,0 +1,53 @@
+"""Every value a person gives the host, with its unit and limits: the one place they are
+defined. The command line checks each option through these as it parses (before a port or
+the record is opened), and the session and calibration check their requests through the
+same, so any interface that builds a request gets the same refusal.
+
+Clinical limits come from the safety envelope (profiles/envelope.py); the planner narrows
+them further per zone and needle. Limits here that are not clinical are sanity bounds: each
+says why it is where it is.
+"""
+
+from __future__ import annotations
+
+from drivers.calibration_table import MAX_POINTS
+from drivers.config import CONFIG_RANGES
+from drivers.values import NumberList, Quantity, Text
+from injector.planner import MAX_SHOTS
+from profiles.envelope import ENVELOPE
+
+SHOTS = Quantity("shots", "", 1, MAX_SHOTS, whole=True)
+VOLUME_ML = Quantity("volume", "ml", 0, 1_000, above=True)
+"""A session's volume: 1 litre is a hundred 10 ml syringes, far past any session."""
+BUDGET_ML = Quantity("budget", "ml", 0, 1_000, above=True)
+SYRINGE_ML = Quantity("syringe", "ml", 0, CONFIG_RANGES["syringe_capacity_nl"][1] / 1e6,
+                      above=True)
+PRIME_UL = Quantity("prime", "ul", 0, 1_000)
+"""0 skips the prime (a syringe already primed); 1 ml is a tenth of the largest syringe."""
+AREA_CM2 = Quantity("area", "cm2", 0, 20_000, above=True)
+"""An adult's whole skin is about 18,000 cm2."""
+DEAD_VOLUME_UL = Quantity("dead volume", "ul", 0, CONFIG_RANGES["dead_volume_nl"][1] / 1000)
+
+DEPTH_MM = Quantity("depth", "mm", ENVELOPE.depth_min_mm, ENVELOPE.depth_max_mm)
+DOSE_UL = Quantity("dose", "ul", ENVELOPE.dose_min_ul, ENVELOPE.dose_max_ul)
+SPACING_MM = Quantity("spacing", "mm", ENVELOPE.spacing_min_mm, ENVELOPE.spacing_max_mm)
+RATE_HZ = Quantity("rate", "Hz", 0, ENVELOPE.shot_rate_max_hz, above=True)
+
+SET_VOLUMES_UL = NumberList(DOSE_UL, 1, 10)
+"""The set volumes of a verification; a calibration takes 3 to the gun's table size."""
+SET_DEPTHS_MM = NumberList(DEPTH_MM, 1, 10)
+CALIBRATION_POINTS = Quantity("set values", "", 3, MAX_POINTS, whole=True)
+"""A fit needs three different set values to show it is a line; the gun stores six."""
+DENSITY_G_ML = Quantity("density", "g/ml", 0.5, 2.5)
+"""Water is 0.997 at 25 C; drug solutions for mesotherapy are within a few per cent."""
+SHOTS_EACH = Quantity("shots each", "", 1, 50, whole=True)
+EXPIRES_DAYS = Quantity("expiry", "days", 1, 730, whole=True)
+"""Two years at most: calibrations are redone at least yearly in a clinic's maintenance."""
+EXPIRES_SHOTS = Quantity("expiry", "shots", 1, MAX_SHOTS, whole=True)
+
+LIMIT = Quantity("limit", "rows", 1, 100_000, whole=True)
+RECORD_ID = Quantity("id", "", 1, 2**63 - 1, whole=True)
+"""SQLite's largest row id."""
+
+PERSON = Text("person", 80)
+REASON = Text("reason", 200)
