@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench chaos install clean
+.PHONY: run test bench chaos campaign install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ chaos: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# A dose-accuracy campaign on three simulated guns (docs/calibration.md shows its table).
+campaign: $(STAMP)
+	$(BIN)/python bench/calibration_campaign.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -4,8 +4,11 @@ The balance speaks the basic MT-SICS level-0 commands most laboratory balances u
 `S` (send the stable weight), `SI` (send the weight now), `T` (tare), `Z` (zero); lines end
 with CR LF; a weight answer reads `S S     12.3456 g`, where the second field is S (stable),
 D (dynamic), I (busy, not executable), + or - (over or under the range). `ES` is a syntax
-error. The depth gauge (a digital indicator with a data port) answers `D` with
-`D S 1.2034 mm`, the depth of the last penetration.
+error. Two optional commands are used when the balance has them: `I4` (its serial number,
+`I4 A "0123456789"`) and `M28` (the temperature of its sensor, `M28 A 1 22.5`); a balance
+without them answers `ES` and the technician gives both. The depth gauge (a digital
+indicator with a data port) answers `D` with `D S 1.2034 mm`, the depth of the last
+penetration.
 """
 
 from __future__ import annotations
@@ -67,11 +70,33 @@ class Balance:
         self.name = name
         self._ask = ask
         self.close = close
+        self.context = ""
+        """What the next reading is of ("set 25 ul, shot 2 of 10"): a person typing readings
+        in is told."""
 
     @classmethod
     def on_port(cls, port: str, baudrate: int = 9600, timeout_s: float = 10.0) -> Balance:
         line = LineInstrument(open_serial_port(port, baudrate), f"balance {port}", timeout_s)
         return cls(line.ask, f"balance {port}", line.close)
+
+    async def serial_number(self) -> str | None:
+        """The balance's serial number (MT-SICS I4), or None when it does not say."""
+        answer = (await self._ask("I4")).split(maxsplit=2)
+        if answer[:2] != ["I4", "A"] or len(answer) < 3:
+            return None
+        text = answer[2].strip().strip('"').strip()
+        return text if text and text.isprintable() and len(text) <= 40 else None
+
+    async def temperature_c(self) -> float | None:
+        """The temperature of the balance's sensor (MT-SICS M28), or None."""
+        answer = (await self._ask("M28")).split()
+        if answer[:2] != ["M28", "A"] or len(answer) < 4:
+            return None
+        try:
+            value = float(answer[3])
+        except ValueError:
+            return None
+        return value if math.isfinite(value) else None
 
     async def stable_weight_g(self) -> float:
         return self._weight(await self._ask("S"), "S")
@@ -112,6 +137,7 @@ class DepthGauge:
         self.name = name
         self._ask = ask
         self.close = close
+        self.context = ""
 
     @classmethod
     def on_port(cls, port: str, baudrate: int = 9600, timeout_s: float = 5.0) -> DepthGauge:

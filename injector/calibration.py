@@ -1,14 +1,15 @@
 """Technician calibration of dose and depth, and its verification.
 
 Dose, gravimetric as in the field: at each set volume, shots one by one into a cup on a
-balance, the mass of each turned into volume with the fluid's density. Depth: commanded
+balance, the mass of each turned into volume with the Z-factor of the conditions
+(injector/metrology.py). Depth: commanded
 against where a depth gauge says the tip went. The fit maps commanded to delivered (a
 straight line, or straight pieces between the points where a line does not fit); bad
 measurements are refused with what to redo, and the calibration in force stays as it was.
 
 Verification, in the manner of a dose-accuracy test: each test volume is fired with the
-calibration in force and must be within +-2% or +-0.5 ul, whichever is larger; depth within
-+-0.05 mm.
+calibration in force, ten times by default, and must be within the limits of
+injector/metrology.py for systematic and random error; every verification is recorded.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ from injector.calibration_state import TECHNICIAN_VALID_DAYS, TECHNICIAN_VALID_S
 from injector.controller import Controller
 from injector.correction import Correction
 from injector.errors import InjectorError
+from injector.metrology import Conditions, Instrument, judge
 from injector.planner import PRIME_UL, Overrides, Plan, plan
 from profiles import Catalog
 
 DOSE_VOLUMES_UL = (10.0, 25.0, 50.0, 100.0)
 DEPTHS_MM = (1.0, 2.0, 3.0)
 SHOTS_EACH = 3
+VERIFY_SHOTS_EACH = 10
+"""Replicates per verification point, as ISO 8655-6 weighs a pipette's."""
 DOSE_RUN_DEPTH_MM = 2.0
 DEPTH_RUN_DOSE_UL = 10.0
 DEPTH_TOLERANCE_MM = 0.05
@@ -47,10 +51,6 @@ TABLE_SPAN = {"dose": IDENTITY_VOLUME, "depth": IDENTITY_DEPTH}
 
 class CalibrationError(InjectorError):
     """Measurements that cannot make a calibration; says what to redo."""
-
-
-def dose_tolerance_ul(set_ul: float) -> float:
-    return max(0.02 * set_ul, 0.5)
 
 
 @dataclass(frozen=True)
@@ -148,9 +148,10 @@ def calibration_plan(controller: Controller, catalog: Catalog, *, dose_ul: float
 async def measure(controller: Controller, catalog: Catalog, kind: str, values, *,
                   shots_each: int, needle: str, correction: Correction,
                   balance: Balance | None = None, gauge: DepthGauge | None = None,
-                  density_g_ml: float = 1.0) -> list[Series]:
+                  conditions: Conditions | None = None) -> list[Series]:
     """Fire each value's series one shot at a time and read the instrument after each."""
     series = []
+    unit = "ul" if kind == "dose" else "mm"
     for value in values:
         dose, depth = (value, DOSE_RUN_DEPTH_MM) if kind == "dose" else (DEPTH_RUN_DOSE_UL, value)
         the_plan = calibration_plan(controller, catalog, dose_ul=dose, depth_mm=depth,
@@ -158,24 +159,35 @@ async def measure(controller: Controller, catalog: Catalog, kind: str, values, *
         await controller.load(the_plan, math.inf)
         await controller.arm()
         if kind == "dose":
+            balance.context = f"before the shots at {value:g} ul"
             await balance.tare()
         readings, previous_g = [], 0.0
-        for _ in range(shots_each):
+        for shot in range(1, shots_each + 1):
             before = controller.account.shots_done
             await controller.fire(1)
             await controller.wait_for(lambda: controller.account.shots_done > before
                                       and controller.state == "armed", 30.0, "a calibration shot")
+            what = f"set {value:g} {unit}, shot {shot} of {shots_each}"
             if kind == "dose":
+                balance.context = f"{what} (total in the cup)"
                 weight = await balance.stable_weight_g()
-                readings.append((weight - previous_g) / density_g_ml * 1000)
+                readings.append(conditions.volume_ul(weight - previous_g))
                 previous_g = weight
             else:
+                gauge.context = what
                 readings.append(await gauge.last_depth_mm())
         await controller.disarm()
         commanded = (the_plan.program.volume_nl / 1000 if kind == "dose"
                      else the_plan.program.depth_um / 1000)
         series.append(Series(value, commanded, tuple(readings)))
     return series
+
+
+def check_instruments(instruments: list[Instrument]) -> None:
+    """Refuse an overdue balance or gauge before the gun moves."""
+    today = datetime.now(timezone.utc).date()
+    for instrument in instruments:
+        instrument.check_due(today)
 
 
 async def prepare(controller: Controller, kind: str, person: str) -> None:
@@ -219,10 +231,15 @@ async def store_on_gun(controller: Controller, kind: str, table: CalibrationTabl
 async def calibrate(controller: Controller, catalog: Catalog, kind: str, *, person: str,
                     balance: Balance | None = None, gauge: DepthGauge | None = None,
                     values=None, shots_each: int = SHOTS_EACH, needle: str = "30G-4mm",
-                    density_g_ml: float = 1.0, expires_days: int = TECHNICIAN_VALID_DAYS,
+                    conditions: Conditions | None = None,
+                    instruments: list[Instrument] = (),
+                    expires_days: int = TECHNICIAN_VALID_DAYS,
                     expires_shots: int = TECHNICIAN_VALID_SHOTS) -> dict:
     """Measure the raw gun, fit, and record the calibration; refused measurements record
     nothing, and the calibration in force stays."""
+    if kind == "dose" and conditions is None:
+        conditions = Conditions.of(20.0, "assumed", None)
+    check_instruments(list(instruments))
     await prepare(controller, kind, person)
     store = controller.store
     status, reason, result = "completed", "", {}
@@ -235,7 +252,7 @@ async def calibrate(controller: Controller, catalog: Catalog, kind: str, *, pers
         # envelope; the fit is of delivered against commanded, whatever was commanded.
         series = await measure(controller, catalog, kind, values, shots_each=shots_each,
                                needle=needle, correction=controller.calibration.correction,
-                               balance=balance, gauge=gauge, density_g_ml=density_g_ml)
+                               balance=balance, gauge=gauge, conditions=conditions)
         made = datetime.now(timezone.utc).replace(microsecond=0)
         fit = fit_series(kind, series) | {"made_s": int(made.timestamp())}
         table = CalibrationTable(tuple(fit["table"]["commanded"]),
@@ -245,7 +262,9 @@ async def calibrate(controller: Controller, catalog: Catalog, kind: str, *, pers
         calibration_id = await asyncio.wrap_future(store.record_calibration(
             device_serial=controller.identity.serial_number, kind=kind, fit=fit,
             points=[asdict(s) for s in series], person=person,
-            expires_at=expires.isoformat(), expires_after_shots=expires_shots))
+            expires_at=expires.isoformat(), expires_after_shots=expires_shots,
+            conditions=conditions.describe() if kind == "dose" else None,
+            instruments=[i.describe() for i in instruments], replicates=shots_each))
         controller.calibration = in_force(store, controller.identity.serial_number,
                                           controller.config)
         result = {"calibration_id": calibration_id, "kind": kind, "fit": fit,
@@ -262,9 +281,15 @@ async def calibrate(controller: Controller, catalog: Catalog, kind: str, *, pers
 
 async def verify(controller: Controller, catalog: Catalog, *, person: str,
                  balance: Balance | None, gauge: DepthGauge | None,
-                 volumes=DOSE_VOLUMES_UL, depths=DEPTHS_MM, shots_each: int = SHOTS_EACH,
-                 needle: str = "30G-4mm", density_g_ml: float = 1.0) -> dict:
-    """Fire each test value with the calibration in force and judge each point."""
+                 volumes=DOSE_VOLUMES_UL, depths=DEPTHS_MM,
+                 shots_each: int = VERIFY_SHOTS_EACH, needle: str = "30G-4mm",
+                 conditions: Conditions | None = None,
+                 instruments: list[Instrument] = ()) -> dict:
+    """Fire each test value with the calibration in force, judge each point against the
+    limits for systematic and random error, and record the verification."""
+    if balance is not None and conditions is None:
+        conditions = Conditions.of(20.0, "assumed", None)
+    check_instruments(list(instruments))
     await prepare(controller, "verify", person)
     correction = controller.calibration.correction
     points, status = [], "completed"
@@ -272,25 +297,27 @@ async def verify(controller: Controller, catalog: Catalog, *, person: str,
         if balance is not None:
             for s in await measure(controller, catalog, "dose", volumes, shots_each=shots_each,
                                    needle=needle, correction=correction, balance=balance,
-                                   density_g_ml=density_g_ml):
-                error = s.mean - s.set_value
-                points.append({"kind": "dose", "set_ul": s.set_value, "commanded_ul": s.commanded,
-                               "mean_ul": s.mean, "error_ul": error,
-                               "tolerance_ul": dose_tolerance_ul(s.set_value),
-                               "pass": abs(error) <= dose_tolerance_ul(s.set_value)})
+                                   conditions=conditions):
+                points.append(judge("dose", s.set_value, s.readings)
+                              | {"unit": "ul", "commanded": s.commanded})
         if gauge is not None:
             for s in await measure(controller, catalog, "depth", depths, shots_each=shots_each,
                                    needle=needle, correction=correction, gauge=gauge):
-                error = s.mean - s.set_value
-                points.append({"kind": "depth", "set_mm": s.set_value,
-                               "commanded_mm": s.commanded, "mean_mm": s.mean, "error_mm": error,
-                               "tolerance_mm": DEPTH_TOLERANCE_MM,
-                               "pass": abs(error) <= DEPTH_TOLERANCE_MM})
+                points.append(judge("depth", s.set_value, s.readings)
+                              | {"unit": "mm", "commanded": s.commanded})
     except InjectorError:
         status = "aborted"
         raise
     finally:
         await end_run(controller, status, "verification")
     calibration = controller.calibration.describe()
-    return {"points": points, "pass": bool(points) and all(p["pass"] for p in points),
-            "calibration": calibration}
+    passed = bool(points) and all(p["pass"] for p in points)
+    verification_id = await asyncio.wrap_future(controller.store.record_verification(
+        device_serial=controller.identity.serial_number, session_id=controller.session_id,
+        person=person, calibrations=calibration,
+        conditions=conditions.describe() if conditions else None,
+        instruments=[i.describe() for i in instruments], points=points, passed=passed))
+    return {"verification_id": verification_id, "points": points, "pass": passed,
+            "calibration": calibration, "replicates": shots_each,
+            "conditions": conditions.describe() if conditions else None,
+            "instruments": [i.describe() for i in instruments]}

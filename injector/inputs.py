@@ -10,9 +10,12 @@ says why it is where it is.
 
 from __future__ import annotations
 
+from datetime import date
+
 from drivers.calibration_table import MAX_POINTS
 from drivers.config import CONFIG_RANGES
-from drivers.values import NumberList, Quantity, Text
+from drivers.metrology import TEMPERATURE_RANGE_C
+from drivers.values import NumberList, Quantity, Text, ValueRefused
 from injector.planner import MAX_SHOTS
 from profiles.envelope import ENVELOPE
 
@@ -39,7 +42,10 @@ SET_DEPTHS_MM = NumberList(DEPTH_MM, 1, 10)
 CALIBRATION_POINTS = Quantity("set values", "", 3, MAX_POINTS, whole=True)
 """A fit needs three different set values to show it is a line; the gun stores six."""
 DENSITY_G_ML = Quantity("density", "g/ml", 0.5, 2.5)
-"""Water is 0.997 at 25 C; drug solutions for mesotherapy are within a few per cent."""
+"""A liquid other than water (water's density comes from its temperature)."""
+TEMPERATURE_C = Quantity("temperature", "C", *TEMPERATURE_RANGE_C)
+"""ISO 8655-6 gravimetry: 15 to 30 C."""
+INSTRUMENT_SERIAL = Text("serial number", 40)
 SHOTS_EACH = Quantity("shots each", "", 1, 50, whole=True)
 EXPIRES_DAYS = Quantity("expiry", "days", 1, 730, whole=True)
 """Two years at most: calibrations are redone at least yearly in a clinic's maintenance."""
@@ -51,3 +57,24 @@ RECORD_ID = Quantity("id", "", 1, 2**63 - 1, whole=True)
 
 PERSON = Text("person", 80)
 REASON = Text("reason", 200)
+
+
+class Day:
+    """A calendar date, YYYY-MM-DD: an instrument's calibration due date."""
+
+    name = "date"
+    limit = "a date as YYYY-MM-DD"
+
+    def check(self, value: object) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            if not isinstance(value, str) or len(value.strip()) != 10:
+                raise ValueError
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueRefused(self.name, value, f"is not a date; give {self.limit}",
+                               self.limit) from None
+
+
+DUE_DATE = Day()

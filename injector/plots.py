@@ -15,29 +15,35 @@ PICTURE_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 class PlotPathError(InjectorError):
-    """A picture cannot be written where asked; said before anything runs."""
+    """A file cannot be written where asked; said before anything runs."""
 
-    def __init__(self, path: object, reason: str) -> None:
+    def __init__(self, path: object, reason: str, what: str = "plot") -> None:
         self.path = path
-        super().__init__(f"plot {shown(str(path))}: {reason}")
+        super().__init__(f"{what} {shown(str(path))}: {reason}")
+
+
+def check_output_path(path: str | Path, suffixes: tuple[str, ...] = PICTURE_SUFFIXES,
+                      what: str = "plot") -> Path:
+    """The path, when a file can be written there: a known type, in a folder that exists
+    and is writable, not over something that is not a file."""
+    wanted = "give a file name ending in " + ", ".join(suffixes)
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise PlotPathError(path, wanted, what)
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise PlotPathError(path, wanted, what)
+    folder = path.parent
+    if not folder.is_dir():
+        raise PlotPathError(path, f"the folder {shown(str(folder))} does not exist", what)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PlotPathError(path, f"the folder {shown(str(folder))} cannot be written", what)
+    if path.exists() and not path.is_file() or path.is_symlink():
+        raise PlotPathError(path, "is there and is not a regular file; give a new name", what)
+    return path
 
 
 def check_plot_path(path: str | Path) -> Path:
-    """The path, when a picture can be written there: a known picture type, in a folder that
-    exists and is writable, not over something that is not a file."""
-    if not isinstance(path, (str, Path)) or not str(path):
-        raise PlotPathError(path, "give a file name ending in .png, .svg or .pdf")
-    path = Path(path)
-    if path.suffix.lower() not in PICTURE_SUFFIXES:
-        raise PlotPathError(path, "give a file name ending in " + ", ".join(PICTURE_SUFFIXES))
-    folder = path.parent
-    if not folder.is_dir():
-        raise PlotPathError(path, f"the folder {shown(str(folder))} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise PlotPathError(path, f"the folder {shown(str(folder))} cannot be written")
-    if path.exists() and not path.is_file() or path.is_symlink():
-        raise PlotPathError(path, "is there and is not a regular file; give a new name")
-    return path
+    return check_output_path(path)
 
 
 def _save(fig, path: Path) -> None:
@@ -80,8 +86,51 @@ def plot_plan(plan: Plan, path: Path, shots: int = 5) -> Path:
     return path
 
 
-def plot_verification(result: dict, path: Path) -> Path:
-    """Commanded against delivered for each test volume, the fit line, the tolerance band."""
+def plot_verification(points: list[dict], path: Path) -> Path:
+    """Each set value's error (mean, and every replicate) against the set value, inside its
+    systematic band: one panel for dose, one for depth. The band is drawn as the limit it
+    is, so at 10 ul it is +-0.5 ul wide, not a sliver."""
+    path = check_plot_path(path)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import numpy as np
+
+    from injector.metrology import Limits
+
+    kinds = [k for k in ("dose", "depth") if any(p["kind"] == k for p in points)]
+    fig, axes = plt.subplots(1, max(1, len(kinds)), figsize=(6 * max(1, len(kinds)), 4.5),
+                             squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        chosen = sorted((p for p in points if p["kind"] == kind), key=lambda p: p["set"])
+        unit = chosen[0]["unit"]
+        sets = [p["set"] for p in chosen]
+        span = np.linspace(min(sets) * 0.9, max(sets) * 1.05, 200)
+        band = np.array([(Limits.dose(v) if kind == "dose" else Limits.depth(v)).systematic
+                         for v in span])
+        ax.fill_between(span, -band, band, color="tab:green", alpha=0.2,
+                        label="systematic limit")
+        ax.axhline(0.0, color="tab:green", linewidth=1)
+        for p in chosen:
+            ax.scatter([p["set"]] * len(p["readings"]),
+                       [r - p["set"] for r in p["readings"]], s=10, color="grey", zorder=2)
+            ax.errorbar([p["set"]], [p["error"]], yerr=[p["sd"]], fmt="o", capsize=4,
+                        color="tab:green" if p["pass"] else "tab:red", zorder=3)
+        ax.set_xlabel(f"set {'volume' if kind == 'dose' else 'depth'} ({unit})")
+        ax.set_ylabel(f"error ({unit}): mean +- sd, and each replicate")
+        verdict = "PASS" if all(p["pass"] for p in chosen) else "FAIL"
+        ax.set_title(f"{kind} verification: {verdict}")
+        ax.legend(loc="upper left")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_calibration(result: dict, path: Path) -> Path:
+    """A calibration's measured points against the commanded value, with its fit."""
     path = check_plot_path(path)
     import matplotlib
 
@@ -89,28 +138,27 @@ def plot_verification(result: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    dose = [p for p in result["points"] if p["kind"] == "dose"]
+    unit = "ul" if result["kind"] == "dose" else "mm"
+    fit = result["fit"]
+    commanded = np.array([p["commanded"] for p in result["points"]])
     fig, ax = plt.subplots(figsize=(7, 5))
-    if dose:
-        sets = np.array([p["set_ul"] for p in dose])
-        line = np.linspace(0, sets.max() * 1.05, 200)
-        band = np.maximum(0.02 * line, 0.5)
-        ax.fill_between(line, line - band, line + band, color="tab:green", alpha=0.2,
-                        label="tolerance (+-2% or +-0.5 ul)")
-        ax.plot(line, line, color="tab:green", linewidth=1, label="ideal")
-        commanded = np.array([p["commanded_ul"] for p in dose])
-        delivered = np.array([p["mean_ul"] for p in dose])
-        gain, offset = np.polyfit(commanded, delivered, 1)
-        ax.plot(line, gain * line + offset, color="tab:blue", linewidth=1, linestyle="--",
-                label=f"fit: delivered = {gain:.4f} x commanded {offset:+.3f}")
-        colours = ["tab:green" if p["pass"] else "tab:red" for p in dose]
-        ax.scatter(commanded, delivered, c=colours, zorder=3, label="measured (mean)")
-    ax.set_xlabel("commanded volume (ul)")
-    ax.set_ylabel("delivered volume (ul)")
-    ax.set_title(f"dose verification: {'PASS' if result['pass'] else 'FAIL'}")
+    for p in result["points"]:
+        ax.scatter([p["commanded"]] * len(p["readings"]), p["readings"], s=10, color="grey")
+    ax.scatter(commanded, [p["mean"] for p in result["points"]], color="tab:blue", zorder=3,
+               label="measured (mean)")
+    line = np.linspace(0, commanded.max() * 1.05, 200)
+    if fit["kind"] == "linear":
+        ax.plot(line, fit["gain"] * line + fit["offset"], color="tab:blue", linestyle="--",
+                label=f"fit: {fit['gain']:.4f} x commanded {fit['offset']:+.3f} {unit}")
+    else:
+        ax.plot(fit["commanded"], fit["delivered"], color="tab:blue", linestyle="--",
+                label="fit: straight pieces through the points")
+    ax.plot(line, line, color="tab:green", linewidth=1, label="ideal")
+    ax.set_xlabel(f"commanded ({unit})")
+    ax.set_ylabel(f"{'delivered' if unit == 'ul' else 'reached'} ({unit})")
+    ax.set_title(f"{result['kind']} calibration {result['calibration_id']}")
     ax.legend(loc="upper left")
     fig.tight_layout()
-    path = Path(path)
     _save(fig, path)
     plt.close(fig)
     return path

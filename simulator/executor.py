@@ -86,6 +86,8 @@ class ShotExecutor:
         """The fault that will end the planned shot: (alarm, value, loop time)."""
         self._plunger_start_mm = 0.0
         self._depth_mm = 0.0
+        self._gain: float | None = None
+        """The planned shot's true gain, scatter included (physics.next_shot_gain)."""
         self._peak_kpa = 0.0
         self._shot_peak_kpa = 0.0
         self._retract_speed = 150.0
@@ -166,7 +168,8 @@ class ShotExecutor:
             fault = ("plunger_stall", 0, dispense + phases.dispense_s / 2)
         elif self.faults.take("emergency_stop", shot_number):
             fault = ("emergency_stop", 0, dispense + phases.dispense_s / 2)
-        to_end_mm = physics.plunger_travel_left_mm()
+        self._gain = physics.next_shot_gain(volume_ul)
+        to_end_mm = physics.plunger_travel_left_mm(self._gain)
         if to_end_mm < stroke_mm:
             # The plunger meets the end of the barrel mid-stroke: never a silent dry shot.
             dry_at = dispense + move_time_at(to_end_mm, stroke_mm, rate_ul_s / area,
@@ -200,7 +203,7 @@ class ShotExecutor:
         schedule, self._schedule = self._schedule, None
         phase = schedule.phase(now) if schedule else Phase.IDLE
         if schedule is not None and phase is not Phase.INSERT:
-            physics.true_depths_mm.append(physics.true_depth_mm(self._depth_mm))
+            physics.true_depths_mm.append(physics.insertion_depth_mm(self._depth_mm))
         if schedule is not None and now >= schedule.dispensed_s:
             self._peak_kpa = self._shot_peak_kpa
         travel_mm = physics.plunger.stop(now) - self._plunger_start_mm
@@ -210,7 +213,7 @@ class ShotExecutor:
         reached_mm = depth_now_mm if phase is Phase.INSERT else self._depth_mm
         if interrupted:
             retract(physics, now, spring=spring, speed=self._retract_speed, accel=self._accel)
-        physics.deliver(travel_mm)
+        physics.deliver(travel_mm, self._gain)
         return ShotResult(depth_reached_um=max(0, round(reached_mm * 1000)),
                           measured_nl=max(0, round(encoder_ul * 1000)),
                           peak_pressure_kpa=round(self._peak_kpa), interrupted=interrupted)

@@ -81,7 +81,8 @@ class Firmware:
     def __init__(self, *, serial_number: str = "SIM-000001", config: DeviceConfig | None = None,
                  imperfections: Imperfections | None = None, needle: Needle | None = None,
                  faults: FaultPlan | None = None, factory_calibrated_s: int | None = None,
-                 boot_id: int | None = None, physics: GunPhysics | None = None) -> None:
+                 boot_id: int | None = None, physics: GunPhysics | None = None,
+                 seed: int = 0) -> None:
         self._loop = asyncio.get_running_loop()
         self._boot_s = self._loop.time()
         self.boot_id = boot_id if boot_id is not None else random.SystemRandom().randrange(
@@ -99,7 +100,8 @@ class Firmware:
         self.physics = physics or GunPhysics(
             bore_mm=config.syringe_bore_um / 1000, capacity_ul=config.syringe_capacity_nl / 1000,
             dead_volume_ul=config.dead_volume_nl / 1000,
-            imperfections=imperfections or Imperfections(), needle=needle or Needle())
+            imperfections=imperfections or Imperfections(), needle=needle or Needle(),
+            seed=seed)
         """The mechanical gun: it outlives a power cycle of the firmware."""
         self.executor = ShotExecutor(self.physics, self.faults)
         self.state = DeviceState.LOCKED
@@ -361,6 +363,7 @@ class Firmware:
         self.syringe_remaining_nl = loaded.volume_nl
         self.physics.syringe_ul = loaded.volume_nl / 1000
         self.physics.syringe_present = True
+        self.physics.syringe_changed()
 
     def _cmd_prime(self, prime) -> None:
         self._require_state(DeviceState.IDLE)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass, field, replace
+import zlib
+from dataclasses import dataclass, field, fields, replace
 
 from drivers.config import CONFIG_RANGES, DeviceConfig
 from drivers.transport import ByteTransport, MemoryEnd, memory_pipe
 from drivers.values import Quantity, Text
 from simulator.faults import FaultPlan, LinkFaults
 from simulator.firmware import Firmware
+from simulator.instruments import VirtualBalance, VirtualGauge
 from simulator.modbus_adapter import ModbusAdapter
 from simulator.modbus_server import CABLE_PULL_S, ModbusBridges
 from simulator.physics import Imperfections, Needle
@@ -27,9 +29,23 @@ class GunOptions:
     """Everything `injector sim` and `sim://` URLs can set."""
 
     serial_number: str = "SIM-000001"
-    volume_gain: float = 1.0
-    depth_offset_mm: float = 0.0
-    backlash_mm: float = 0.0
+    # The gun's imperfections (simulator/physics.py Imperfections, docs/calibration.md).
+    volume_gain: float = Imperfections.volume_gain
+    volume_nonlinearity: float = Imperfections.volume_nonlinearity
+    dose_cv: float = Imperfections.dose_cv
+    drift_per_1000_shots: float = Imperfections.drift_per_1000_shots
+    temperature_c: float = Imperfections.temperature_c
+    gain_per_c: float = Imperfections.gain_per_c
+    first_shot_deficit_ul: float = Imperfections.first_shot_deficit_ul
+    plunger_backlash_mm: float = Imperfections.plunger_backlash_mm
+    depth_offset_mm: float = Imperfections.depth_offset_mm
+    backlash_mm: float = Imperfections.backlash_mm
+    depth_noise_mm: float = Imperfections.depth_noise_mm
+    # The instruments beside it.
+    balance_readability_mg: float = 0.1
+    """0.1 (an analytical balance) or 0.01 (a semi-micro one, as ISO 8655-6 asks below 100 ul)."""
+    evaporation_mg_per_min: float = 0.0
+    """Water lost from the open cup on the pan: a trap when a weighing takes long."""
     needle_inner_diameter_mm: float = 0.159
     needle_length_mm: float = 4.0
     faults: list[str] = field(default_factory=list)
@@ -38,7 +54,10 @@ class GunOptions:
     duplicate_rate: float = 0.0
     delay_rate: float = 0.0
     delay_ms: float = 20.0
-    seed: int = 1
+    seed: int | None = None
+    """Seeds the gun's randomness (dose and depth scatter, the balance's noise, link faults);
+    by default derived from the serial number, so a run is repeatable for one serial and
+    differs between guns."""
     watchdog_ms: int | None = None
     calibrated_s: int | None = None
     """Unix time of the factory calibration (default: a day before the simulator starts)."""
@@ -63,10 +82,17 @@ class GunOptions:
         self.link_faults()
         return self
 
+    @property
+    def effective_seed(self) -> int:
+        return self.seed if self.seed is not None else zlib.crc32(self.serial_number.encode())
+
+    def imperfections(self) -> Imperfections:
+        return Imperfections(**{f.name: getattr(self, f.name) for f in fields(Imperfections)})
+
     def link_faults(self) -> LinkFaults:
         return LinkFaults(drop_rate=self.drop_rate, corrupt_rate=self.corrupt_rate,
                           duplicate_rate=self.duplicate_rate, delay_rate=self.delay_rate,
-                          delay_s=self.delay_ms / 1000, seed=self.seed)
+                          delay_s=self.delay_ms / 1000, seed=self.effective_seed)
 
 
 _PROBABILITY = dict(unit="", low=0.0, high=1.0)
@@ -75,8 +101,18 @@ GUN_PARAMETERS: dict[str, Quantity | Text] = {
     "serial_number": Text("serial_number", 32, r"[A-Za-z0-9-]+",
                           "letters, digits and hyphens"),
     "volume_gain": Quantity("volume_gain", "", 0.5, 2.0),
+    "volume_nonlinearity": Quantity("volume_nonlinearity", "", -0.5, 0.5),
+    "dose_cv": Quantity("dose_cv", "", 0.0, 0.2),
+    "drift_per_1000_shots": Quantity("drift_per_1000_shots", "", -0.1, 0.1),
+    "temperature_c": Quantity("temperature_c", "C", 10.0, 40.0),
+    "gain_per_c": Quantity("gain_per_c", "", -0.01, 0.01),
+    "first_shot_deficit_ul": Quantity("first_shot_deficit_ul", "ul", 0.0, 50.0),
+    "plunger_backlash_mm": Quantity("plunger_backlash_mm", "mm", 0.0, 1.0),
     "depth_offset_mm": Quantity("depth_offset_mm", "mm", -2.0, 2.0),
     "backlash_mm": Quantity("backlash_mm", "mm", 0.0, 1.0),
+    "depth_noise_mm": Quantity("depth_noise_mm", "mm", 0.0, 0.5),
+    "balance_readability_mg": Quantity("balance_readability_mg", "mg", 0.001, 1.0),
+    "evaporation_mg_per_min": Quantity("evaporation_mg_per_min", "mg/min", 0.0, 10.0),
     "needle_inner_diameter_mm": Quantity("needle_inner_diameter_mm", "mm", 0.05, 1.0),
     "needle_length_mm": Quantity("needle_length_mm", "mm", 1.0, 50.0),
     "drop_rate": Quantity("drop_rate", **_PROBABILITY),
@@ -134,9 +170,7 @@ class SimulatedGun:
         self.options = options = (options or GunOptions()).checked()
         self.firmware = Firmware(
             serial_number=options.serial_number,
-            imperfections=Imperfections(volume_gain=options.volume_gain,
-                                        depth_offset_mm=options.depth_offset_mm,
-                                        backlash_mm=options.backlash_mm),
+            imperfections=options.imperfections(), seed=options.effective_seed,
             needle=Needle(inner_diameter_mm=options.needle_inner_diameter_mm,
                           length_mm=options.needle_length_mm),
             faults=FaultPlan.parse(options.faults), factory_calibrated_s=options.calibrated_s,
@@ -158,6 +192,18 @@ class SimulatedGun:
         self.adapters.append(adapter)
         self._transports.append(transport)
         return adapter
+
+    def balance(self) -> VirtualBalance:
+        """The balance beside this gun, weighing what it really dispenses."""
+        options = self.options
+        return VirtualBalance(self.firmware.physics, serial_number=f"{options.serial_number}-BAL",
+                              readability_mg=options.balance_readability_mg,
+                              evaporation_mg_per_min=options.evaporation_mg_per_min,
+                              seed=options.effective_seed)
+
+    def gauge(self) -> VirtualGauge:
+        """The depth gauge beside this gun, reading where its tip really went."""
+        return VirtualGauge(self.firmware.physics)
 
     def memory_port(self) -> MemoryEnd:
         """The host's end of an in-memory serial link to this gun."""

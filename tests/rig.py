@@ -268,8 +268,10 @@ class Rig:
 
 async def make_rig(bridge: str, *, connect: bool = True, reconnect: bool = True,
                    **options) -> Rig:
-    """A simulated gun served on `bridge` and a host driver for it."""
-    gun = SimulatedGun(GunOptions(**options))
+    """A simulated gun served on `bridge` and a host driver for it. The gun has no random
+    dose or depth error unless asked (`dose_cv=`, `depth_noise_mm=`): the driver suite
+    checks the bridge to the microlitre, not the metrology."""
+    gun = SimulatedGun(GunOptions(**({"dose_cv": 0.0, "depth_noise_mm": 0.0} | options)))
     endpoint = Endpoint(bridge)
     await endpoint.serve(gun)
     rig = Rig(gun, endpoint.driver(reconnect), endpoint)

@@ -24,9 +24,8 @@ class Bench:
     def __init__(self, tmp_path, **options) -> None:
         self.gun = SimulatedGun(GunOptions(**options))
         self.store = Store(tmp_path / "record.db")
-        physics = self.gun.firmware.physics
-        self.balance = Balance(VirtualBalance(physics).answer)
-        self.gauge = DepthGauge(VirtualGauge(physics).answer)
+        self.balance = Balance(self.gun.balance().answer)
+        self.gauge = DepthGauge(self.gun.gauge().answer)
 
     async def controller(self):
         controller = Controller(serial_driver(self.gun.memory_port), self.store)
@@ -55,30 +54,30 @@ async def test_a_miscalibrated_gun_fails_verification_until_calibrated(bench):
     assert not before["pass"]
     dose_before = [p for p in before["points"] if p["kind"] == "dose"]
     assert all(not p["pass"] for p in dose_before)          # 7% over at every volume
-    assert dose_before[0]["error_ul"] == pytest.approx(0.7, abs=0.05)
+    assert dose_before[0]["error"] == pytest.approx(0.7, abs=0.05)
     depth_before = [p for p in before["points"] if p["kind"] == "depth"]
-    assert all(p["error_mm"] == pytest.approx(0.2, abs=0.002) for p in depth_before)
+    assert all(p["error"] == pytest.approx(0.2, abs=0.01) for p in depth_before)
 
     dose = await bench.step(calibrate, kind="dose", balance=bench.balance)
     assert dose["fit"]["kind"] == "linear"
-    assert dose["fit"]["gain"] == pytest.approx(1.07, abs=0.002)
+    assert dose["fit"]["gain"] == pytest.approx(1.07, abs=0.005)   # 0.3% scatter, 12 shots
     depth = await bench.step(calibrate, kind="depth", gauge=bench.gauge)
-    assert depth["fit"]["offset"] == pytest.approx(0.2, abs=0.002)
+    assert depth["fit"]["offset"] == pytest.approx(0.2, abs=0.005)
 
     after = await bench.step(verify, balance=bench.balance, gauge=bench.gauge)
     assert after["pass"], after["points"]
     for point in after["points"]:
         if point["kind"] == "dose":
-            assert abs(point["error_ul"]) <= max(0.02 * point["set_ul"], 0.5)
+            assert abs(point["error"]) <= max(0.02 * point["set"], 0.5)
         else:
-            assert abs(point["error_mm"]) <= 0.05
+            assert abs(point["error"]) <= 0.05
     assert after["calibration"]["dose"]["source"] == "technician"
     assert after["calibration"]["depth"]["source"] == "technician"
     # The calibration lives in the gun, which now accounts its syringe with it.
     table = bench.gun.firmware.config.volume_table
-    assert table.delivered_for(10_000) == pytest.approx(10_700, abs=20)
+    assert table.delivered_for(10_000) == pytest.approx(10_700, abs=50)     # 0.5%
     assert bench.gun.firmware.config.depth_table.delivered_for(2_000) == pytest.approx(
-        2_200, abs=2)
+        2_200, abs=10)
     # The record: the calibrations are active, and every shot fired is in it.
     kinds = {c["kind"]: c["status"] for c in bench.store.calibrations("SIM-000001")}
     assert kinds == {"dose": "active", "depth": "active"}

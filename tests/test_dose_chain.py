@@ -33,6 +33,11 @@ from simulator.instruments import VirtualBalance
 from tests.rig import CATALOG, make_rig
 
 
+EXACT = {"dose_cv": 0.0, "depth_noise_mm": 0.0}
+"""A gun whose only errors are systematic, so a perfect calibration makes it exact: these
+tests follow the chain of quantities, not the scatter (test_calibration.py has that)."""
+
+
 def exact_calibration(gun: SimulatedGun, volume_gain: float, depth_offset_mm: float) -> None:
     """Store in the gun the calibration a perfect technician would find for its physics."""
     config = gun.firmware.config
@@ -53,8 +58,8 @@ class DeliveryLog:
         firmware = gun.firmware
         deliver = firmware.physics.deliver
 
-        def logged(travel_mm: float) -> float:
-            true_ul = deliver(travel_mm)
+        def logged(travel_mm: float, shot_gain: float | None = None) -> float:
+            true_ul = deliver(travel_mm, shot_gain)
             priming = firmware.state is DeviceState.PRIMING
             (self.primes if priming else self.strokes).append(true_ul)
             return true_ul
@@ -78,7 +83,7 @@ async def a_session(tmp_path, gun: SimulatedGun, request: SessionRequest):
 @pytest.mark.parametrize("gain", [1.07, 0.93])
 async def test_a_calibrated_gun_gives_what_was_asked_and_changes_syringes_as_planned(
         tmp_path, gain):
-    gun = SimulatedGun(GunOptions(volume_gain=gain, depth_offset_mm=0.2))
+    gun = SimulatedGun(GunOptions(**EXACT, volume_gain=gain, depth_offset_mm=0.2))
     exact_calibration(gun, gain, 0.2)
     log = DeliveryLog(gun)
     request = SessionRequest("pinpoint", "back", "30G-6mm", shots=200)     # 10 ml asked
@@ -105,7 +110,7 @@ async def test_a_calibrated_gun_gives_what_was_asked_and_changes_syringes_as_pla
 async def test_a_thousand_nappage_shots_change_the_syringe_where_the_plan_said(tmp_path, gain):
     # Before, a gun 7% short ran out at shot 917: the host sized its runs in uncorrected
     # units and never reached the refill the plan promised.
-    gun = SimulatedGun(GunOptions(volume_gain=gain))
+    gun = SimulatedGun(GunOptions(**EXACT, volume_gain=gain))
     exact_calibration(gun, gain, 0.0)
     log = DeliveryLog(gun)
     request = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=1000)
@@ -122,7 +127,7 @@ async def test_a_thousand_nappage_shots_change_the_syringe_where_the_plan_said(t
 async def test_a_gun_that_runs_dry_raises_empty_syringe_mid_shot(tmp_path):
     # Uncalibrated, 7% generous: its account runs behind the real syringe, which empties
     # first. The plunger meets the end mid-stroke: an alarm, never a silent dry shot.
-    rig = await make_rig("serial-memory", volume_gain=1.07)
+    rig = await make_rig("serial-memory", **EXACT, volume_gain=1.07)
     try:
         log = DeliveryLog(rig.gun)
         await rig.ready()
@@ -142,7 +147,7 @@ async def test_a_gun_that_runs_dry_raises_empty_syringe_mid_shot(tmp_path):
 
 
 async def test_the_gun_refuses_a_shot_its_calibrated_account_cannot_give():
-    rig = await make_rig("serial-memory", volume_gain=1.07)
+    rig = await make_rig("serial-memory", **EXACT, volume_gain=1.07)
     try:
         firmware = rig.firmware
         made = firmware.config.volume_cal_time_s
@@ -219,7 +224,7 @@ def test_every_preset_is_in_the_timing_check():
 async def test_the_plan_predicts_the_calibrated_guns_shot_times_within_1_ms(preset, gain,
                                                                            offset_mm):
     zone, needle = PRESETS_ON[preset]
-    rig = await make_rig("serial-memory", volume_gain=gain, depth_offset_mm=offset_mm)
+    rig = await make_rig("serial-memory", **EXACT, volume_gain=gain, depth_offset_mm=offset_mm)
     try:
         exact_calibration(rig.gun, gain, offset_mm)
         predicted = plan(CATALOG.preset(preset), CATALOG.zone(zone), CATALOG.needle(needle),
@@ -250,7 +255,7 @@ async def test_the_plan_predicts_the_calibrated_guns_shot_times_within_1_ms(pres
 async def test_any_calibrated_gun_keeps_the_chain_and_the_planned_refills(
         tmp_path_factory, gain, offset_mm, dose_ul, syringe_ml, extra):
     tmp_path = tmp_path_factory.mktemp("chain")
-    gun = SimulatedGun(GunOptions(volume_gain=gain, depth_offset_mm=offset_mm))
+    gun = SimulatedGun(GunOptions(**EXACT, volume_gain=gain, depth_offset_mm=offset_mm))
     from drivers.config import factory_config
     gun.firmware.config = factory_config(
         syringe_bore_mm=CATALOG.syringe(syringe_ml).bore_mm, syringe_capacity_ml=syringe_ml,
@@ -309,7 +314,7 @@ def test_the_prime_and_the_reserve_are_in_the_plans_fills(catalog):
 async def test_calibrating_a_generous_gun_then_treating_gives_what_was_asked(tmp_path):
     """The whole path a technician and a clinician take: calibrate against the balance,
     then treat; the record holds the request and the calibrated delivery."""
-    gun = SimulatedGun(GunOptions(volume_gain=1.07, depth_offset_mm=0.2))
+    gun = SimulatedGun(GunOptions(**EXACT, volume_gain=1.07, depth_offset_mm=0.2))
     store = Store(tmp_path / "record.db")
     balance = Balance(VirtualBalance(gun.firmware.physics).answer)
     log = DeliveryLog(gun)

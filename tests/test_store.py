@@ -19,7 +19,7 @@ import pytest
 from injector.controller import Controller
 from injector.session import SessionRequest, run_session
 from injector.store import Store, StoreError
-from injector.store.schema import APPEND_ONLY, APPLICATION_ID, V1
+from injector.store.schema import MIGRATIONS, APPEND_ONLY, APPLICATION_ID, V1
 from tests.conftest import REPO, run_cli
 from tests.rig import CATALOG, make_rig
 
@@ -156,6 +156,9 @@ def full_record(tmp_path):
     store.record_calibration(device_serial="SIM-1", kind="dose", fit={}, points=[],
                              person="tech", expires_at=None, expires_after_shots=None).result()
     store.record_gap("SIM-1", session, "a test gap").result()
+    store.record_verification(device_serial="SIM-1", session_id=session, person="tech",
+                              calibrations={}, conditions=None, instruments=[], points=[],
+                              passed=False).result()
     store.end_session(session, "completed", "ok", {}).result()
     store.close()
     return path
@@ -210,7 +213,7 @@ def test_a_record_of_version_1_is_migrated_with_its_rows_kept_and_hashed(tmp_pat
     old.commit()
     old.close()
     store = Store(path)
-    assert store.schema_version == 2
+    assert store.schema_version == len(MIGRATIONS)
     assert store.db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     assert [s["shot_index"] for s in store.shots(1)] == [1]
     assert store.session(1)["preset"] == "pinpoint"

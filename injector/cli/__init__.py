@@ -12,15 +12,17 @@ from drivers.values import ValueRefused
 from injector.cli.common import OptionRefused, Parser, UsageError
 from injector.cli.logs import configure_logging
 from injector.cli import (
-    alarm_cmds, calibration_cmds, record_cmds, catalog_cmds, demo_cmd, device_cmds, exit_codes, session_cmds,
+    alarm_cmds, calibration_cmds, record_cmds, catalog_cmds, demo_cmd, device_cmds, exit_codes,
+    metrology_cmds, session_cmds,
 )
 from injector.errors import InjectorError, PlanError
+from injector.metrology import ConditionsError, InstrumentUnusable
 from injector.plots import PlotPathError
 from profiles.errors import ProfileError
 from simulator.faults import FaultSpecError
 
 REFUSALS = (ProfileError, PlanError, UnitRangeError, PortURLError, FaultSpecError,
-            OptionRefused, ValueRefused, PlotPathError)
+            OptionRefused, ValueRefused, PlotPathError, InstrumentUnusable, ConditionsError)
 """Refused before anything ran: exit 3."""
 FAILURES = (DriverError, InjectorError)
 """Ran and failed (device absent, refused a command, link lost): exit 1."""
@@ -39,6 +41,7 @@ def build_parser() -> Parser:
     device_cmds.register(subparsers)
     session_cmds.register(subparsers)
     calibration_cmds.register(subparsers)
+    metrology_cmds.register(subparsers)
     alarm_cmds.register(subparsers)
     record_cmds.register(subparsers)
     demo_cmd.register(subparsers)

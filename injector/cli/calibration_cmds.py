@@ -6,8 +6,11 @@ import argparse
 import asyncio
 import sys
 
-from drivers.instruments import Balance, DepthGauge
-from injector.calibration import DOSE_VOLUMES_UL, DEPTHS_MM, calibrate, verify
+from injector.calibration import (
+    DEPTHS_MM, DOSE_VOLUMES_UL, SHOTS_EACH, VERIFY_SHOTS_EACH, calibrate, verify,
+)
+from injector.cli import metrology_cmds
+from injector.cli.instrument_setup import open_instruments
 from drivers.values import ValueRefused
 from injector import inputs
 from injector.cli.common import (
@@ -19,7 +22,6 @@ from injector.cli.session_cmds import add_db_option
 from injector.controller import Controller
 from injector.errors import InjectorError
 from injector.store import Store
-from simulator.instruments import VirtualBalance, VirtualGauge
 
 
 def register(subparsers) -> None:
@@ -28,7 +30,8 @@ def register(subparsers) -> None:
         description="Technician calibration. dose: shots at each set volume into a cup on a "
                     "balance (MT-SICS over serial, or typed in with --balance prompt). depth: "
                     "commanded against a depth gauge. verify: every test volume (and depth) "
-                    "with the calibration in force, within +-2%% or +-0.5 ul (depth +-0.05 mm). "
+                    "with the calibration in force, within +-2%% or +-0.5 ul and a standard "
+                    "deviation within 1%% or 0.15 ul (depth +-0.05 mm, 0.03 mm); recorded. "
                     "With a sim:// port the simulator's own balance and gauge are used unless "
                     "given.",
         epilog="example: injector calibrate dose --port /dev/pts/3 --balance /dev/pts/4\n"
@@ -44,16 +47,26 @@ def register(subparsers) -> None:
               metavar="UL,UL,...")
     add_value(p, "--depths", inputs.SET_DEPTHS_MM, "set depths", default=DEPTHS_MM,
               metavar="MM,MM,...")
-    add_value(p, "--shots-each", inputs.SHOTS_EACH, "shots at each set value", default=3)
-    add_value(p, "--density", inputs.DENSITY_G_ML, "fluid density", default=1.0)
+    add_value(p, "--shots-each", inputs.SHOTS_EACH, "replicates at each set value (default "
+              f"{SHOTS_EACH}, verify {VERIFY_SHOTS_EACH})")
+    add_value(p, "--temperature-c", inputs.TEMPERATURE_C, "the water's and the room's "
+              "temperature (default: the balance's sensor, MT-SICS M28)")
+    add_value(p, "--density", inputs.DENSITY_G_ML, "a liquid other than water (default: "
+              "water, its density from the temperature)")
+    add_value(p, "--balance-serial", inputs.INSTRUMENT_SERIAL, "the balance's serial number "
+              "(default: its own answer to I4)")
+    add_value(p, "--balance-due", inputs.DUE_DATE, "when the balance's own calibration is due "
+              "(needed for any balance but the simulator's)")
+    add_value(p, "--gauge-serial", inputs.INSTRUMENT_SERIAL, "the depth gauge's serial number")
+    add_value(p, "--gauge-due", inputs.DUE_DATE, "when the gauge's own calibration is due")
     p.add_argument("--needle", default="30G-4mm", help="the needle mounted for calibration")
     add_value(p, "--expires-days", inputs.EXPIRES_DAYS, "the calibration is due after",
               default=90)
     add_value(p, "--expires-shots", inputs.EXPIRES_SHOTS, "or after this many shots",
               default=20_000)
     add_value(p, "--person", inputs.PERSON, "who calibrates (recorded)", default="technician")
-    p.add_argument("--plot", type=plot_option, metavar="FILE.png", help="verify: commanded "
-                   "against delivered with the fit and the tolerance band")
+    p.add_argument("--plot", type=plot_option, metavar="FILE.png", help="each set value's "
+                   "error with its tolerance band (verify), or the fit (dose, depth)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=calibrate_command)
 
@@ -81,39 +94,7 @@ def register(subparsers) -> None:
     add_value(bad, "--reason", inputs.REASON, "why it is taken out of force", required=True)
     add_value(bad, "--person", inputs.PERSON, "who marks it (recorded)", default="technician")
     bad.set_defaults(handler=mark_bad_command)
-
-
-class _Prompt:
-    """The technician types readings in (a balance or gauge without a data port)."""
-
-    def __init__(self, what: str, unit: str) -> None:
-        self.what, self.unit = what, unit
-
-    async def ask(self, command: str) -> str:
-        if command in ("T", "Z"):
-            input(f"{self.what}: tare the balance with the cup on it, then press Enter ")
-            return "T S 0.0000 g" if command == "T" else "Z A"
-        text = input(f"{self.what}: reading in {self.unit}? ")
-        tag = "S S" if self.unit == "g" else "D S"
-        return f"{tag} {text.strip()} {self.unit}"
-
-
-def _instruments(args, gun):
-    balance = gauge = None
-    if args.balance == "prompt":
-        balance = Balance(_Prompt("balance", "g").ask, "typed balance readings")
-    elif args.balance:
-        balance = Balance.on_port(args.balance)
-    elif gun is not None:
-        balance = Balance(VirtualBalance(gun.firmware.physics, args.density).answer,
-                          "simulated balance")
-    if args.gauge == "prompt":
-        gauge = DepthGauge(_Prompt("depth gauge", "mm").ask, "typed depth readings")
-    elif args.gauge:
-        gauge = DepthGauge.on_port(args.gauge)
-    elif gun is not None:
-        gauge = DepthGauge(VirtualGauge(gun.firmware.physics).answer, "simulated depth gauge")
-    return balance, gauge
+    metrology_cmds.register_calibration_actions(actions)
 
 
 def calibrate_command(args: argparse.Namespace) -> int:
@@ -122,13 +103,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
     elif args.what == "verify":
-        rows = [[p["kind"], f"{p.get('set_ul', p.get('set_mm')):g}",
-                 f"{p.get('mean_ul', p.get('mean_mm')):.3f}",
-                 f"{p.get('error_ul', p.get('error_mm')):+.3f}",
-                 f"{p.get('tolerance_ul', p.get('tolerance_mm')):.3f}",
-                 "pass" if p["pass"] else "FAIL"] for p in result["points"]]
-        print(format_table(["kind", "set", "mean", "error", "tolerance", "result"], rows))
-        print(f"verification: {'PASS' if result['pass'] else 'FAIL'}")
+        print(verification_text(result))
     else:
         fit = result["fit"]
         shape = (f"delivered = {fit['gain']:.5f} x commanded {fit['offset']:+.4f}"
@@ -136,10 +111,23 @@ def calibrate_command(args: argparse.Namespace) -> int:
         print(f"{args.what} calibration {result['calibration_id']} recorded: {shape}; "
               f"max residual {fit['max_residual']:.4f}; expires {result['expires_at'][:10]} "
               f"or after {result['expires_after_shots']} shots")
-    if args.what == "verify" and args.plot:
-        from injector.plots import plot_verification
-        print(f"plot: {plot_verification(result, args.plot)}")
+    if args.plot:
+        from injector.plots import plot_calibration, plot_verification
+        drawn = (plot_verification(result["points"], args.plot) if args.what == "verify"
+                 else plot_calibration(result, args.plot))
+        print(f"plot: {drawn}")
     return 0 if args.what != "verify" or result["pass"] else 1
+
+
+def verification_text(result: dict) -> str:
+    rows = [[p["kind"], f"{p['set']:g} {p['unit']}", str(p["n"]), f"{p['mean']:.3f}",
+             f"{p['error']:+.3f}", f"+-{p['systematic_limit']:.3f}", f"{p['sd']:.3f}",
+             f"{p['random_limit']:.3f}", "pass" if p["pass"] else "FAIL"]
+            for p in result["points"]]
+    table = format_table(["kind", "set", "n", "mean", "error", "limit", "sd", "limit",
+                          "result"], rows)
+    return (f"{table}\nverification {result['verification_id']} recorded: "
+            f"{'PASS' if result['pass'] else 'FAIL'}")
 
 
 def check_calibration_args(args: argparse.Namespace) -> None:
@@ -166,25 +154,25 @@ def check_calibration_args(args: argparse.Namespace) -> None:
 async def _calibrate(args) -> dict:
     catalog = catalog_from(args)
     driver, gun, store = await open_port_and_record(args.port, args.db)
-    balance, gauge = _instruments(args, gun)
     controller = Controller(driver, store, person=args.person)
+    setup = None
     try:
+        setup = await open_instruments(args, gun)
+        common = dict(person=args.person, balance=setup.balance, gauge=setup.gauge,
+                      needle=args.needle, conditions=setup.conditions,
+                      instruments=setup.instruments)
         if args.what == "verify":
-            return await verify(controller, catalog, person=args.person, balance=balance,
-                                gauge=gauge, volumes=args.volumes, depths=args.depths,
-                                shots_each=args.shots_each, needle=args.needle,
-                                density_g_ml=args.density)
-        return await calibrate(controller, catalog, args.what, person=args.person,
-                               balance=balance, gauge=gauge,
+            return await verify(controller, catalog, volumes=args.volumes, depths=args.depths,
+                                shots_each=args.shots_each or VERIFY_SHOTS_EACH, **common)
+        return await calibrate(controller, catalog, args.what,
                                values=args.volumes if args.what == "dose" else args.depths,
-                               shots_each=args.shots_each, needle=args.needle,
-                               density_g_ml=args.density, expires_days=args.expires_days,
-                               expires_shots=args.expires_shots)
+                               shots_each=args.shots_each or SHOTS_EACH,
+                               expires_days=args.expires_days,
+                               expires_shots=args.expires_shots, **common)
     finally:
         await controller.close()
-        for instrument in (balance, gauge):
-            if instrument is not None:
-                instrument.close()
+        if setup is not None:
+            setup.close()
         if gun is not None:
             await gun.aclose()
         store.close()

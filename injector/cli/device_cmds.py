@@ -15,7 +15,7 @@ from drivers.urls import PortURLError
 from injector.ports import open_driver
 from simulator.faults import DEVICE_FAULTS, FaultPlan
 from simulator.gun import GUN_PARAMETERS, GunOptions, SimulatedGun
-from simulator.instruments import VirtualBalance, VirtualGauge, serve_lines
+from simulator.instruments import serve_lines
 
 
 def register(subparsers) -> None:
@@ -129,11 +129,10 @@ async def _serve(options: GunOptions, *, serial: bool, modbus_tcp: tuple[str, in
             except (OSError, RuntimeError) as exc:
                 raise PortURLError(f"{host}:{port}", f"cannot listen: {exc}") from None
             served.append(("Modbus TCP", f"{host}:{port}"))
-        physics = gun.firmware.physics
         if balance:
-            served.append(("MT-SICS balance", serve_lines(VirtualBalance(physics))))
+            served.append(("MT-SICS balance", serve_lines(gun.balance())))
         if gauge:
-            served.append(("depth gauge", serve_lines(VirtualGauge(physics))))
+            served.append(("depth gauge", serve_lines(gun.gauge())))
         for _, where in served:
             print(where, flush=True)
         for what, where in served:

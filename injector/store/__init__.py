@@ -313,9 +313,10 @@ class Store:
 
     def record_calibration(self, *, device_serial: str, kind: str, fit: dict, points: list,
                            person: str, expires_at: str | None,
-                           expires_after_shots: int | None) -> Future:
-        """A new calibration becomes active; the one it supersedes gets a status row; all in
-        one transaction."""
+                           expires_after_shots: int | None, conditions: dict | None = None,
+                           instruments: list | None = None, replicates: int = 0) -> Future:
+        """A new calibration becomes active, with what it was measured with and under; the
+        one it supersedes gets a status row; all in one transaction."""
         def work(append):
             previous = self._writer.db.execute(
                 "SELECT c.id FROM calibrations c WHERE c.device_serial = ? AND c.kind = ? AND "
@@ -334,8 +335,36 @@ class Store:
             append("calibration_status", dict(calibration_id=calibration_id, status="active",
                                               reason="fit accepted", person=person,
                                               at=now_iso()))
+            append("calibration_context", dict(
+                calibration_id=calibration_id, conditions=json.dumps(conditions or {}),
+                instruments=json.dumps(instruments or []), replicates=replicates))
             return calibration_id
         return self._write(work)
+
+    def record_verification(self, *, device_serial: str, session_id: int | None, person: str,
+                            calibrations: dict, conditions: dict | None, instruments: list,
+                            points: list, passed: bool) -> Future:
+        return self.append("verifications", device_serial=device_serial,
+                           session_id=session_id, person=person, created_at=now_iso(),
+                           calibrations=json.dumps(calibrations),
+                           conditions=json.dumps(conditions or {}),
+                           instruments=json.dumps(instruments), points=json.dumps(points),
+                           **{"pass": int(passed)})
+
+    def verifications(self, device_serial: str | None = None) -> list[dict]:
+        """Every verification, newest first, with its points and verdict."""
+        rows_ = self.db.execute(
+            "SELECT * FROM verifications " + ("WHERE device_serial = ? " if device_serial
+                                              else "") + "ORDER BY id DESC",
+            (device_serial,) if device_serial else ())
+        out = []
+        for row in rows_:
+            item = {k: row[k] for k in row.keys() if k != "row_hash"}
+            for key in ("calibrations", "conditions", "instruments", "points"):
+                item[key] = json.loads(item[key])
+            item["pass"] = bool(item["pass"])
+            out.append(item)
+        return out
 
     def set_calibration_status(self, calibration_id: int, status: str, reason: str,
                                person: str) -> Future:
@@ -473,6 +502,14 @@ class Store:
                               "LIMIT 1", (device_serial,)).fetchone()
         return row[0] if row else None
 
+    def devices(self) -> list[dict]:
+        """Every gun the record has met, with its last session."""
+        rows_ = self.db.execute(
+            "SELECT d.serial_number, d.model, d.firmware, d.first_seen, (SELECT MAX("
+            "started_at) FROM sessions s WHERE s.device_serial = d.serial_number) AS "
+            "last_session FROM devices d ORDER BY d.serial_number")
+        return [dict(row) for row in rows_]
+
     def calibrations(self, device_serial: str | None = None) -> list[dict]:
         rows_ = self.db.execute(
             "SELECT c.*, (SELECT status FROM calibration_status s WHERE s.calibration_id = c.id "
@@ -484,6 +521,12 @@ class Store:
             item = {k: row[k] for k in row.keys() if k != "row_hash"}
             item["fit"], item["points"] = json.loads(item["fit"]), json.loads(item["points"])
             item["shots_since"] = self.shots_since(item["device_serial"], item["created_at"])
+            context = self.db.execute(
+                "SELECT conditions, instruments, replicates FROM calibration_context WHERE "
+                "calibration_id = ?", (item["id"],)).fetchone()
+            item["conditions"] = json.loads(context[0]) if context else {}
+            item["instruments"] = json.loads(context[1]) if context else []
+            item["replicates"] = context[2] if context else None
             out.append(item)
         return out
 

@@ -15,13 +15,15 @@ from collections.abc import Callable
 APPLICATION_ID = 0x494E4A52
 """'INJR': PRAGMA application_id of every record this program writes."""
 APPEND_ONLY = ("devices", "calibrations", "calibration_status", "sessions", "session_ends",
-               "shots", "alarms", "alarm_acks", "state_changes", "record_gaps")
+               "shots", "alarms", "alarm_acks", "state_changes", "record_gaps",
+               "calibration_context", "verifications")
 UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     # Every key a new row could collide with, besides the rowid: INSERT OR REPLACE and
     # UPSERT would otherwise delete or rewrite the row it collides with.
     "devices": (("serial_number",),),
     "session_ends": (("session_id",),),
     "shots": (("session_id", "shot_index"),),
+    "calibration_context": (("calibration_id",),),
 }
 
 V1 = """
@@ -98,10 +100,27 @@ session id was their rowid, so the hash chain could not follow insertion); and (
 hash on every row."""
 
 
+V3 = """
+CREATE TABLE calibration_context (
+    id INTEGER PRIMARY KEY, calibration_id INTEGER NOT NULL UNIQUE REFERENCES calibrations(id),
+    conditions TEXT NOT NULL, instruments TEXT NOT NULL, replicates INTEGER NOT NULL,
+    row_hash TEXT);
+CREATE TABLE verifications (
+    id INTEGER PRIMARY KEY, device_serial TEXT NOT NULL, session_id INTEGER
+    REFERENCES sessions(id), person TEXT NOT NULL, created_at TEXT NOT NULL,
+    calibrations TEXT NOT NULL, conditions TEXT NOT NULL, instruments TEXT NOT NULL,
+    points TEXT NOT NULL, pass INTEGER NOT NULL, row_hash TEXT);
+CREATE INDEX verifications_by_device ON verifications(device_serial, id)
+"""
+"""Version 3: what each calibration was measured with and under (instruments, temperature,
+liquid), and every verification with its points and verdict. New tables rather than new
+columns, so no row already hashed changes."""
+
+
 def _add_row_hashes(db: sqlite3.Connection) -> None:
     from injector.store.chain import rehash_table
 
-    for table in APPEND_ONLY:
+    for table in APPEND_ONLY[:10]:
         db.execute(f"ALTER TABLE {table} ADD COLUMN row_hash TEXT")
         rehash_table(db, table)
 
@@ -109,6 +128,7 @@ def _add_row_hashes(db: sqlite3.Connection) -> None:
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     lambda db: _run_script(db, V1),
     lambda db: (_run_script(db, V2), _add_row_hashes(db)),
+    lambda db: _run_script(db, V3),
 )
 
 

@@ -1,0 +1,144 @@
+"""The technician's instruments for `injector calibrate`: a balance and a depth gauge on
+their ports, the simulator's own, or readings typed in; who they are, when their own
+calibration is due, and the conditions (temperature, liquid) the balance weighs under.
+
+All of it is settled before the gun moves: an overdue instrument, a balance whose
+temperature is unknown, or a port that does not open is refused first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sys
+from dataclasses import dataclass
+from datetime import date
+
+from drivers.instruments import Balance, DepthGauge
+from injector.errors import InjectorError
+from injector.metrology import Conditions, ConditionsError, Instrument, InstrumentUnusable
+
+ATTEMPTS = 5
+"""A technician who mistypes gets asked again, this many times, before the run stops."""
+
+
+class TypedReadings:
+    """A person reads the instrument and types each reading, told what it is of: which set
+    value, which shot of how many. A typo is asked again, not the end of the calibration."""
+
+    def __init__(self, kind: str, unit: str) -> None:
+        self.kind, self.unit = kind, unit
+        self.instrument: Balance | DepthGauge | None = None
+
+    async def _input(self, prompt: str) -> str:
+        """The prompt on standard error (standard output carries --json), the answer from
+        standard input, off the event loop: the gun's heartbeats go on while a person types."""
+        sys.stderr.write(prompt)
+        sys.stderr.flush()
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            raise InjectorError(f"no {self.kind} reading could be read from standard input; "
+                                "type readings at a terminal, or give the instrument's port")
+        return line
+
+    async def ask(self, command: str) -> str:
+        context = self.instrument.context if self.instrument is not None else ""
+        if command in ("I4", "M28"):
+            return "ES"                         # typed readings say neither
+        if command in ("T", "Z"):
+            await self._input(f"{self.kind}: {context}: put the empty cup on, tare, then "
+                              "press Enter ")
+            return "T S 0.0000 g" if command == "T" else "Z A"
+        for _ in range(ATTEMPTS):
+            text = (await self._input(f"{self.kind}: {context}: reading in {self.unit}? ")).strip()
+            try:
+                value = float(text)
+            except ValueError:
+                value = math.nan
+            if math.isfinite(value) and value >= 0:
+                tag = "S S" if self.unit == "g" else "D S"
+                return f"{tag} {value} {self.unit}"
+            print(f"  {text!r} is not a reading in {self.unit}: type a number such as "
+                  f"{'0.0251' if self.unit == 'g' else '1.02'}", file=sys.stderr)
+        raise InjectorError(f"no valid {self.kind} reading after {ATTEMPTS} tries")
+
+
+@dataclass
+class Setup:
+    balance: Balance | None
+    gauge: DepthGauge | None
+    instruments: list[Instrument]
+    conditions: Conditions | None
+
+    def close(self) -> None:
+        for instrument in (self.balance, self.gauge):
+            if instrument is not None:
+                instrument.close()
+
+
+def _typed(kind: str, unit: str, make):
+    prompt = TypedReadings(kind, unit)
+    instrument = make(prompt.ask, f"typed {kind} readings")
+    prompt.instrument = instrument
+    return instrument
+
+
+def _identity(kind: str, name: str, serial: str | None, due: date | None,
+              simulated: bool) -> Instrument:
+    if simulated:
+        return Instrument(kind, name, serial or f"simulated {kind}", None)
+    option = "--balance" if kind == "balance" else "--gauge"
+    if not serial:
+        raise InstrumentUnusable(f"the {kind} did not say its serial number: give "
+                            f"{option}-serial SERIAL (it is recorded with the calibration)")
+    if due is None:
+        raise InstrumentUnusable(f"give {option}-due YYYY-MM-DD, the date the {kind}'s own "
+                            "calibration is due: an instrument out of calibration proves "
+                            "nothing")
+    return Instrument(kind, name, serial, due)
+
+
+async def open_instruments(args: argparse.Namespace, gun) -> Setup:
+    """The instruments the command asks for, identified, with the conditions; raises before
+    the gun moves when any is unusable."""
+    needs_balance = args.what in ("dose", "verify")
+    needs_gauge = args.what in ("depth", "verify")
+    balance = gauge = None
+    instruments: list[Instrument] = []
+    setup = Setup(None, None, instruments, None)
+    try:
+        if needs_balance and (args.balance or gun is not None):
+            simulated = not args.balance
+            if args.balance == "prompt":
+                balance = _typed("balance", "g", Balance)
+            elif args.balance:
+                balance = Balance.on_port(args.balance)
+            else:
+                balance = Balance(gun.balance().answer, "simulated balance")
+            setup.balance = balance
+            serial = args.balance_serial or await balance.serial_number()
+            instruments.append(_identity("balance", balance.name, serial, args.balance_due,
+                                         simulated))
+            sensed = await balance.temperature_c()
+            temperature = args.temperature_c if args.temperature_c is not None else sensed
+            if temperature is None:
+                raise ConditionsError("the balance does not report the temperature: give "
+                                    "--temperature-c, the water's (and the room's) temperature")
+            source = "entered" if args.temperature_c is not None else "balance"
+            setup.conditions = Conditions.of(temperature, source, args.density)
+        if needs_gauge and (args.gauge or gun is not None):
+            simulated = not args.gauge
+            if args.gauge == "prompt":
+                gauge = _typed("depth gauge", "mm", DepthGauge)
+            elif args.gauge:
+                gauge = DepthGauge.on_port(args.gauge)
+            else:
+                gauge = DepthGauge(gun.gauge().answer, "simulated depth gauge")
+            setup.gauge = gauge
+            instruments.append(_identity("depth gauge", gauge.name, args.gauge_serial,
+                                         args.gauge_due, simulated))
+    except BaseException:
+        setup.close()
+        raise
+    return setup
