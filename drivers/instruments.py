@@ -98,6 +98,16 @@ class Balance:
             return None
         return value if math.isfinite(value) else None
 
+    async def probe(self) -> None:
+        """Ask for the weight now (SI) and refuse anything but a balance's answer: a wrong
+        port is found before the gun moves, not at the first tare."""
+        answer = await self._ask("SI")
+        fields = answer.split()
+        if len(fields) != 4 or fields[0] != "S" or fields[1] not in ("S", "D") or \
+                fields[3] != "g":
+            raise InstrumentError(f"{self.name} does not answer as an MT-SICS balance "
+                                  f"(SI gave {answer[:40]!r}): is this the balance's port?")
+
     async def stable_weight_g(self) -> float:
         return self._weight(await self._ask("S"), "S")
 
@@ -144,6 +154,15 @@ class DepthGauge:
         line = LineInstrument(open_serial_port(port, baudrate), f"depth gauge {port}",
                               timeout_s)
         return cls(line.ask, f"depth gauge {port}", line.close)
+
+    async def probe(self) -> None:
+        """One reading, refused unless it is a gauge's: a wrong port is found before the gun
+        moves."""
+        try:
+            await self.last_depth_mm()
+        except InstrumentError as exc:
+            raise InstrumentError(f"{self.name} does not answer as a depth gauge ({exc}): "
+                                  "is this the gauge's port?") from None
 
     async def last_depth_mm(self) -> float:
         answer = await self._ask("D")

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from types import MappingProxyType
 from urllib.parse import parse_qsl, urlsplit
@@ -16,14 +18,14 @@ from drivers.driver import Driver
 from drivers.errors import DriverError
 from drivers.modbus_link import modbus_driver
 from drivers.serial_link import serial_driver
-from drivers.values import shown
+from drivers.values import Quantity, ValueRefused, quoted
 from drivers.transport import open_serial_port
 
 
 class PortURLError(DriverError, ValueError):
     def __init__(self, url: object, reason: str) -> None:
         self.url = url
-        super().__init__(f"port '{shown(url, 120)}': {reason}")
+        super().__init__(f"port {quoted(url, 120)}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,24 @@ class PortURL:
         parts = urlsplit(url)
         if not parts.scheme:
             raise PortURLError(url, "not a URL or an absolute device path")
-        params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        if parts.fragment:
+            raise PortURLError(url, "a port has no #fragment")
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        params = dict(pairs)
+        if len(params) != len(pairs):
+            repeated = next(name for name, _ in pairs if [n for n, _ in pairs].count(name) > 1)
+            raise PortURLError(url, f"{repeated} is given twice; give each parameter once")
+        for name, value in params.items():
+            if any(not " " <= c <= "~" for c in name + value):
+                raise PortURLError(url, f"{name} holds a control or non-ASCII character")
         location = parts.netloc + parts.path
+        if parts.scheme == "sim" and location:
+            raise PortURLError(url, "sim:// takes no host or path; give sim:// or "
+                                    "sim://?PARAMETER=VALUE")
+        if parts.scheme in ("serial", "modbus-rtu") and (parts.netloc
+                                                         or not parts.path.startswith("/")):
+            raise PortURLError(url, f"expected {parts.scheme}:///dev/... (an absolute device "
+                                    "path after three slashes)")
         return cls(parts.scheme, location, MappingProxyType(params))
 
     def number(self, name: str, default: float, low: float, high: float, url: str) -> float:
@@ -55,12 +73,9 @@ class PortURL:
         if raw is None:
             return default
         try:
-            value = float(raw)
-        except ValueError:
-            raise PortURLError(url, f"{name}={raw!r} is not a number") from None
-        if not low <= value <= high:
-            raise PortURLError(url, f"{name}={raw} is outside {low:g} to {high:g}")
-        return value
+            return Quantity(name, "", low, high).check(raw)
+        except ValueRefused as refused:
+            raise PortURLError(url, str(refused)) from None
 
 
 SERIAL_PARAMS = frozenset({"baud", "timeout_ms", "retries"})
@@ -83,9 +98,30 @@ def _check_params(url: str, parsed: PortURL, known: frozenset[str]) -> None:
         raise PortURLError(url, "no device path or address")
 
 
+def check_device(url: str, path: str, what: str = "the gun") -> None:
+    """Refuse, before anything is created or opened, a device path that cannot be a serial
+    port: one that does not exist, or a file, folder or FIFO."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        raise PortURLError(url, f"no such device: check that {what} is connected and the path "
+                                "is right (ls /dev/ttyUSB* /dev/ttyACM*)") from None
+    if not stat.S_ISCHR(mode):
+        raise PortURLError(url, f"not a serial device (a {_kind(mode)}): give {what}'s "
+                                "device, e.g. /dev/ttyUSB0")
+
+
+def _kind(mode: int) -> str:
+    return ("folder" if stat.S_ISDIR(mode) else "FIFO" if stat.S_ISFIFO(mode)
+            else "socket" if stat.S_ISSOCK(mode) else "regular file" if stat.S_ISREG(mode)
+            else "block device")
+
+
 def open_url_driver(url: str) -> Driver:
-    """The driver for a serial or Modbus URL."""
+    """The driver for a serial or Modbus URL; a device path is checked at once."""
     parsed = PortURL.parse(url)
+    if parsed.scheme in ("serial", "modbus-rtu"):
+        check_device(url, parsed.location)
     if parsed.scheme == "serial":
         return open_serial_driver(url)
     if parsed.scheme in ("modbus-tcp", "modbus-rtu"):

@@ -30,15 +30,20 @@ class ValueRefused(ValueError):
 def shown(value: object, most: int = SHOWN_CHARS) -> str:
     """The value as the user typed it, cut short and made printable."""
     text = value if isinstance(value, str) else repr(value)
-    text = "".join(c if " " <= c <= "~" else "?" for c in text)
-    if not text or text != text.strip():
-        return f"'{text}'"
+    if not text or text != text.strip() or not all(" " <= c <= "~" for c in text):
+        text = ascii(text)      # quoted, anything unprintable escaped: nothing hides
     return text if len(text) <= most else text[:most - 3] + "..."
 
 
 def _number_text(x: float) -> str:
     """10000000 as 10,000,000; 0.5 as 0.5."""
     return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
+def quoted(value: object, most: int = SHOWN_CHARS) -> str:
+    """`shown`, always in quotes: for a value inside a sentence."""
+    text = shown(value, most)
+    return text if text.startswith("'") else f"'{text}'"
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,8 @@ class Quantity:
                 raise refuse(f"has {len(text)} characters, too many for a number")
             if not text.isascii() or "_" in text:
                 raise refuse("is not a number")
+            if self.whole and not re.fullmatch(r"[+-]?[0-9]+", text):
+                raise refuse("is not a whole number written in digits")
             try:
                 value = int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else float(text)
             except ValueError:

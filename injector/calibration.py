@@ -30,6 +30,7 @@ from injector.correction import Correction
 from injector.errors import InjectorError
 from injector.metrology import Conditions, Instrument, judge
 from injector.planner import PRIME_UL, Overrides, Plan, plan
+from injector.session import AlarmLatched, make_safe
 from profiles import Catalog
 
 DOSE_VOLUMES_UL = (10.0, 25.0, 50.0, 100.0)
@@ -38,6 +39,8 @@ SHOTS_EACH = 3
 VERIFY_SHOTS_EACH = 10
 """Replicates per verification point, as ISO 8655-6 weighs a pipette's."""
 DOSE_RUN_DEPTH_MM = 2.0
+CALIBRATION_PRESET, CALIBRATION_ZONE = "nappage-middle", "thighs"
+"""Calibration shots are this preset's, on this zone, through the same envelope checks."""
 DEPTH_RUN_DOSE_UL = 10.0
 DEPTH_TOLERANCE_MM = 0.05
 
@@ -140,7 +143,8 @@ def calibration_plan(controller: Controller, catalog: Catalog, *, dose_ul: float
     config = controller.config
     syringe = catalog.syringe(config.syringe_capacity_nl / 1_000_000,
                               config.dead_volume_nl / 1000)
-    return plan(catalog.preset("nappage-middle"), catalog.zone("thighs"), catalog.needle(needle),
+    return plan(catalog.preset(CALIBRATION_PRESET), catalog.zone(CALIBRATION_ZONE),
+                catalog.needle(needle),
                 syringe, shots=1, limits=config.mechanical_limits(), correction=correction,
                 overrides=Overrides(depth_mm=depth_mm, dose_ul=dose_ul, shot_rate_hz=1.0))
 
@@ -191,8 +195,11 @@ def check_instruments(instruments: list[Instrument]) -> None:
 
 
 async def prepare(controller: Controller, kind: str, person: str) -> None:
-    """Connect, home and prime, and open a recorded calibration run."""
+    """Connect, home and prime, and open a recorded calibration run. A gun with a latched
+    alarm is refused first: a person acknowledges it (`injector alarm ack`)."""
     await controller.connect()
+    if latched := controller.latched_stop_alarms():
+        raise AlarmLatched(latched)
     controller.calibration_override = f"{kind} calibration run by {person}"
     controller.session_id = await asyncio.wrap_future(controller.store.start_session(
         device_serial=controller.identity.serial_number, preset=f"calibration-{kind}",
@@ -271,8 +278,9 @@ async def calibrate(controller: Controller, catalog: Catalog, kind: str, *, pers
                   "points": [asdict(s) | {"mean": s.mean} for s in series],
                   "expires_at": expires.isoformat(), "expires_after_shots": expires_shots}
         reason = f"{kind} calibration {calibration_id} recorded"
-    except InjectorError as exc:
-        status, reason = "aborted", str(exc)
+    except BaseException as exc:
+        status, reason = "aborted", str(exc) or type(exc).__name__
+        await make_safe(controller)
         raise
     finally:
         await end_run(controller, status, reason or "calibration")
@@ -305,8 +313,9 @@ async def verify(controller: Controller, catalog: Catalog, *, person: str,
                                    needle=needle, correction=correction, gauge=gauge):
                 points.append(judge("depth", s.set_value, s.readings)
                               | {"unit": "mm", "commanded": s.commanded})
-    except InjectorError:
+    except BaseException:
         status = "aborted"
+        await make_safe(controller)
         raise
     finally:
         await end_run(controller, status, "verification")

@@ -27,14 +27,15 @@ SYRINGE_ML = Quantity("syringe", "ml", 0, CONFIG_RANGES["syringe_capacity_nl"][1
                       above=True)
 PRIME_UL = Quantity("prime", "ul", 0, 1_000)
 """0 skips the prime (a syringe already primed); 1 ml is a tenth of the largest syringe."""
-AREA_CM2 = Quantity("area", "cm2", 0, 20_000, above=True)
+AREA_CM2 = Quantity("area", "cm2", 0.01, 20_000)
 """An adult's whole skin is about 18,000 cm2."""
 DEAD_VOLUME_UL = Quantity("dead volume", "ul", 0, CONFIG_RANGES["dead_volume_nl"][1] / 1000)
 
 DEPTH_MM = Quantity("depth", "mm", ENVELOPE.depth_min_mm, ENVELOPE.depth_max_mm)
 DOSE_UL = Quantity("dose", "ul", ENVELOPE.dose_min_ul, ENVELOPE.dose_max_ul)
 SPACING_MM = Quantity("spacing", "mm", ENVELOPE.spacing_min_mm, ENVELOPE.spacing_max_mm)
-RATE_HZ = Quantity("rate", "Hz", 0, ENVELOPE.shot_rate_max_hz, above=True)
+RATE_HZ = Quantity("rate", "Hz", 0.001, ENVELOPE.shot_rate_max_hz)
+"""One shot in 1000 s at the slowest (continuous infusion runs at 0.0125 Hz)."""
 
 SET_VOLUMES_UL = NumberList(DOSE_UL, 1, 10)
 """The set volumes of a verification; a calibration takes 3 to the gun's table size."""
@@ -55,7 +56,11 @@ LIMIT = Quantity("limit", "rows", 1, 100_000, whole=True)
 RECORD_ID = Quantity("id", "", 1, 2**63 - 1, whole=True)
 """SQLite's largest row id."""
 
+FILE_PATH = Text("path", 4096)
+"""A file path: any script, no control characters (a newline in a name splits a report)."""
 PERSON = Text("person", 80)
+ALARM_NAME = Text("alarm", 40, r"[A-Za-z0-9_]", "letters, digits and underscores (a name "
+                  "such as occlusion, or a code such as 0x0101)")
 REASON = Text("reason", 200)
 
 

@@ -19,7 +19,7 @@ class PlotPathError(InjectorError):
 
     def __init__(self, path: object, reason: str, what: str = "plot") -> None:
         self.path = path
-        super().__init__(f"{what} {shown(str(path))}: {reason}")
+        super().__init__(f"{what} {shown(str(path), 200)}: {reason}")
 
 
 def check_output_path(path: str | Path, suffixes: tuple[str, ...] = PICTURE_SUFFIXES,
@@ -34,9 +34,9 @@ def check_output_path(path: str | Path, suffixes: tuple[str, ...] = PICTURE_SUFF
         raise PlotPathError(path, wanted, what)
     folder = path.parent
     if not folder.is_dir():
-        raise PlotPathError(path, f"the folder {shown(str(folder))} does not exist", what)
+        raise PlotPathError(path, "its folder does not exist", what)
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise PlotPathError(path, f"the folder {shown(str(folder))} cannot be written", what)
+        raise PlotPathError(path, "its folder cannot be written", what)
     if path.exists() and not path.is_file() or path.is_symlink():
         raise PlotPathError(path, "is there and is not a regular file; give a new name", what)
     return path

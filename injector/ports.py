@@ -6,10 +6,12 @@ through the real serial codec over an in-memory link).
 
 from __future__ import annotations
 
+import difflib
+
 from drivers.driver import Driver
 from drivers.serial_link import serial_driver
 from drivers.urls import PortURL, PortURLError, open_url_driver
-from drivers.values import ValueRefused
+from drivers.values import ValueRefused, quoted
 from simulator.gun import GUN_PARAMETERS, GunOptions, SimulatedGun
 
 
@@ -19,8 +21,10 @@ def gun_options_from(url: str, parsed: PortURL) -> GunOptions:
     options = GunOptions()
     for name, raw in parsed.params.items():
         if name not in known:
-            raise PortURLError(url, f"unknown simulator parameter {name!r} (known: "
-                                    f"{', '.join(sorted(known))})")
+            near = difflib.get_close_matches(name, sorted(known), n=1)
+            raise PortURLError(url, f"unknown simulator parameter {quoted(name)}"
+                                    + (f"; did you mean {near[0]}?" if near else
+                                       " (injector sim --help lists them)"))
         if name == "fault":
             options.faults.extend(f for f in raw.split(",") if f)
             continue

@@ -23,6 +23,7 @@ from injector.errors import InjectorError
 from injector.planner import PRIME_UL, Overrides, Plan, plan
 from injector.store import StoreError
 from profiles import Catalog
+from profiles.use import check_preset_use
 
 RETRACT_WAIT_S = 2.0
 MAX_RUN = 100
@@ -89,7 +90,28 @@ class SessionResult:
 def shots_for(request: SessionRequest, dose_ul: float) -> int:
     if request.shots is not None:
         return request.shots
-    return max(1, math.floor(request.volume_ml * 1000 / dose_ul + 1e-9))
+    return math.floor(request.volume_ml * 1000 / dose_ul + 1e-9)
+
+
+def check_request(catalog: Catalog, request: SessionRequest) -> int:
+    """The session's shots, from the request alone, before any gun is involved: the preset
+    is for the zone and needle, a volume asks for at least one dose, a budget holds the
+    planned volume. Returns the number of shots."""
+    preset = catalog.preset(request.preset)
+    check_preset_use(preset, catalog.zone(request.zone), catalog.needle(request.needle))
+    dose_ul = request.overrides.dose_ul or preset.dose_ul
+    shots = shots_for(request, dose_ul)
+    if shots < 1:
+        raise ValueRefused("volume_ml", request.volume_ml,
+                           f"less than one dose ({dose_ul:g} ul of {preset.name}); give at "
+                           f"least {dose_ul / 1000:g} ml", f"at least {dose_ul / 1000:g} ml")
+    planned_ml = shots * dose_ul / 1000
+    if request.budget_ml is not None and request.budget_ml < planned_ml - 1e-9:
+        raise ValueRefused("budget_ml", request.budget_ml,
+                           f"less than the {planned_ml:g} ml the session plans ({shots} shots "
+                           f"of {dose_ul:g} ul); give at least {planned_ml:g} ml, or fewer "
+                           "shots", f"at least {planned_ml:g} ml")
+    return shots
 
 
 def session_plan(controller: Controller, catalog: Catalog, request: SessionRequest,
@@ -131,6 +153,7 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     `on_shot(n, controller)` is called for the n-th shot of the session once it is in the
     record, in order, each once. `stop_reason()` says why, when the task is cancelled."""
     report = _ShotReporter(controller, on_shot)
+    check_request(catalog, request)
     await controller.connect()
     if latched := controller.latched_stop_alarms():
         raise AlarmLatched(latched)
@@ -163,7 +186,7 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     except (asyncio.CancelledError, KeyboardInterrupt):
         status, reason = "interrupted", stop_reason()
     if status != "completed":
-        await _make_safe(controller)
+        await make_safe(controller)
     try:
         await asyncio.to_thread(controller.store.flush)
     except StoreError as exc:
@@ -260,7 +283,7 @@ async def _change_syringe(controller: Controller, request: SessionRequest, volum
     await controller.change_syringe(volume_nl, prime_nl)
 
 
-async def _make_safe(controller: Controller) -> None:
+async def make_safe(controller: Controller) -> None:
     """Stop the gun, see the needle out of the skin, and leave the gun disarmed (idle, where
     nothing moves and its watchdog need not be fed) before the session is closed."""
     try:

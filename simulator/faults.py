@@ -32,6 +32,10 @@ class FaultSpecError(ValueError):
         super().__init__(f"fault {spec!r}: {reason}")
 
 
+MAX_FAULT_SHOT = 10_000_000
+"""As many shots as one plan may hold."""
+
+
 @dataclass(frozen=True)
 class FaultAt:
     name: str
@@ -40,14 +44,15 @@ class FaultAt:
 
     @classmethod
     def parse(cls, spec: str) -> FaultAt:
-        name, _, shot = spec.partition("@")
+        name, at, shot = spec.partition("@")
         if name not in DEVICE_FAULTS:
             raise FaultSpecError(spec, f"unknown fault {name!r} (known: "
                                        f"{', '.join(sorted(DEVICE_FAULTS))})")
-        if not shot:
+        if not at:
             return cls(name, None)
-        if not shot.isdigit() or int(shot) < 1:
-            raise FaultSpecError(spec, f"shot {shot!r} must be a whole number from 1")
+        if not (shot.isascii() and shot.isdigit()) or not 1 <= int(shot) <= MAX_FAULT_SHOT:
+            raise FaultSpecError(spec, f"shot {shot!r} must be a whole number from 1 to "
+                                       f"{MAX_FAULT_SHOT:,}; NAME alone strikes at once")
         return cls(name, int(shot))
 
 

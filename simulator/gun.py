@@ -80,6 +80,7 @@ class GunOptions:
                     setattr(self, name, checked)
         FaultPlan.parse(self.faults)
         self.link_faults()
+        check_nvram_path(self.nvram)
         return self
 
     @property
@@ -138,9 +139,23 @@ class NvramError(ValueError):
         super().__init__(f"simulated gun memory {path}: {reason}")
 
 
+def check_nvram_path(path: str | None) -> None:
+    """A gun's memory file is absent (a new gun) or a regular file; nothing else is opened
+    (a FIFO would hang the simulator, a device would feed it garbage)."""
+    if path is None or not os.path.lexists(path):
+        return
+    if not os.path.isfile(path) or os.path.islink(path):
+        raise NvramError(path, "is not a regular file (a FIFO, a device, a folder or a link "
+                               "is never read); give a new file name or one it wrote")
+    if os.path.getsize(path) != DeviceConfig.FORMAT.size:
+        raise NvramError(path, f"is {os.path.getsize(path)} bytes, not a gun's memory "
+                               f"({DeviceConfig.FORMAT.size} bytes); give a new file name")
+
+
 def load_nvram(path: str | None) -> DeviceConfig | None:
     """The configuration a simulated gun kept in `path`, or None for a factory-fresh gun."""
-    if path is None or not os.path.exists(path):
+    check_nvram_path(path)
+    if path is None or not os.path.lexists(path):
         return None
     try:
         with open(path, "rb") as image:

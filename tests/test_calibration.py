@@ -14,7 +14,6 @@ from injector.controller import Controller
 from injector.session import SessionRequest, run_session
 from injector.store import Store
 from simulator.gun import GunOptions, SimulatedGun
-from simulator.instruments import VirtualBalance, VirtualGauge
 from tests.rig import CATALOG
 
 

@@ -4,6 +4,7 @@ token executes once, unknown registers, the priority of the stop coil, and mbpol
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
@@ -322,18 +323,28 @@ async def test_tcp_reaches_the_gun_at_its_unit_and_at_0_and_255_only():
 async def test_modbus_urls_take_the_line_settings_with_the_specifications_default():
     from drivers.urls import PortURLError, open_url_driver
 
-    driver = open_url_driver("modbus-rtu:///dev/ttyUSB9")
+    parent, child = os.openpty()        # a device path that exists; nothing is opened
+    tty = os.ttyname(child)
+    try:
+        _check_line_settings(tty, PortURLError, open_url_driver)
+    finally:
+        os.close(parent)
+        os.close(child)
+
+
+def _check_line_settings(tty, PortURLError, open_url_driver):
+    driver = open_url_driver(f"modbus-rtu://{tty}")
     client = driver.link._make_client()
     params = client.comm_params
     assert (params.baudrate, params.parity, params.stopbits, driver.link.unit) == (
         115_200, "E", 1, 1)
-    driver = open_url_driver("modbus-rtu:///dev/ttyUSB9?parity=n&stopbits=2&unit=17&baud=19200")
+    driver = open_url_driver(f"modbus-rtu://{tty}?parity=n&stopbits=2&unit=17&baud=19200")
     params = driver.link._make_client().comm_params
     assert (params.baudrate, params.parity, params.stopbits, driver.link.unit) == (
         19_200, "N", 2, 17)
-    for bad in ("modbus-rtu:///dev/ttyUSB9?parity=X", "modbus-rtu:///dev/ttyUSB9?stopbits=3",
-                "modbus-rtu:///dev/ttyUSB9?unit=0", "modbus-rtu:///dev/ttyUSB9?unit=248",
-                "modbus-tcp://127.0.0.1:1502?parity=E"):
+    for bad in (f"modbus-rtu://{tty}?parity=X", f"modbus-rtu://{tty}?stopbits=3",
+                f"modbus-rtu://{tty}?unit=0", f"modbus-rtu://{tty}?unit=248",
+                "modbus-tcp://127.0.0.1:1502?parity=E", "modbus-rtu:///dev/ttyUSB9"):
         with pytest.raises(PortURLError):
             open_url_driver(bad)
 

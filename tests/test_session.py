@@ -11,7 +11,8 @@ import pytest
 from drivers.codes import ALARMS
 from drivers.messages import DeviceState
 from injector.controller import Controller
-from injector.session import SessionRequest, run_session
+from drivers.values import ValueRefused
+from injector.session import check_request, SessionRequest, run_session
 from injector.store import Store
 from drivers.serial_link import serial_driver
 from tests.rig import CATALOG, make_rig
@@ -130,7 +131,17 @@ async def test_an_expired_calibration_blocks_arming_unless_overridden(tmp_path):
     assert calibration["by"] == "tech A. Novak"
 
 
-async def test_the_dose_budget_is_an_interlock(tmp_path):
+async def test_a_budget_under_the_plan_is_refused_before_the_gun_is_reached(tmp_path):
+    request = SessionRequest("classical", "face", "32G-4mm", shots=20, budget_ml=0.1)
+    with pytest.raises(ValueRefused, match="less than the 0.4 ml the session plans"):
+        check_request(CATALOG, request)
+    with pytest.raises(ValueRefused):
+        await run(tmp_path, request)
+
+
+async def test_the_dose_budget_is_an_interlock(tmp_path, monkeypatch):
+    # The interlock holds whatever reached the gun: here, a request past the up-front check.
+    monkeypatch.setattr("injector.session.check_request", lambda catalog, request: 0)
     request = SessionRequest("classical", "face", "32G-4mm", shots=20, budget_ml=0.1)
     result, _, _ = await run(tmp_path, request)
     assert result.status == "aborted" and "within_budget" in result.reason

@@ -253,7 +253,7 @@ def test_a_file_that_is_not_our_record_is_refused_and_left_untouched(tmp_path, k
     before = path.read_bytes()
     done = run_cli("run", "--port", "sim://", "--preset", "classical", "--zone", "face",
                    "--needle", "32G-4mm", "--shots", "1", "--db", str(path))
-    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert done.returncode == 3 and done.stderr.count("\n") == 1, done.stderr
     assert f"the record {path}: " in done.stderr and "Traceback" not in done.stderr
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]      # no -wal, -journal
@@ -263,7 +263,7 @@ def test_a_file_that_is_not_our_record_is_refused_and_left_untouched(tmp_path, k
 def test_a_record_path_that_is_not_a_file_is_refused(tmp_path, target):
     path = str(tmp_path) if target == "directory" else target
     done = run_cli("history", "--db", path)
-    assert done.returncode == 1 and "not a regular file" in done.stderr
+    assert done.returncode == 3 and "not a regular file" in done.stderr
     assert not os.path.exists("/dev/null-journal") and not os.path.exists("/dev/null-wal")
 
 
@@ -274,8 +274,12 @@ def test_read_only_commands_never_create_a_record_or_its_folder(tmp_path):
         run_cli(*args, "--db", str(path))
     assert not (tmp_path / "nowhere").exists()
     done = run_cli("history", "--db", str(path))
+    assert (done.returncode, done.stdout) == (3, "")
+    assert f"the folder {path.parent} does not exist" in done.stderr
+    done = run_cli("history", "--db", str(tmp_path / "record.db"))
     assert (done.returncode, done.stdout.strip()) == (
-        0, f"no sessions recorded (no record at {path})")
+        0, f"no sessions recorded (no record at {tmp_path / 'record.db'})")
+    assert list(tmp_path.iterdir()) == []
 
 
 def _no_room_to_write() -> None:

@@ -18,11 +18,14 @@ from injector.cli import (
 from injector.errors import InjectorError, PlanError
 from injector.metrology import ConditionsError, InstrumentUnusable
 from injector.plots import PlotPathError
+from injector.store import RecordRefused
+from simulator.gun import NvramError
 from profiles.errors import ProfileError
 from simulator.faults import FaultSpecError
 
 REFUSALS = (ProfileError, PlanError, UnitRangeError, PortURLError, FaultSpecError,
-            OptionRefused, ValueRefused, PlotPathError, InstrumentUnusable, ConditionsError)
+            OptionRefused, ValueRefused, PlotPathError, InstrumentUnusable, ConditionsError,
+            RecordRefused, NvramError)
 """Refused before anything ran: exit 3."""
 FAILURES = (DriverError, InjectorError)
 """Ran and failed (device absent, refused a command, link lost): exit 1."""

@@ -8,7 +8,7 @@ import asyncio
 
 from drivers.codes import ALARMS, alarm_name
 from injector import inputs
-from injector.cli.common import add_value, format_table, open_port_and_record, print_json
+from injector.cli.common import add_value, typed, format_table, open_port_and_record, print_json
 from injector.cli.session_cmds import add_db_option
 from injector.controller import Controller
 from injector.errors import InjectorError
@@ -37,8 +37,8 @@ def register(subparsers) -> None:
                                     "--person 'Dr. A. Ilić' occlusion")
     ack.add_argument("--port", required=True, metavar="URL")
     add_value(ack, "--person", inputs.PERSON, "who acknowledges (recorded)", required=True)
-    ack.add_argument("alarm", nargs="?", help="the alarm's name or code (default: every one "
-                                              "latched)")
+    ack.add_argument("alarm", nargs="?", type=typed(inputs.ALARM_NAME, "alarm"),
+                     help="the alarm's name or code (default: every one latched)")
     add_db_option(ack)
     ack.add_argument("--json", action="store_true")
     ack.set_defaults(handler=ack_command)

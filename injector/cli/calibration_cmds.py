@@ -6,9 +6,13 @@ import argparse
 import asyncio
 import sys
 
+from drivers.calibration_table import MAX_POINTS
+from drivers.urls import check_device
 from injector.calibration import (
-    DEPTHS_MM, DOSE_VOLUMES_UL, SHOTS_EACH, VERIFY_SHOTS_EACH, calibrate, verify,
+    CALIBRATION_PRESET, DEPTHS_MM, DOSE_VOLUMES_UL, SHOTS_EACH,
+    VERIFY_SHOTS_EACH, calibrate, verify,
 )
+from profiles.errors import PresetUseError
 from injector.cli import metrology_cmds
 from injector.cli.instrument_setup import open_instruments
 from drivers.values import ValueRefused
@@ -20,6 +24,7 @@ from injector.cli.common import (
 )
 from injector.cli.session_cmds import add_db_option
 from injector.controller import Controller
+from injector.session import AlarmLatched
 from injector.errors import InjectorError
 from injector.store import Store
 
@@ -43,9 +48,11 @@ def register(subparsers) -> None:
     p.add_argument("--port", required=True, metavar="URL")
     p.add_argument("--balance", metavar="URL|prompt", help="MT-SICS balance port, or prompt")
     p.add_argument("--gauge", metavar="URL|prompt", help="depth gauge port, or prompt")
-    add_value(p, "--volumes", inputs.SET_VOLUMES_UL, "set volumes", default=DOSE_VOLUMES_UL,
+    add_value(p, "--volumes", inputs.SET_VOLUMES_UL, "set volumes; a calibration takes 3 to "
+              f"{MAX_POINTS}, a verification 1 to 10", default=DOSE_VOLUMES_UL,
               metavar="UL,UL,...")
-    add_value(p, "--depths", inputs.SET_DEPTHS_MM, "set depths", default=DEPTHS_MM,
+    add_value(p, "--depths", inputs.SET_DEPTHS_MM, f"set depths; 3 to {MAX_POINTS} for a "
+              "calibration, 1 to 10 for a verification", default=DEPTHS_MM,
               metavar="MM,MM,...")
     add_value(p, "--shots-each", inputs.SHOTS_EACH, "replicates at each set value (default "
               f"{SHOTS_EACH}, verify {VERIFY_SHOTS_EACH})")
@@ -99,7 +106,10 @@ def register(subparsers) -> None:
 
 def calibrate_command(args: argparse.Namespace) -> int:
     check_calibration_args(args)
-    result = asyncio.run(_calibrate(args))
+    try:
+        result = asyncio.run(_calibrate(args))
+    except AlarmLatched as latched:
+        raise AlarmLatched(latched.names, port=args.port) from None
     if args.json:
         print_json(result)
     elif args.what == "verify":
@@ -134,7 +144,7 @@ def check_calibration_args(args: argparse.Namespace) -> None:
     """What each option cannot say alone, said before anything opens: the needle exists, a
     calibration has enough set values for a fit and no more than the gun stores, and the
     instruments it needs are given."""
-    catalog_from(args).needle(args.needle)
+    catalog = catalog_from(args)
     if args.what in ("dose", "depth"):
         values = args.volumes if args.what == "dose" else args.depths
         option = "--volumes" if args.what == "dose" else "--depths"
@@ -144,6 +154,16 @@ def check_calibration_args(args: argparse.Namespace) -> None:
             raise OptionRefused(ValueRefused(option, ",".join(f"{v:g}" for v in values),
                                              f"{len(values)} set values; a calibration "
                                              f"takes {refused.limit}", refused.limit)) from None
+    for option, port, what in (("--balance", args.balance, "the balance"),
+                               ("--gauge", args.gauge, "the depth gauge")):
+        if port is not None and port != "prompt":
+            check_device(port, port, what)
+    preset, needle = catalog.preset(CALIBRATION_PRESET), catalog.needle(args.needle)
+    if needle.name not in preset.needles:
+        raise PresetUseError(
+            f"needle {needle.name} cannot take the calibration shots ({preset.depth_mm:g} mm "
+            f"nappage); mount one of {', '.join(preset.needles)} for the calibration",
+            field="needle", value=needle.name, limit=list(preset.needles))
     is_sim = isinstance(args.port, str) and args.port.startswith("sim:")
     if args.what == "dose" and not (args.balance or is_sim):
         raise InjectorError("dose calibration needs --balance URL or --balance prompt")
@@ -209,6 +229,7 @@ def show_command(args: argparse.Namespace) -> int:
 
 
 def mark_bad_command(args: argparse.Namespace) -> int:
+    Store(args.db, readonly=True).calibration(args.id)     # no record is made to say "no"
     store = Store(args.db)
     item = store.calibration(args.id)
     store.set_calibration_status(item["id"], "bad", args.reason, args.person).result()

@@ -33,8 +33,27 @@ class OptionRefused(Exception):
         super().__init__(str(refused))
 
 
+class StoreOnce(argparse._StoreAction):
+    """An option given twice is a mistake to say, not a last value to keep silently
+    (`--shots 3 --shots 1000` would run a thousand)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if option_string is not None and self.dest in getattr(namespace, "_given", set()):
+            raise UsageError(parser.prog, f"{option_string} is given twice; give it once")
+        given = getattr(namespace, "_given", set())
+        given.add(self.dest)
+        setattr(namespace, "_given", given)
+        super().__call__(parser, namespace, values, option_string)
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, with its errors as one line instead of a usage block."""
+    """argparse, with its errors as one line instead of a usage block, and each option
+    given at most once."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, StoreOnce)
+        self.register("action", "store", StoreOnce)
 
     def error(self, message: str):
         raise UsageError(self.prog, message)
@@ -59,10 +78,26 @@ def typed(kind: Quantity | NumberList | Text, option: str):
     return parse
 
 
-def plot_option(raw: str) -> Path:
-    """An argparse `type` for --plot: checked before anything runs (injector/plots.py)."""
+def typed_path(check, option: str):
+    """An argparse `type` from a path check: a ValueRefused names the option."""
+    def parse(raw: str):
+        try:
+            return check(raw)
+        except ValueRefused as refused:
+            raise OptionRefused(ValueRefused(option, refused.value, refused.problem,
+                                             refused.limit)) from None
+    parse.__name__ = "path"
+    return parse
+
+
+def _plot_path(raw: str) -> Path:
+    from injector import inputs
     from injector.plots import check_plot_path
-    return check_plot_path(raw)
+    return check_plot_path(inputs.FILE_PATH.check(raw))
+
+
+plot_option = typed_path(_plot_path, "--plot")
+"""An argparse `type` for --plot: checked before anything runs (injector/plots.py)."""
 
 
 async def open_port_and_record(port: str, db: str | None):

@@ -72,7 +72,12 @@ async def _demo(args):
                                            on_shot=progress.update)
         finally:
             await controller.close()
-        picture = args.plot or store.path.parent / "sessions" / f"session-{result.session_id}.png"
+        if args.plot:
+            picture = args.plot
+        else:                           # our own folder beside the record: made when missing
+            folder = store.path.parent / "sessions"
+            folder.mkdir(parents=True, exist_ok=True)
+            picture = folder / f"session-{result.session_id}.png"
         session = store.session(result.session_id)
         plot_session(session, store.shots(result.session_id),
                      store.alarms(result.session_id), picture)

@@ -36,7 +36,8 @@ def register(subparsers) -> None:
     p.add_argument("--modbus-tcp", metavar="[HOST:]PORT",
                    help="serve Modbus TCP (loopback unless HOST is given; port 0 picks one)")
     p.add_argument("--modbus-rtu", action="store_true",
-                   help="serve Modbus RTU at 115200 8N1 on a new pty")
+                   help="serve Modbus RTU on a new pty (which carries no parity: hosts "
+                        "connect with ?parity=N)")
     p.add_argument("--balance", action="store_true",
                    help="serve a virtual MT-SICS balance (weighing what the gun dispenses) on "
                         "a new pty")
@@ -121,7 +122,9 @@ async def _serve(options: GunOptions, *, serial: bool, modbus_tcp: tuple[str, in
         if serial:
             served.append(("serial protocol", gun.serve_pty()))
         if modbus_rtu:
-            served.append(("Modbus RTU (115200 8N1)", await gun.serve_modbus_rtu()))
+            rtu = await gun.serve_modbus_rtu()
+            served.append((f"Modbus RTU (a pty carries no parity: connect with "
+                           f"modbus-rtu://{rtu}?parity=N)", rtu))
         if modbus_tcp:
             host, port = modbus_tcp
             try:

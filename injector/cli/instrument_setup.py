@@ -114,6 +114,8 @@ async def open_instruments(args: argparse.Namespace, gun) -> Setup:
                 balance = _typed("balance", "g", Balance)
             elif args.balance:
                 balance = Balance.on_port(args.balance)
+                setup.balance = balance
+                await balance.probe()
             else:
                 balance = Balance(gun.balance().answer, "simulated balance")
             setup.balance = balance
@@ -133,6 +135,8 @@ async def open_instruments(args: argparse.Namespace, gun) -> Setup:
                 gauge = _typed("depth gauge", "mm", DepthGauge)
             elif args.gauge:
                 gauge = DepthGauge.on_port(args.gauge)
+                setup.gauge = gauge
+                await gauge.probe()
             else:
                 gauge = DepthGauge(gun.gauge().answer, "simulated depth gauge")
             setup.gauge = gauge

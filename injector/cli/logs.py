@@ -33,6 +33,8 @@ def configure_logging() -> Path | None:
     root.setLevel(logging.INFO)
     path = default_log_path()
     try:
+        if path.exists() and not path.is_file():
+            raise OSError(f"{path} is not a regular file")    # /dev/full holds no trace
         path.parent.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=2,
                                                        encoding="utf-8")

@@ -14,18 +14,28 @@ from injector import inputs
 from injector.cli import exit_codes
 from injector.cli.common import (
     open_port_and_record,
-    add_catalog_options, add_value, catalog_from, format_table, print_json, typed,
+    add_catalog_options, add_value, catalog_from, format_table, print_json, typed, typed_path,
 )
 from injector.cli.progress import SessionProgress
 from injector.controller import Controller
 from injector.cli.signals import Stop, stop_on_signals
-from injector.session import AlarmLatched, SessionRequest, SessionResult, run_session
-from injector.store import DB_ENV, Store, default_db_path
-from profiles.use import check_preset_use
+from injector.session import (
+    AlarmLatched, SessionRequest, SessionResult, check_request, run_session,
+)
+from injector.store import DB_ENV, Store, check_record_path, default_db_path
+from drivers.values import ValueRefused
+
+
+def record_path(raw: str) -> Path:
+    """An argparse `type` for --db: a path that is, or can become, a record of ours, in a
+    folder that exists; checked before anything opens."""
+    path = Path(inputs.FILE_PATH.check(raw))
+    check_record_path(path, given=True)
+    return path
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PATH",
+    parser.add_argument("--db", metavar="PATH", type=typed_path(record_path, "--db"),
                         help=f"the record (default: ${DB_ENV}, else the user's data directory)")
 
 
@@ -98,8 +108,12 @@ def run_command(args: argparse.Namespace) -> int:
         volume_ml=args.volume_ml, syringe_ml=args.syringe_ml, budget_ml=args.budget_ml,
         prime_ul=args.prime_ul, refill=not args.no_refill,
         calibration_override=args.calibration_override, person=args.person)
-    check_preset_use(catalog.preset(request.preset), catalog.zone(request.zone),
-                     catalog.needle(request.needle))
+    try:
+        check_request(catalog, request)
+    except ValueRefused as refused:
+        option = {"volume_ml": "--volume-ml", "budget_ml": "--budget-ml"}.get(refused.name,
+                                                                            refused.name)
+        raise ValueRefused(option, refused.value, refused.problem, refused.limit) from None
     stop = Stop()
     try:
         result = asyncio.run(_run(args, catalog, request, stop))

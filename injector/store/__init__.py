@@ -41,6 +41,9 @@ BUSY_TIMEOUT_S = 10.0
 """How long a write waits for another process's lock before the record counts as failed."""
 SQLITE_HEADER = b"SQLite format 3\x00"
 OUR_V1_TABLES = {"devices", "calibrations", "sessions", "shots", "alarms"}
+READABLE_FROM = 2
+"""Read-only commands read a record from this version on; tables newer than the record read
+as empty (a record is migrated only by a command that writes)."""
 
 
 class StoreError(InjectorError):
@@ -51,11 +54,28 @@ class StoreError(InjectorError):
         super().__init__(f"the record {path}: {reason}")
 
 
+class RecordRefused(StoreError):
+    """A path that is not, and cannot become, a record of ours: refused before anything
+    runs, the file left untouched."""
+
+
 def default_db_path() -> Path:
     if os.environ.get(DB_ENV):
         return Path(os.environ[DB_ENV])
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    # The XDG specification: a relative XDG_DATA_HOME is invalid and is ignored.
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "share"
     return base / "injector" / "injector.db"
+
+
+def check_record_path(path: Path, *, given: bool) -> None:
+    """Refuse a record path that cannot be ours, before anything opens it: a path the user
+    gave must be in a folder that exists (a typo is not a reason to create folders), and
+    must not be another program's file."""
+    if given and not path.parent.is_dir():
+        raise RecordRefused(path, f"the folder {path.parent} does not exist; give a path in "
+                                  "an existing folder")
+    _check_ours(path)
 
 
 def now_iso() -> str:
@@ -110,13 +130,13 @@ def _check_ours(path: Path) -> None:
     if not path.exists():
         return
     if not path.is_file():
-        raise StoreError(path, "not a regular file")
+        raise RecordRefused(path, "not a regular file")
     if path.stat().st_size == 0:
         return
     with open(path, "rb") as head:
         if head.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-            raise StoreError(path, "not an injector record (not a SQLite database); left "
-                                   "untouched")
+            raise RecordRefused(path, "not an injector record (not a SQLite database); "
+                                      "left untouched")
     try:
         probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
@@ -130,13 +150,13 @@ def _check_ours(path: Path) -> None:
         raise StoreError(path, f"cannot be read: {exc}") from None
     if application_id == APPLICATION_ID:
         if version > len(MIGRATIONS):
-            raise StoreError(path, f"schema version {version} is newer than this program's "
-                                   f"{len(MIGRATIONS)}")
+            raise RecordRefused(path, f"schema version {version} is newer than this "
+                                      f"program's {len(MIGRATIONS)}: update injector")
         return
     if application_id == 0 and (not tables or (OUR_V1_TABLES <= tables and version == 1)):
         return                          # new, or a record from before we marked ours
-    raise StoreError(path, "another program's database, not an injector record; left "
-                           "untouched")
+    raise RecordRefused(path, "another program's database, not an injector record; left "
+                              "untouched")
 
 
 class Store:
@@ -169,10 +189,12 @@ class Store:
             self.db.execute("PRAGMA user_version").fetchone()
         except sqlite3.Error as exc:
             raise StoreError(self.path, f"cannot be read: {exc}") from None
-        if self.schema_version < len(MIGRATIONS):
+        if self.schema_version == 0:
+            raise RecordRefused(self.path, "not an injector record (empty); left untouched")
+        if self.schema_version < READABLE_FROM:
             raise StoreError(self.path, f"schema version {self.schema_version} is older than "
-                                        "this program's: open it once for writing (injector "
-                                        "history --db PATH does not)")
+                                        "this program reads: open it once for writing (a "
+                                        "run or a calibration does; history does not)")
 
     def _open_writable(self, busy_timeout_s: float) -> None:
         deadline = time.monotonic() + busy_timeout_s
@@ -351,8 +373,14 @@ class Store:
                            instruments=json.dumps(instruments), points=json.dumps(points),
                            **{"pass": int(passed)})
 
+    def _has_table(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               (name,)).fetchone() is not None
+
     def verifications(self, device_serial: str | None = None) -> list[dict]:
         """Every verification, newest first, with its points and verdict."""
+        if not self._has_table("verifications"):
+            return []
         rows_ = self.db.execute(
             "SELECT * FROM verifications " + ("WHERE device_serial = ? " if device_serial
                                               else "") + "ORDER BY id DESC",
@@ -523,7 +551,8 @@ class Store:
             item["shots_since"] = self.shots_since(item["device_serial"], item["created_at"])
             context = self.db.execute(
                 "SELECT conditions, instruments, replicates FROM calibration_context WHERE "
-                "calibration_id = ?", (item["id"],)).fetchone()
+                "calibration_id = ?", (item["id"],)).fetchone() if self._has_table(
+                    "calibration_context") else None
             item["conditions"] = json.loads(context[0]) if context else {}
             item["instruments"] = json.loads(context[1]) if context else []
             item["replicates"] = context[2] if context else None
