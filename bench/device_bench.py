@@ -25,6 +25,7 @@ from drivers.serial_link import serial_driver
 from drivers.transport import open_serial_port
 from injector.controller import Controller
 from injector.planner import Overrides, plan
+from injector.checklist import for_simulated_patient
 from injector.session import SessionRequest, run_session
 from injector.store import Store
 from profiles import load_catalog
@@ -129,7 +130,9 @@ def virtual_session() -> tuple[float, float, float]:
             store = Store(Path(folder) / "record.db")
             controller = Controller(serial_driver(gun.memory_port), store)
             result = await run_session(controller, CATALOG, SessionRequest(
-                "nappage-superficial", "thighs", "30G-4mm", shots=SESSION_SHOTS))
+                "nappage-superficial", "thighs", "30G-4mm", shots=SESSION_SHOTS,
+                checklist=for_simulated_patient("bench"),
+                override_reason="benchmark: one long session on a simulated gun"))
             await controller.close()
             store.close()
         await gun.aclose()

@@ -21,6 +21,7 @@ from pathlib import Path
 from drivers.core import DriverCore
 from drivers.serial_link import serial_driver
 from injector.controller import Controller
+from injector.checklist import for_simulated_patient
 from injector.session import SessionRequest, run_session
 from injector.store import Store
 from profiles import load_catalog
@@ -79,7 +80,8 @@ async def _sessions(db: Path, lock: bool) -> dict:
         controller = Controller(driver, store)
         try:
             return await run_session(controller, CATALOG, SessionRequest(
-                "nappage-superficial", "face", "32G-4mm", shots=SHOTS))
+                "nappage-superficial", "face", "32G-4mm", shots=SHOTS,
+                checklist=for_simulated_patient("bench")))
         finally:
             await controller.close()
 

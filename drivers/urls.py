@@ -117,20 +117,26 @@ def _kind(mode: int) -> str:
             else "block device")
 
 
-def open_url_driver(url: str) -> Driver:
+def check_url(url: str) -> None:
+    """Every check `open_url_driver` makes, building nothing (no event loop needed)."""
+    open_url_driver(url, check_only=True)
+
+
+def open_url_driver(url: str, *, check_only: bool = False) -> Driver | None:
     """The driver for a serial or Modbus URL; a device path is checked at once."""
     parsed = PortURL.parse(url)
     if parsed.scheme in ("serial", "modbus-rtu"):
         check_device(url, parsed.location)
     if parsed.scheme == "serial":
-        return open_serial_driver(url)
+        return open_serial_driver(url, check_only=check_only)
     if parsed.scheme in ("modbus-tcp", "modbus-rtu"):
-        return open_modbus_driver(url, parsed)
+        return open_modbus_driver(url, parsed, check_only=check_only)
     raise PortURLError(url, f"unknown scheme {parsed.scheme!r} (known: "
                             f"{', '.join(s + '://' for s in SCHEMES)}, or a device path)")
 
 
-def open_modbus_driver(url: str, parsed: PortURL) -> DriverCore:
+def open_modbus_driver(url: str, parsed: PortURL, *, check_only: bool = False
+                       ) -> DriverCore | None:
     from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
     _check_params(url, parsed, MODBUS_PARAMS)
@@ -157,11 +163,13 @@ def open_modbus_driver(url: str, parsed: PortURL) -> DriverCore:
         def client():
             return AsyncModbusSerialClient(parsed.location, baudrate=baud, parity=parity,
                                            stopbits=stopbits, timeout=timeout_s, retries=0)
+    if check_only:
+        return None
     return modbus_driver(client, name=parsed.location, unit=unit, retries=retries,
                          timeout_s=timeout_s)
 
 
-def open_serial_driver(url: str) -> DriverCore:
+def open_serial_driver(url: str, *, check_only: bool = False) -> DriverCore | None:
     parsed = PortURL.parse(url)
     if parsed.scheme != "serial":
         raise PortURLError(url, f"unknown scheme {parsed.scheme!r} (known: serial://, or a "
@@ -170,5 +178,7 @@ def open_serial_driver(url: str) -> DriverCore:
     baud = int(parsed.number("baud", 115_200, 1_200, 4_000_000, url))
     timeout_s = parsed.number("timeout_ms", 50, 1, 10_000, url) / 1000
     retries = int(parsed.number("retries", 10, 0, 100, url))
+    if check_only:
+        return None
     return serial_driver(lambda: open_serial_port(parsed.location, baud), name=parsed.location,
                          reply_timeout_s=timeout_s, retries=retries)

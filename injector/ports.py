@@ -10,7 +10,7 @@ import difflib
 
 from drivers.driver import Driver
 from drivers.serial_link import serial_driver
-from drivers.urls import PortURL, PortURLError, open_url_driver
+from drivers.urls import PortURL, PortURLError, check_url, open_url_driver
 from drivers.values import ValueRefused, quoted
 from simulator.gun import GUN_PARAMETERS, GunOptions, SimulatedGun
 
@@ -33,6 +33,16 @@ def gun_options_from(url: str, parsed: PortURL) -> GunOptions:
         except ValueRefused as refused:
             raise PortURLError(url, str(refused)) from None
     return options.checked()
+
+
+def check_port_url(url: str) -> None:
+    """Refuse a bad port before anything is asked or opened: its URL, its parameters, a
+    simulator's options, a device path that cannot be a serial port. Builds nothing."""
+    parsed = PortURL.parse(url)
+    if parsed.scheme == "sim":
+        gun_options_from(url, parsed)
+    else:
+        check_url(url)
 
 
 def open_driver(url: str) -> tuple[Driver, SimulatedGun | None]:

@@ -22,7 +22,10 @@ from injector.controller import AlarmStop, Controller, InterlockError
 from injector.errors import InjectorError
 from injector.planner import PRIME_UL, Overrides, Plan, plan
 from injector.store import StoreError
+from injector.checklist import Checklist, ChecklistError
+from injector.limits import Override, check_plan
 from profiles import Catalog
+from profiles.library import Library, load_library
 from profiles.use import check_preset_use
 
 RETRACT_WAIT_S = 2.0
@@ -58,6 +61,10 @@ class SessionRequest:
     person: str = "operator"
     overrides: Overrides = Overrides()
     """The clinician's changes to the preset, held to the same checks as a plan's."""
+    checklist: Checklist | None = None
+    """The pre-treatment checklist, answered: a session does not start without it."""
+    override_reason: str | None = None
+    """Passes the library's soft limits and answered contraindications, by `person`."""
 
     def __post_init__(self) -> None:
         """Every value checked through its definition (injector/inputs.py) before anything
@@ -68,7 +75,8 @@ class SessionRequest:
         for name, kind in (("shots", inputs.SHOTS), ("volume_ml", inputs.VOLUME_ML),
                            ("syringe_ml", inputs.SYRINGE_ML), ("budget_ml", inputs.BUDGET_ML),
                            ("prime_ul", inputs.PRIME_UL), ("person", inputs.PERSON),
-                           ("calibration_override", inputs.REASON)):
+                           ("calibration_override", inputs.REASON),
+                           ("override_reason", inputs.REASON)):
             value = getattr(self, name)
             if value is None:
                 continue
@@ -145,6 +153,7 @@ class AlarmLatched(SessionError):
 
 
 async def run_session(controller: Controller, catalog: Catalog, request: SessionRequest, *,
+                      library: Library | None = None,
                       on_shot: Callable[[int, Controller], None] | None = None,
                       stop_reason: Callable[[], str] = lambda: "stopped by the operator "
                                                                "(Ctrl-C)") -> SessionResult:
@@ -153,12 +162,20 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     `on_shot(n, controller)` is called for the n-th shot of the session once it is in the
     record, in order, each once. `stop_reason()` says why, when the task is cancelled."""
     report = _ShotReporter(controller, on_shot)
+    library = library or load_library()
     check_request(catalog, request)
+    if request.checklist is None:
+        raise ChecklistError("no pre-treatment checklist answered: a session does not start "
+                             "without one (--checklist FILE.json, or at a terminal)")
+    contraindications = request.checklist.check(request.override_reason)
     await controller.connect()
     if latched := controller.latched_stop_alarms():
         raise AlarmLatched(latched)
     target = shots_for(request, session_plan(controller, catalog, request).setting.dose_ul)
     the_plan = session_plan(controller, catalog, request, target)
+    override = (Override(request.override_reason, request.person) if request.override_reason
+                else None)
+    crossings = check_plan(library, the_plan, override)
     budget_nl = (round(request.budget_ml * 1_000_000) if request.budget_ml is not None
                  else target * the_plan.dose.delivered_nl)
     controller.calibration_override = request.calibration_override
@@ -170,7 +187,13 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
         zone=request.zone, needle=request.needle, syringe_ml=the_plan.syringe.capacity_ml,
         planned_shots=target, budget_ul=budget_nl / 1000, dose_ul=the_plan.setting.dose_ul,
         drug_loss_fraction=the_plan.preset.drug_loss_fraction, calibration=calibration,
-        plan=the_plan.summary(), person=request.person))
+        plan=the_plan.summary() | {
+            "library": library.stamp(), "checklist": request.checklist.describe(),
+            "override": ({"reason": request.override_reason, "person": request.person,
+                          "limits": [c.describe() for c in crossings],
+                          "contraindications": contraindications}
+                         if crossings or contraindications else None)},
+        person=request.person))
     started = asyncio.get_running_loop().time()
     status, reason = "completed", f"{target} shots given"
     try:
@@ -331,4 +354,6 @@ def _summary(controller: Controller, the_plan: Plan, target: int, duration_s: fl
         "refills": controller.account.refills, "planned_refills": the_plan.refills,
         "alarms": record["alarms"],
         "duration_s": round(duration_s, 3), "calibration": record["calibration"],
+        "library": record["library"], "checklist": record["checklist"],
+        "override": record["override"],
     }

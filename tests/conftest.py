@@ -9,6 +9,8 @@ import pytest
 from profiles import Catalog, load_catalog
 
 REPO = Path(__file__).resolve().parents[1]
+CHECKLIST = ["--checklist", str(REPO / "tests" / "data" / "checklist-clear.json")]
+"""`injector run` needs the pre-treatment checklist answered: no contraindication."""
 
 
 @pytest.fixture(autouse=True)

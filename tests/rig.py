@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from injector.checklist import QUESTIONS, Checklist, Kind
+from injector.session import SessionRequest
+
 import asyncio
 import time
 from collections.abc import Callable
@@ -264,6 +267,17 @@ class Rig:
         await self.close_host()
         for gun in (self.gun, *self._retired):
             await gun.aclose()
+
+
+CLEAR_CHECKLIST = Checklist({q.id: q.kind is Kind.CHECK for q in QUESTIONS}, "test nurse",
+                            "file")
+"""A patient with no contraindication, a new needle and a checked syringe."""
+
+
+def treatment(*args, **kwargs) -> SessionRequest:
+    """A session request with its checklist answered (no contraindication), as every test
+    session needs; tests of the checklist itself build SessionRequest directly."""
+    return SessionRequest(*args, **({"checklist": CLEAR_CHECKLIST} | kwargs))
 
 
 async def make_rig(bridge: str, *, connect: bool = True, reconnect: bool = True,

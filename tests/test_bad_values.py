@@ -24,11 +24,11 @@ from drivers.values import NumberList, Quantity, Text, ValueRefused
 from injector import inputs
 from injector.cli import exit_codes, main
 from profiles.display import MESSAGE_MAX_CHARS
-from tests.conftest import REPO, run_cli
+from tests.conftest import CHECKLIST, REPO, run_cli
 
 PREFIX = "injector: error: "
 RUN = ["run", "--port", "sim://", "--preset", "nappage-superficial", "--zone", "face",
-       "--needle", "32g-4mm"]
+       "--needle", "32g-4mm", *CHECKLIST]
 PLAN = ["plan", "--preset", "nappage-superficial", "--zone", "face", "--needle", "32g-4mm"]
 CALIBRATE = ["calibrate", "dose", "--port", "sim://"]
 
@@ -194,7 +194,7 @@ def test_the_corpus_values_pass_the_tripwires_when_good(cli):
 
 
 def test_a_command_line_mistake_is_one_line_and_exit_2(cli):
-    for args, words in ((["run", "--port", "sim://"], "the following arguments are required"),
+    for args, words in ((["run", "--port", "sim://"], "give --plan FILE.json, or --preset"),
                         (["frobnicate"], "invalid choice"),
                         ([*PLAN, "--shots", "3", "--bogus"], "unrecognized arguments: --bogus")):
         code, out, err, opened = cli(*args)
@@ -246,7 +246,7 @@ def test_any_value_of_a_session_or_calibration_option_reaches_the_gun_only_withi
     before, option, kind = case
     code, out, err, opened = cli(*before, f"{option}={raw}")
     try:
-        value = kind.check(raw)
+        kind.check(raw)
     except ValueRefused:
         assert f"{option} " in refused_line(code, out, err, opened)
         return

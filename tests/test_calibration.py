@@ -11,10 +11,10 @@ from drivers.instruments import Balance, DepthGauge, InstrumentError
 from drivers.serial_link import serial_driver
 from injector.calibration import CalibrationError, Series, calibrate, fit_series, verify
 from injector.controller import Controller
-from injector.session import SessionRequest, run_session
+from injector.session import run_session
 from injector.store import Store
 from simulator.gun import GunOptions, SimulatedGun
-from tests.rig import CATALOG
+from tests.rig import treatment, CATALOG
 
 
 class Bench:
@@ -139,7 +139,7 @@ async def test_an_expired_technician_calibration_blocks_arming(bench):
     async def session(shots):
         controller = await bench.controller()
         try:
-            return await run_session(controller, CATALOG, SessionRequest(
+            return await run_session(controller, CATALOG, treatment(
                 "nappage-superficial", "face", "32G-4mm", shots=shots))
         finally:
             await controller.close()

@@ -27,11 +27,11 @@ from drivers.framing import Frame, FrameDecoder, encode_frame
 from drivers.messages import DeviceState
 from drivers.serial_link import serial_driver
 from injector.controller import Controller
-from injector.session import SessionRequest, run_session
+from injector.session import run_session
 from injector.store import Store
 from simulator.faults import FaultAt
 from simulator.gun import GunOptions, SimulatedGun
-from tests.rig import CATALOG, make_rig, raw_modbus_tcp
+from tests.rig import treatment, CATALOG, make_rig, raw_modbus_tcp
 
 FULL = os.environ.get("INJECTOR_CHAOS") == "full"
 FRAMES = 1_000_000 if FULL else 20_000
@@ -174,7 +174,7 @@ async def test_a_clinic_day_leaves_a_complete_and_consistent_record(tmp_path):
                 gun.firmware.faults.faults.append(
                     FaultAt(name, gun.firmware.shots_done + rng.randint(2, 40)))
             controller = Controller(serial_driver(gun.memory_port), store, person="Dr. Ilić")
-            result = await run_session(controller, CATALOG, SessionRequest(
+            result = await run_session(controller, CATALOG, treatment(
                 preset, zone, needle, shots=rng.randint(20, 150), person="Dr. Ilić"))
             sessions += 1
             if result.status != "completed":            # a person acknowledges, re-homes

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from injector.cli import exit_codes, main
 from profiles.display import MESSAGE_MAX_CHARS
-from tests.conftest import REPO, run_cli
+from tests.conftest import CHECKLIST, REPO, run_cli
 from tests.test_profile_files import preset_text
 from tests.test_profile_names import BAD_NAMES
 
@@ -86,7 +86,7 @@ def test_a_bad_name_in_a_plan_is_refused_in_one_line_and_nothing_is_drawn(cli, t
 @pytest.mark.parametrize("case", ["cyrillic a", "newline", "ansi escape", "path"])
 def test_a_bad_name_for_a_session_is_refused_before_the_record_or_the_port(cli, tmp_path, case):
     name, words = BAD_NAMES[case]
-    code, out, err = cli("run", "--port", "sim://", "--db", str(tmp_path / "r.db"),
+    code, out, err = cli("run", *CHECKLIST, "--port", "sim://", "--db", str(tmp_path / "r.db"),
                          f"--preset={name}", "--zone", "face", "--needle", "32g-4mm",
                          "--shots", "3")
     assert words in assert_refused_in_one_line(code, out, err)
@@ -232,7 +232,7 @@ def test_nesting_that_exhausted_the_interpreters_stack_is_one_line(tmp_path):
 
 
 def test_a_homoglyph_session_writes_no_record(tmp_path):
-    done = run_cli("run", "--port", "sim://", "--preset", "n\u0430ppage-superficial",
+    done = run_cli("run", *CHECKLIST, "--port", "sim://", "--preset", "n\u0430ppage-superficial",
                    "--zone", "face", "--needle", "32G-4mm", "--shots", "3",
                    env=_user_env(tmp_path), timeout=30)
     line = assert_refused_in_one_line(done.returncode, done.stdout, done.stderr)

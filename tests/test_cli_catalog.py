@@ -31,7 +31,7 @@ def test_presets_table_is_readable():
 
 
 def test_plan_json_has_the_totals():
-    done = run_cli("plan", "--preset", "nappage-superficial", "--zone", "face", "--needle",
+    done = run_cli("plan", "--preset", "nappage-superficial", "--zone", "thighs", "--needle",
                    "32G-4mm", "--area-cm2", "100", "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)

@@ -34,7 +34,7 @@ def test_every_command_has_help_with_an_example(command):
 
 @pytest.mark.parametrize("args, code, words", [
     (["frobnicate"], 2, "invalid choice"),
-    (["run", "--port", "sim://"], 2, "required"),
+    (["run", "--port", "sim://"], 2, "give --plan FILE.json, or --preset, --zone, --needle"),
     (["plan", "--preset", "classical", "--zone", "face", "--needle", "32G-4mm", "--shots",
       "-5"], 3, "--shots -5: below the least, 1; give a whole number from 1"),
     (["status", "--port", "bogus://x"], 3, "unknown scheme 'bogus'"),

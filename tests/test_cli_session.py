@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from injector.store import Store
-from tests.conftest import REPO, run_cli
+from tests.conftest import CHECKLIST, REPO, run_cli
 
 pytestmark = pytest.mark.looptime(False)
 
@@ -24,7 +24,7 @@ def env_with(db) -> dict:
 
 def test_run_json_history_show_and_export(tmp_path):
     db = tmp_path / "record.db"
-    done = run_cli("run", "--port", "sim://", "--preset", "nappage-superficial", "--zone",
+    done = run_cli("run", *CHECKLIST, "--port", "sim://", "--preset", "nappage-superficial", "--zone",
                    "face", "--needle", "32G-4mm", "--shots", "12", "--json", env=env_with(db))
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
@@ -48,7 +48,7 @@ def test_run_json_history_show_and_export(tmp_path):
 
 
 def test_an_alarm_mid_session_ends_with_one_line_and_exit_1(tmp_path):
-    done = run_cli("run", "--port", "sim://?fault=occlusion@4", "--preset",
+    done = run_cli("run", *CHECKLIST, "--port", "sim://?fault=occlusion@4", "--preset",
                    "nappage-superficial", "--zone", "face", "--needle", "32G-4mm", "--shots",
                    "10", "--db", str(tmp_path / "r.db"))
     assert done.returncode == 1
@@ -60,7 +60,7 @@ def test_an_alarm_mid_session_ends_with_one_line_and_exit_1(tmp_path):
 def test_an_absent_device_is_one_line_and_exit_1(tmp_path):
     master, slave = os.openpty()
     try:
-        done = run_cli("run", "--port", os.ttyname(slave), "--preset", "classical", "--zone",
+        done = run_cli("run", *CHECKLIST, "--port", os.ttyname(slave), "--preset", "classical", "--zone",
                        "face", "--needle", "32G-4mm", "--shots", "3", "--db",
                        str(tmp_path / "r.db"))
     finally:
@@ -72,7 +72,7 @@ def test_an_absent_device_is_one_line_and_exit_1(tmp_path):
 
 
 def test_a_refused_preset_is_exit_3(tmp_path):
-    done = run_cli("run", "--port", "sim://", "--preset", "infiltration", "--zone", "eyelids",
+    done = run_cli("run", *CHECKLIST, "--port", "sim://", "--preset", "infiltration", "--zone", "eyelids",
                    "--needle", "30G-13mm", "--shots", "3", "--db", str(tmp_path / "r.db"))
     assert done.returncode == 3
     assert "preset infiltration is not for zone eyelids; it is for abdomen" in done.stderr
@@ -81,8 +81,8 @@ def test_a_refused_preset_is_exit_3(tmp_path):
 def start_long_run(db) -> subprocess.Popen:
     """`injector run` of 2000 shots, printing a JSON line per recorded shot."""
     return subprocess.Popen(
-        [sys.executable, "-m", "injector", "run", "--port", "sim://", "--preset",
-         "nappage-superficial", "--zone", "face", "--needle", "32G-4mm", "--shots", "2000",
+        [sys.executable, "-m", "injector", "run", *CHECKLIST, "--port", "sim://", "--preset",
+         "nappage-superficial", "--zone", "thighs", "--needle", "32G-4mm", "--shots", "2000",
          "--events", "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, cwd=REPO)
 
@@ -139,7 +139,7 @@ def test_a_dead_link_ends_the_run_failed_within_a_second(tmp_path):
     # The simulated link falls silent at shot 5: the gun stops itself, and the run ends
     # "failed: link lost" at once rather than waiting out the batch.
     db = tmp_path / "r.db"
-    done = run_cli("run", "--port", "sim://?fault=watchdog@5", "--preset",
+    done = run_cli("run", *CHECKLIST, "--port", "sim://?fault=watchdog@5", "--preset",
                    "nappage-superficial", "--zone", "face", "--needle", "32G-4mm", "--shots",
                    "500", "--json", "--db", str(db))
     assert done.returncode == 1
@@ -161,7 +161,7 @@ def test_a_latched_alarm_refuses_the_next_run_until_a_person_acknowledges_it(tmp
     db = tmp_path / "record.db"
     sim, port = start_sim("--fault", "occlusion@3")
     try:
-        run = ["run", "--port", port, "--preset", "nappage-superficial", "--zone", "face",
+        run = ["run", *CHECKLIST, "--port", port, "--preset", "nappage-superficial", "--zone", "face",
                "--needle", "32G-4mm", "--shots", "5", "--db", str(db)]
         first = run_cli(*run)
         assert first.returncode == 1 and "alarm occlusion" in first.stderr

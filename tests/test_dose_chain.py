@@ -30,7 +30,7 @@ from injector.store import Store
 from drivers.instruments import Balance
 from simulator.gun import GunOptions, SimulatedGun
 from simulator.instruments import VirtualBalance
-from tests.rig import CATALOG, make_rig
+from tests.rig import treatment, CATALOG, make_rig
 
 
 EXACT = {"dose_cv": 0.0, "depth_noise_mm": 0.0}
@@ -86,7 +86,7 @@ async def test_a_calibrated_gun_gives_what_was_asked_and_changes_syringes_as_pla
     gun = SimulatedGun(GunOptions(**EXACT, volume_gain=gain, depth_offset_mm=0.2))
     exact_calibration(gun, gain, 0.2)
     log = DeliveryLog(gun)
-    request = SessionRequest("pinpoint", "back", "30G-6mm", shots=200)     # 10 ml asked
+    request = treatment("pinpoint", "back", "30G-6mm", shots=200)     # 10 ml asked
     try:
         result, predicted, store = await a_session(tmp_path, gun, request)
     finally:
@@ -113,7 +113,7 @@ async def test_a_thousand_nappage_shots_change_the_syringe_where_the_plan_said(t
     gun = SimulatedGun(GunOptions(**EXACT, volume_gain=gain))
     exact_calibration(gun, gain, 0.0)
     log = DeliveryLog(gun)
-    request = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=1000)
+    request = treatment("nappage-superficial", "thighs", "32G-4mm", shots=1000)
     try:
         result, predicted, store = await a_session(tmp_path, gun, request)
     finally:
@@ -273,8 +273,9 @@ async def test_any_calibrated_gun_keeps_the_chain_and_the_planned_refills(
                     overrides=_overrides(dose_ul),
                     correction=Correction.of(gun.firmware.config)).shots_per_fill
     shots = per_fill + extra                     # just past a fill: the edge the prime moves
-    request = SessionRequest("pinpoint", "thighs", "30G-6mm", shots=shots,
-                             syringe_ml=syringe_ml, **_request_overrides(dose_ul))
+    request = treatment("pinpoint", "thighs", "30G-6mm", shots=shots,
+                        syringe_ml=syringe_ml, **_request_overrides(dose_ul),
+                        override_reason="a property test varies the setting past soft limits")
     try:
         result, predicted, _ = await a_session(tmp_path, gun, request)
     finally:
@@ -327,7 +328,7 @@ async def test_calibrating_a_generous_gun_then_treating_gives_what_was_asked(tmp
         before = sum(log.strokes)
         controller = Controller(serial_driver(gun.memory_port), store)
         try:
-            result = await run_session(controller, CATALOG, SessionRequest(
+            result = await run_session(controller, CATALOG, treatment(
                 "pinpoint", "back", "30G-6mm", shots=40))
         finally:
             await controller.close()

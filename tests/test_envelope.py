@@ -109,10 +109,10 @@ async def test_a_gun_with_a_wider_envelope_is_refused_at_connect_and_a_narrower_
 
     from injector.controller import Controller
     from injector.planner import Overrides
-    from injector.session import SessionRequest, run_session
+    from injector.session import run_session
     from injector.store import Store
     from profiles.errors import EnvelopeError
-    from tests.rig import CATALOG, make_rig
+    from tests.rig import treatment, CATALOG, make_rig
 
     rig = await make_rig("serial-memory", connect=False)
     store = Store(tmp_path / "record.db")
@@ -124,7 +124,7 @@ async def test_a_gun_with_a_wider_envelope_is_refused_at_connect_and_a_narrower_
         # A technician narrowed this gun to 8 shots a second: the host plans within it.
         rig.firmware.config = replace(rig.firmware.config, max_depth_um=13_000,
                                       min_shot_period_ms=125)
-        fast = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=5,
+        fast = treatment("nappage-superficial", "face", "32G-4mm", shots=5,
                               overrides=Overrides(shot_rate_hz=10.0))
         controller = Controller(rig.endpoint.driver(True), store)
         with pytest.raises(EnvelopeError, match="shot_rate_hz = 10.0: faster than the "

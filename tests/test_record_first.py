@@ -18,12 +18,12 @@ import pytest
 
 from drivers.codes import ALARMS
 from injector.controller import Controller
-from injector.session import SessionRequest, run_session
+from injector.session import run_session
 from injector.store import Store
 from simulator.gun import SimulatedGun
 from drivers.serial_link import serial_driver
-from tests.conftest import REPO, run_cli
-from tests.rig import CATALOG
+from tests.conftest import CHECKLIST, REPO, run_cli
+from tests.rig import treatment, CATALOG
 
 
 class Sim:
@@ -46,7 +46,7 @@ class Sim:
 
 
 def run_args(port: str, db, shots: int) -> list[str]:
-    return ["run", "--port", port, "--preset", "nappage-superficial", "--zone", "face",
+    return ["run", *CHECKLIST, "--port", port, "--preset", "nappage-superficial", "--zone", "thighs",
             "--needle", "32G-4mm", "--shots", str(shots), "--db", str(db)]
 
 
@@ -153,7 +153,7 @@ async def test_two_guns_on_one_record_ride_out_a_lock_held_for_a_second(tmp_path
     async def session(gun, store):
         controller = Controller(serial_driver(gun.memory_port), store)
         try:
-            return await run_session(controller, CATALOG, SessionRequest(
+            return await run_session(controller, CATALOG, treatment(
                 "nappage-superficial", "face", "32G-4mm", shots=24))
         finally:
             await controller.close()

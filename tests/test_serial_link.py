@@ -16,7 +16,7 @@ import pytest
 
 from drivers.codes import ALARMS, ERRORS
 from drivers.config import UNLOCK_KEYS, UNLOCK_S
-from drivers.errors import DifferentDevice, LinkLost, DeviceError, IncompatibleDevice
+from drivers.errors import DifferentDevice, LinkLost, DeviceError
 from drivers.messages import DeviceState, ErrorBody, Fire, GetEvents, Hello, MsgType, Unlock
 from drivers.serial_link import serial_driver
 from simulator.firmware import Firmware

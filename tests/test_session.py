@@ -15,7 +15,7 @@ from drivers.values import ValueRefused
 from injector.session import check_request, SessionRequest, run_session
 from injector.store import Store
 from drivers.serial_link import serial_driver
-from tests.rig import CATALOG, make_rig
+from tests.rig import treatment, CATALOG, make_rig
 
 
 async def run(tmp_path, request: SessionRequest, bridge: str = "serial-memory", during=None,
@@ -35,7 +35,7 @@ async def run(tmp_path, request: SessionRequest, bridge: str = "serial-memory", 
     return result, store, rig.gun
 
 
-NAPPAGE = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=40)
+NAPPAGE = treatment("nappage-superficial", "face", "32G-4mm", shots=40)
 
 
 @pytest.mark.parametrize("bridge", ["serial-memory", "modbus-tcp"])
@@ -63,7 +63,7 @@ STOP_FAULTS = ["occlusion", "motor_stall", "plunger_stall", "empty_syringe", "ne
 
 @pytest.mark.parametrize("fault", STOP_FAULTS)
 async def test_every_fault_mid_session(tmp_path, fault):
-    request = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=30)
+    request = treatment("nappage-superficial", "face", "32G-4mm", shots=30)
     result, store, gun = await run(tmp_path, request, faults=[f"{fault}@12"])
     assert result.status == "aborted"
     assert result.summary["alarms"] == [fault]
@@ -83,7 +83,7 @@ async def test_every_fault_mid_session(tmp_path, fault):
 async def test_a_silent_link_ends_the_session_failed_within_a_second(tmp_path):
     # The link falls silent at shot 12 (for 2 s): the gun's watchdog stops it 250 ms later,
     # and the host gives up within a second of the gun's last answer, recorded failed.
-    request = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=30)
+    request = treatment("nappage-superficial", "face", "32G-4mm", shots=30)
     silent_from = []
 
     async def note_silence(gun, controller):
@@ -108,7 +108,7 @@ async def test_a_silent_link_ends_the_session_failed_within_a_second(tmp_path):
 
 
 async def test_a_syringe_change_mid_session_keeps_the_count(tmp_path):
-    request = SessionRequest("infiltration", "thighs", "30G-13mm", shots=110)
+    request = treatment("infiltration", "thighs", "30G-13mm", shots=110)
     result, store, gun = await run(tmp_path, request)
     # 10 ml less 80 ul dead volume less 50 ul primed holds 98 shots of 100 ul.
     assert (result.status, result.summary["shots_done"], result.summary["refills"]) == (
@@ -121,7 +121,7 @@ async def test_an_expired_calibration_blocks_arming_unless_overridden(tmp_path):
     result, store, _ = await run(tmp_path, NAPPAGE, calibrated_s=long_ago)
     assert result.status == "aborted" and "calibration_valid" in result.reason
     assert result.summary["shots_done"] == 0
-    overridden = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=5,
+    overridden = treatment("nappage-superficial", "face", "32G-4mm", shots=5,
                                 calibration_override="verified by hand on the balance today",
                                 person="tech A. Novak")
     result, store, _ = await run(tmp_path, overridden, calibrated_s=long_ago)
@@ -132,7 +132,7 @@ async def test_an_expired_calibration_blocks_arming_unless_overridden(tmp_path):
 
 
 async def test_a_budget_under_the_plan_is_refused_before_the_gun_is_reached(tmp_path):
-    request = SessionRequest("classical", "face", "32G-4mm", shots=20, budget_ml=0.1)
+    request = treatment("classical", "face", "32G-4mm", shots=20, budget_ml=0.1)
     with pytest.raises(ValueRefused, match="less than the 0.4 ml the session plans"):
         check_request(CATALOG, request)
     with pytest.raises(ValueRefused):
@@ -142,7 +142,7 @@ async def test_a_budget_under_the_plan_is_refused_before_the_gun_is_reached(tmp_
 async def test_the_dose_budget_is_an_interlock(tmp_path, monkeypatch):
     # The interlock holds whatever reached the gun: here, a request past the up-front check.
     monkeypatch.setattr("injector.session.check_request", lambda catalog, request: 0)
-    request = SessionRequest("classical", "face", "32G-4mm", shots=20, budget_ml=0.1)
+    request = treatment("classical", "face", "32G-4mm", shots=20, budget_ml=0.1)
     result, _, _ = await run(tmp_path, request)
     assert result.status == "aborted" and "within_budget" in result.reason
     assert result.summary["delivered_ul"] == 100.0                # 5 shots of 20 ul
@@ -154,7 +154,7 @@ async def test_a_device_that_disagrees_puts_the_controller_in_fault(tmp_path):
             await asyncio.sleep(0.05)
         gun.firmware._set_state(DeviceState.FAULT, 0)     # no alarm: not what it should do
 
-    request = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=200)
+    request = treatment("nappage-superficial", "face", "32G-4mm", shots=200)
     result, store, gun = await run(tmp_path, request, during=firmware_goes_rogue)
     assert result.status == "aborted" and "without an alarm" in result.reason
     host = [c for c in store.state_changes(result.session_id) if c["side"] == "host"]
@@ -171,7 +171,7 @@ async def test_pause_and_resume_mid_session_keep_the_count(tmp_path):
         assert gun.firmware.physics.depth.position(asyncio.get_running_loop().time()) == 0.0
         await controller.resume()
 
-    request = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=40)
+    request = treatment("nappage-superficial", "face", "32G-4mm", shots=40)
     result, store, gun = await run(tmp_path, request, during=clinician)
     assert (result.status, result.summary["shots_done"]) == ("completed", 40)
     assert result.summary["interrupted_shots"] <= 1

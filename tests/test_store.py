@@ -17,11 +17,11 @@ from contextlib import contextmanager
 import pytest
 
 from injector.controller import Controller
-from injector.session import SessionRequest, run_session
+from injector.session import run_session
 from injector.store import Store, StoreError
 from injector.store.schema import MIGRATIONS, APPEND_ONLY, APPLICATION_ID, V1
-from tests.conftest import REPO, run_cli
-from tests.rig import CATALOG, make_rig
+from tests.conftest import CHECKLIST, REPO, run_cli
+from tests.rig import treatment, CATALOG, make_rig
 
 
 def committed_shots(path) -> int:
@@ -78,7 +78,7 @@ async def test_a_shot_is_reported_only_once_committed(tmp_path):
         seen.append((recorded, committed_shots(path)))
 
     try:
-        result = await run_session(controller, CATALOG, SessionRequest(
+        result = await run_session(controller, CATALOG, treatment(
             "nappage-superficial", "face", "32G-4mm", shots=200), on_shot=on_shot)
     finally:
         await controller.close()
@@ -251,7 +251,7 @@ def test_a_file_that_is_not_our_record_is_refused_and_left_untouched(tmp_path, k
         other.commit()
         other.close()
     before = path.read_bytes()
-    done = run_cli("run", "--port", "sim://", "--preset", "classical", "--zone", "face",
+    done = run_cli("run", *CHECKLIST, "--port", "sim://", "--preset", "classical", "--zone", "face",
                    "--needle", "32G-4mm", "--shots", "1", "--db", str(path))
     assert done.returncode == 3 and done.stderr.count("\n") == 1, done.stderr
     assert f"the record {path}: " in done.stderr and "Traceback" not in done.stderr
@@ -301,14 +301,14 @@ def read_only_filesystem(folder):
 
 def test_a_record_on_a_read_only_filesystem_is_one_line(tmp_path):
     with read_only_filesystem(tmp_path / "ro") as folder:
-        done = run_cli("run", "--port", "sim://", "--preset", "classical", "--zone", "face",
+        done = run_cli("run", *CHECKLIST, "--port", "sim://", "--preset", "classical", "--zone", "face",
                        "--needle", "32G-4mm", "--shots", "1", "--db", str(folder / "r.db"))
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert "cannot be opened for writing" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_a_full_disk_at_start_is_one_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "injector", "run", "--port", "sim://",
+    done = subprocess.run([sys.executable, "-m", "injector", "run", *CHECKLIST, "--port", "sim://",
                            "--preset", "classical", "--zone", "face", "--needle", "32G-4mm",
                            "--shots", "1", "--db", str(tmp_path / "r.db")],
                           capture_output=True, text=True, timeout=60, cwd=REPO,

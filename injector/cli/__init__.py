@@ -13,19 +13,20 @@ from injector.cli.common import OptionRefused, Parser, UsageError
 from injector.cli.logs import configure_logging
 from injector.cli import (
     alarm_cmds, calibration_cmds, record_cmds, catalog_cmds, demo_cmd, device_cmds, exit_codes,
-    metrology_cmds, session_cmds,
+    library_cmds, metrology_cmds, session_cmds,
 )
 from injector.errors import InjectorError, PlanError
 from injector.metrology import ConditionsError, InstrumentUnusable
 from injector.plots import PlotPathError
 from injector.store import RecordRefused
+from injector.cli.treatment_options import SavedPlanError
 from simulator.gun import NvramError
 from profiles.errors import ProfileError
 from simulator.faults import FaultSpecError
 
 REFUSALS = (ProfileError, PlanError, UnitRangeError, PortURLError, FaultSpecError,
             OptionRefused, ValueRefused, PlotPathError, InstrumentUnusable, ConditionsError,
-            RecordRefused, NvramError)
+            RecordRefused, NvramError, SavedPlanError)
 """Refused before anything ran: exit 3."""
 FAILURES = (DriverError, InjectorError)
 """Ran and failed (device absent, refused a command, link lost): exit 1."""
@@ -45,6 +46,7 @@ def build_parser() -> Parser:
     session_cmds.register(subparsers)
     calibration_cmds.register(subparsers)
     metrology_cmds.register(subparsers)
+    library_cmds.register(subparsers)
     alarm_cmds.register(subparsers)
     record_cmds.register(subparsers)
     demo_cmd.register(subparsers)

@@ -6,9 +6,16 @@ import argparse
 
 from injector import inputs
 from injector.cli.common import (
-    add_catalog_options, add_value, catalog_from, format_table, plot_option, print_json,
+    OptionRefused, add_catalog_options, add_value, catalog_from, format_table, plot_option,
+    print_json, typed_path,
 )
-from injector.planner import Overrides, Plan, plan
+from drivers.values import ValueRefused
+from injector.cli.treatment_options import (
+    add_limit_override, add_setting_overrides, plan_path, save_plan, setting_overrides,
+)
+from injector.limits import Override, check_plan
+from injector.planner import Plan, plan
+from profiles.library import load_library
 from profiles import Preset
 
 
@@ -37,10 +44,10 @@ def register(subparsers) -> None:
     add_value(p, "--syringe-ml", inputs.SYRINGE_ML, "syringe size", default=10.0)
     add_value(p, "--dead-volume-ul", inputs.DEAD_VOLUME_UL,
               "override the syringe's dead volume")
-    add_value(p, "--depth-mm", inputs.DEPTH_MM, "override the preset's depth")
-    add_value(p, "--dose-ul", inputs.DOSE_UL, "override the preset's dose per point")
-    add_value(p, "--spacing-mm", inputs.SPACING_MM, "override the preset's spacing")
-    add_value(p, "--rate-hz", inputs.RATE_HZ, "override the preset's shot rate")
+    add_setting_overrides(p)
+    add_limit_override(p, None)
+    p.add_argument("--save", type=typed_path(plan_path, "--save"), metavar="FILE.json",
+                   help="save the plan for `injector run --plan FILE.json`")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--plot", type=plot_option, metavar="FILE.png",
                    help="write the depth/volume timeline of the first shots and the grid")
@@ -79,10 +86,9 @@ def presets_command(args: argparse.Namespace) -> int:
 def build_plan(args: argparse.Namespace) -> Plan:
     catalog = catalog_from(args)
     syringe = catalog.syringe(args.syringe_ml, args.dead_volume_ul)
-    overrides = Overrides(depth_mm=args.depth_mm, dose_ul=args.dose_ul,
-                          spacing_mm=args.spacing_mm, shot_rate_hz=args.rate_hz)
     return plan(catalog.preset(args.preset), catalog.zone(args.zone), catalog.needle(args.needle),
-                syringe, shots=args.shots, area_cm2=args.area_cm2, overrides=overrides)
+                syringe, shots=args.shots, area_cm2=args.area_cm2,
+                overrides=setting_overrides(args))
 
 
 def _duration(seconds: float) -> str:
@@ -126,13 +132,34 @@ def plan_text(result: Plan) -> str:
 
 def plan_command(args: argparse.Namespace) -> int:
     result = build_plan(args)
+    library = load_library()
+    if args.override and not args.person:
+        raise OptionRefused(ValueRefused("--person", None, "an override needs the person who "
+                                         "takes it; give --person NAME", "a name"))
+    crossings = check_plan(library, result,
+                           Override(args.override, args.person) if args.override else None)
+    if args.save:
+        save_plan(args.save, result, library, {
+            "preset": result.preset.name, "zone": result.zone.name,
+            "needle": result.needle.name, "shots": result.shots,
+            "syringe_ml": result.syringe.capacity_ml,
+            "overrides": {k: v for k, v in vars(setting_overrides(args)).items()
+                          if v is not None},
+            "override_reason": args.override, "person": args.person})
     if args.plot:
         from injector.plots import plot_plan
         plot_plan(result, args.plot)
+    extra = {"library": library.stamp(), "soft_limits_passed": [c.describe() for c in crossings]}
     if args.json:
-        print_json(result.summary() | ({"plot": str(args.plot)} if args.plot else {}))
+        print_json(result.summary() | extra | ({"plot": str(args.plot)} if args.plot else {})
+                   | ({"saved": str(args.save)} if args.save else {}))
     else:
         print(plan_text(result))
+        print(f"  library     {library.version} ({library.hash})")
+        for crossing in crossings:
+            print(f"  OVERRIDE    {crossing.sentence()} (by {args.person}: {args.override})")
         if args.plot:
             print(f"  plot        {args.plot}")
+        if args.save:
+            print(f"  saved       {args.save} (injector run --plan {args.save} --port URL)")
     return 0

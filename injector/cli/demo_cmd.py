@@ -16,6 +16,7 @@ from injector.cli.progress import SessionProgress
 from injector.cli.session_cmds import add_db_option, print_result
 from injector.controller import Controller
 from injector.plots import plot_session
+from injector.checklist import for_simulated_patient
 from injector.session import SessionRequest, run_session
 from injector.store import Store, default_db_path
 from drivers.serial_link import serial_driver
@@ -64,7 +65,8 @@ async def _demo(args):
             path = gun.serve_pty()
             driver = serial_driver(lambda: open_serial_port(path), name=path)
         controller = Controller(driver, store)
-        request = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=args.shots)
+        request = SessionRequest("nappage-superficial", "face", "32G-4mm", shots=args.shots,
+                                 checklist=for_simulated_patient())
         progress = SessionProgress(args.shots, enabled=not args.json)
         try:
             with progress:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import asyncio
 import csv
 import io
@@ -14,7 +15,8 @@ from injector import inputs
 from injector.cli import exit_codes
 from injector.cli.common import (
     open_port_and_record,
-    add_catalog_options, add_value, catalog_from, format_table, print_json, typed, typed_path,
+    UsageError, add_catalog_options, add_value, catalog_from, format_table, print_json, typed,
+    typed_path,
 )
 from injector.cli.progress import SessionProgress
 from injector.controller import Controller
@@ -22,6 +24,13 @@ from injector.cli.signals import Stop, stop_on_signals
 from injector.session import (
     AlarmLatched, SessionRequest, SessionResult, check_request, run_session,
 )
+from injector.cli.treatment_options import (
+    add_checklist_option, add_limit_override, add_setting_overrides, collect_checklist,
+    load_plan, refuse_mismatch, setting_overrides,
+)
+from injector.planner import Overrides
+from injector.ports import check_port_url
+from profiles.library import load_library
 from injector.store import DB_ENV, Store, check_record_path, default_db_path
 from drivers.values import ValueRefused
 
@@ -51,10 +60,13 @@ def register(subparsers) -> None:
     add_catalog_options(p)
     add_db_option(p)
     p.add_argument("--port", required=True, metavar="URL")
-    p.add_argument("--preset", required=True)
-    p.add_argument("--zone", required=True)
-    p.add_argument("--needle", required=True)
-    size = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("--plan", type=typed_path(lambda raw: Path(inputs.FILE_PATH.check(raw)),
+                                             "--plan"), metavar="FILE.json",
+                   help="run a plan saved by `injector plan --save`, as it is")
+    p.add_argument("--preset", help="required unless --plan")
+    p.add_argument("--zone", help="required unless --plan")
+    p.add_argument("--needle", help="required unless --plan; with --plan, must be its needle")
+    size = p.add_mutually_exclusive_group()
     add_value(size, "--shots", inputs.SHOTS, "number of shots")
     add_value(size, "--volume-ml", inputs.VOLUME_ML, "volume requested")
     add_value(p, "--syringe-ml", inputs.SYRINGE_ML, "must match the gun (default: the gun's)")
@@ -70,6 +82,9 @@ def register(subparsers) -> None:
                    help="a technician's explicit, recorded override of an expired calibration")
     add_value(p, "--person", inputs.PERSON, "who runs the session (recorded)",
               default="operator")
+    add_setting_overrides(p)
+    add_limit_override(p, "operator")
+    add_checklist_option(p)
     p.add_argument("--events", action="store_true",
                    help="print each recorded shot as a JSON line while running")
     p.add_argument("--json", action="store_true")
@@ -101,11 +116,36 @@ def register(subparsers) -> None:
     export.set_defaults(handler=export_command)
 
 
+def _planned_request(args: argparse.Namespace, library) -> dict:
+    """What the session asks for: the saved plan's request, or the options'."""
+    if args.plan is not None:
+        saved = load_plan(args.plan, library)
+        for option, given in (("--preset", args.preset), ("--zone", args.zone),
+                              ("--needle", args.needle), ("--shots", args.shots)):
+            refuse_mismatch(option, given, saved[option[2:]])
+        if any(getattr(args, k) is not None for k in ("volume_ml", "depth_mm", "dose_ul",
+                                                          "spacing_mm", "rate_hz")):
+            raise UsageError("injector run", "with --plan, the plan says the volume and the "
+                                             "setting; plan again to change them")
+        return {"preset": saved["preset"], "zone": saved["zone"], "needle": saved["needle"],
+                "shots": saved["shots"], "volume_ml": None,
+                "overrides": Overrides(**saved["overrides"]),
+                "override_reason": args.override or saved.get("override_reason")}
+    missing = [o for o in ("preset", "zone", "needle") if getattr(args, o) is None]
+    if missing or (args.shots is None) == (args.volume_ml is None):
+        raise UsageError("injector run", "give --plan FILE.json, or --preset, --zone, --needle "
+                                         "and one of --shots or --volume-ml")
+    return {"preset": args.preset, "zone": args.zone, "needle": args.needle,
+            "shots": args.shots, "volume_ml": args.volume_ml,
+            "overrides": setting_overrides(args), "override_reason": args.override}
+
+
 def run_command(args: argparse.Namespace) -> int:
     catalog = catalog_from(args)
+    library = load_library()
+    planned = _planned_request(args, library)
     request = SessionRequest(
-        preset=args.preset, zone=args.zone, needle=args.needle, shots=args.shots,
-        volume_ml=args.volume_ml, syringe_ml=args.syringe_ml, budget_ml=args.budget_ml,
+        **planned, syringe_ml=args.syringe_ml, budget_ml=args.budget_ml,
         prime_ul=args.prime_ul, refill=not args.no_refill,
         calibration_override=args.calibration_override, person=args.person)
     try:
@@ -114,9 +154,11 @@ def run_command(args: argparse.Namespace) -> int:
         option = {"volume_ml": "--volume-ml", "budget_ml": "--budget-ml"}.get(refused.name,
                                                                             refused.name)
         raise ValueRefused(option, refused.value, refused.problem, refused.limit) from None
+    check_port_url(args.port)
+    request = replace(request, checklist=collect_checklist(args))
     stop = Stop()
     try:
-        result = asyncio.run(_run(args, catalog, request, stop))
+        result = asyncio.run(_run(args, catalog, request, stop, library))
     except KeyboardInterrupt as interrupted:
         result = interrupted.args[0] if interrupted.args and isinstance(
             interrupted.args[0], SessionResult) else None
@@ -134,7 +176,7 @@ def run_command(args: argparse.Namespace) -> int:
     return exit_codes.OK
 
 
-async def _run(args, catalog, request: SessionRequest, stop: Stop) -> SessionResult:
+async def _run(args, catalog, request: SessionRequest, stop: Stop, library) -> SessionResult:
     driver, gun, store = await open_port_and_record(args.port, args.db)
     controller = Controller(driver, store, person=request.person)
 
@@ -150,7 +192,8 @@ async def _run(args, catalog, request: SessionRequest, stop: Stop) -> SessionRes
     try:
         with progress, stop_on_signals() as signalled:
             try:
-                return await run_session(controller, catalog, request, on_shot=on_shot,
+                return await run_session(controller, catalog, request, library=library,
+                                         on_shot=on_shot,
                                          stop_reason=lambda: signalled.reason)
             finally:
                 stop.signal = signalled.signal
@@ -177,6 +220,20 @@ def print_result(result: SessionResult, as_json: bool, extra: dict | None = None
     if s["syringe_remaining_ul"] is not None:
         print(f"  syringe    {s['syringe_remaining_ul']:.0f} ul left, {s['refills']} refill(s)")
     print(f"  alarms     {', '.join(s['alarms']) or 'none'}")
+    _print_context(s)
+
+
+def _print_context(s: dict) -> None:
+    """The library, the checklist and any override a session ran under."""
+    if s.get("library"):
+        print(f"  library    {s['library']['version']} ({s['library']['hash']})")
+    if s.get("checklist"):
+        c = s["checklist"]
+        print(f"  checklist  answered by {c['answered_by']} ({c['source']})")
+    if s.get("override"):
+        o = s["override"]
+        passed = [c["limit"] for c in o["limits"]] + o["contraindications"]
+        print(f"  OVERRIDE   {', '.join(passed)}: {o['reason']} (by {o['person']})")
 
 
 def history_command(args: argparse.Namespace) -> int:
@@ -217,6 +274,7 @@ def show_command(args: argparse.Namespace) -> int:
                 "volume_delivered_ul", "volume_to_skin_estimate_ul", "volume_commanded_ul",
                 "volume_measured_ul"):
         print(f"  {key:28} {session[key]}")
+    _print_context(session)
     for alarm in alarms:
         ack = (f"acknowledged by {alarm['acknowledged_by']}" if alarm["acknowledged_by"]
                else "not acknowledged")

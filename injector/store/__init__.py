@@ -602,6 +602,9 @@ class Store:
         session = {k: row[k] for k in row.keys() if k not in ("plan", "calibration", "pid",
                                                                "host", "row_hash")}
         session["calibration"] = json.loads(row["calibration"])
+        plan = json.loads(row["plan"])
+        for key in ("library", "checklist", "override"):
+            session[key] = plan.get(key)
         session["status"] = end["status"] if end else "running"
         session["ended_at"] = end["ended_at"] if end else None
         session["end_reason"] = end["reason"] if end else None
@@ -610,6 +613,19 @@ class Store:
         session["volume_to_skin_estimate_ul"] = (session["volume_delivered_ul"]
                                                  * (1 - row["drug_loss_fraction"]))
         return session
+
+    def overrides(self) -> list[dict]:
+        """Every session that passed a soft limit or a contraindication: the report a clinic
+        reviews (who, why, what), newest first."""
+        out = []
+        for row in self.db.execute("SELECT id, device_serial, preset, zone, started_at, "
+                                   "person, plan FROM sessions ORDER BY id DESC"):
+            override = json.loads(row["plan"]).get("override")
+            if override:
+                out.append({"session_id": row["id"], "device_serial": row["device_serial"],
+                            "preset": row["preset"], "zone": row["zone"],
+                            "started_at": row["started_at"], **override})
+        return out
 
     def shots(self, session_id: int) -> list[dict]:
         return [dict(r) for r in self.db.execute(

@@ -1,0 +1,70 @@
+"""`injector library` (the limits in force, their kind, value and source) and `injector
+overrides` (every session that passed a soft limit or a contraindication, and why)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from injector.cli.common import format_table, print_json
+from injector.store import Store, default_db_path
+from profiles.library import LIMIT_NAMES, load_library
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "library", help="the technique library: version, hash and every limit",
+        description="Every hard and soft limit of the technique library, per technique and "
+                    "zone, with its value, its step and its source.",
+        epilog="example: injector library --json")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=library_command)
+
+    from injector.cli.session_cmds import add_db_option
+    p = subparsers.add_parser(
+        "overrides", help="the report of sessions that passed a soft limit",
+        description="Every session that passed a soft limit or a contraindication: who, why "
+                    "and what.", epilog="example: injector overrides --json")
+    add_db_option(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=overrides_command)
+
+
+def library_command(args: argparse.Namespace) -> int:
+    library = load_library()
+    rows = []
+    for kind, table in (("technique", library.techniques), ("zone", library.zones)):
+        for scope, limits in table.items():
+            for limit in limits.values():
+                rows.append({"scope": f"{kind} {scope}", "limit": limit.name,
+                             "unit": limit.unit, "what": LIMIT_NAMES[limit.name][1],
+                             "soft": list(limit.soft), "hard": list(limit.hard),
+                             "step": limit.step, "source": limit.source})
+    if args.json:
+        print_json({"version": library.version, "hash": library.hash, "limits": rows})
+        return 0
+    print(f"library {library.version} ({library.hash}): soft limits pass only with "
+          "--override REASON --person NAME; hard limits never")
+    print(format_table(["scope", "limit", "soft", "hard", "step", "source"],
+                       [[r["scope"], r["limit"], f"{r['soft'][0]:g} to {r['soft'][1]:g}",
+                         f"{r['hard'][0]:g} to {r['hard'][1]:g}", f"{r['step']:g}",
+                         r["source"][:60]] for r in rows]))
+    return 0
+
+
+def overrides_command(args: argparse.Namespace) -> int:
+    path = Path(args.db) if args.db else default_db_path()
+    items = Store(path, readonly=True).overrides() if path.exists() else []
+    if args.json:
+        print_json(items)
+        return 0
+    if not items:
+        print("no overrides recorded")
+        return 0
+    print(format_table(["session", "started", "by", "preset", "zone", "passed", "reason"],
+                       [[str(o["session_id"]), o["started_at"][:19], o["person"], o["preset"],
+                         o["zone"], ", ".join([c["limit"] for c in o["limits"]]
+                                              + o["contraindications"]), o["reason"]]
+                        for o in items]))
+    print(f"{len(items)} session(s) with an override")
+    return 0
