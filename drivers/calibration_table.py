@@ -18,13 +18,15 @@ last one above the second-to-last point),
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
 from dataclasses import dataclass
 
 MAX_POINTS = 6
 """Points per axis the gun stores: enough for a piecewise fit through ISO 8655's three
 volumes and the envelope's ends."""
+MAX_CORRECTION_PERCENT = 20
+"""A point may lie this far from its commanded value (plus the axis's offset allowance):
+the largest error a calibration may correct."""
 
 
 class CalibrationTableError(ValueError):
@@ -90,7 +92,7 @@ class CalibrationTable:
                 if not 0 <= value <= max_value:
                     raise CalibrationTableError(f"{axis}_cal_{kind}_{index}", value, max_value,
                                                 "outside the axis range")
-            allowed = math.floor(0.2 * c) + max_offset
+            allowed = c * MAX_CORRECTION_PERCENT // 100 + max_offset
             if abs(d - c) > allowed:
                 raise CalibrationTableError(f"{axis}_cal_delivered_{index}", d, c + allowed
                                             if d > c else c - allowed,
