@@ -18,6 +18,7 @@ last one above the second-to-last point),
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from dataclasses import dataclass
 
@@ -74,6 +75,23 @@ class CalibrationTable:
         """The commanded value (device units, not rounded) that delivers `delivered`."""
         c0, d0, c1, d1 = self._segment(bisect_right(self.delivered, delivered))
         return c0 + (delivered - d0) * (c1 - c0) / (d1 - d0)
+
+    def last_command(self, delivered_max: int, at_most: int) -> int:
+        """The largest command up to `at_most` that delivers at most `delivered_max`, by the
+        table's own integer arithmetic (the inverse alone can be a unit off either way): the
+        limit the gun names when a program goes past the envelope's top."""
+        command = min(at_most, math.floor(self.command_for(delivered_max)) + 2)
+        while command > 0 and self.delivered_for(command) > delivered_max:
+            command -= 1
+        return command
+
+    def first_command(self, delivered_min: int, at_least: int) -> int:
+        """The smallest command from `at_least` that delivers at least `delivered_min`: the
+        limit named below the envelope's bottom."""
+        command = max(at_least, math.ceil(self.command_for(delivered_min)) - 2)
+        while self.delivered_for(command) < delivered_min:
+            command += 1
+        return command
 
     def is_identity(self) -> bool:
         return self.commanded == self.delivered

@@ -546,9 +546,9 @@ class Firmware:
             return None
         delivered = table.delivered_for(value)
         if delivered > high:
-            return _last_command(table, high, value)
+            return table.last_command(high, value)
         if delivered < low:
-            return _first_command(table, low, value)
+            return table.first_command(low, value)
         return None
 
     # ---- state, alarms, events -----------------------------------------------------------
@@ -737,22 +737,6 @@ class Firmware:
             self.raise_alarm("empty_syringe", max(0, self.usable_nl()))
             return
         self._set_state(DeviceState.IDLE, MsgType.PRIME)
-
-
-def _last_command(table, delivered_max: int, refused: int) -> int:
-    """The largest command whose delivered(command) is within `delivered_max`, by the
-    table's own integer arithmetic (the inverse alone can be a unit off either way)."""
-    command = min(refused, math.floor(table.command_for(delivered_max)) + 2)
-    while command > 0 and table.delivered_for(command) > delivered_max:
-        command -= 1
-    return command
-
-
-def _first_command(table, delivered_min: int, refused: int) -> int:
-    command = max(refused, math.ceil(table.command_for(delivered_min)) - 2)
-    while table.delivered_for(command) < delivered_min:
-        command += 1
-    return command
 
 
 def shot_cycle_s(program: ShotProgram, config: DeviceConfig) -> float:
