@@ -327,6 +327,9 @@ def _struct(cls: type[WireStruct]) -> list[str]:
     for field in layout:
         lines.append(_define(f"INJ_{upper}_{field.name.upper()}_OFFSET", field.offset,
                              f"{field.kind}, {field.size} byte{'s' if field.size > 1 else ''}"))
+    for index, field in enumerate(layout):
+        lines.append(_define(f"INJ_{upper}_{field.name.upper()}_FIELD", index,
+                             "its index: an ERROR's field" if index == 0 else ""))
     lines.append("typedef struct {")
     for field in layout:
         if field.kind == "text":

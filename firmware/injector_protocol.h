@@ -447,6 +447,7 @@ static inline void inj_put_i32(uint8_t *p, int32_t v) { inj_put_u32(p, (uint32_t
 /* Hello: 4 bytes. */
 #define INJ_HELLO_SIZE 4u
 #define INJ_HELLO_SESSION_OFFSET 0u                     /* u32, 4 bytes */
+#define INJ_HELLO_SESSION_FIELD 0u                      /* its index: an ERROR's field */
 typedef struct {
     uint32_t session;
 } inj_hello_t;
@@ -469,6 +470,14 @@ static inline void inj_hello_decode(const uint8_t *in, inj_hello_t *v)
 #define INJ_SHOT_PROGRAM_VOLUME_NL_OFFSET 13u           /* u32, 4 bytes */
 #define INJ_SHOT_PROGRAM_DISPENSE_RATE_NL_S_OFFSET 17u  /* u32, 4 bytes */
 #define INJ_SHOT_PROGRAM_SHOT_PERIOD_MS_OFFSET 21u      /* u32, 4 bytes */
+#define INJ_SHOT_PROGRAM_DELIVERY_FIELD 0u              /* its index: an ERROR's field */
+#define INJ_SHOT_PROGRAM_DEPTH_UM_FIELD 1u
+#define INJ_SHOT_PROGRAM_INSERT_SPEED_UM_S_FIELD 2u
+#define INJ_SHOT_PROGRAM_RETRACT_SPEED_UM_S_FIELD 3u
+#define INJ_SHOT_PROGRAM_DWELL_MS_FIELD 4u
+#define INJ_SHOT_PROGRAM_VOLUME_NL_FIELD 5u
+#define INJ_SHOT_PROGRAM_DISPENSE_RATE_NL_S_FIELD 6u
+#define INJ_SHOT_PROGRAM_SHOT_PERIOD_MS_FIELD 7u
 typedef struct {
     uint8_t delivery;
     uint16_t depth_um;
@@ -505,6 +514,7 @@ static inline void inj_shot_program_decode(const uint8_t *in, inj_shot_program_t
 /* Fire: 4 bytes. */
 #define INJ_FIRE_SIZE 4u
 #define INJ_FIRE_COUNT_OFFSET 0u                        /* u32, 4 bytes */
+#define INJ_FIRE_COUNT_FIELD 0u                         /* its index: an ERROR's field */
 typedef struct {
     uint32_t count;
 } inj_fire_t;
@@ -520,6 +530,7 @@ static inline void inj_fire_decode(const uint8_t *in, inj_fire_t *v)
 /* AckAlarm: 2 bytes. */
 #define INJ_ACK_ALARM_SIZE 2u
 #define INJ_ACK_ALARM_CODE_OFFSET 0u                    /* u16, 2 bytes */
+#define INJ_ACK_ALARM_CODE_FIELD 0u                     /* its index: an ERROR's field */
 typedef struct {
     uint16_t code;
 } inj_ack_alarm_t;
@@ -535,6 +546,7 @@ static inline void inj_ack_alarm_decode(const uint8_t *in, inj_ack_alarm_t *v)
 /* Prime: 4 bytes. */
 #define INJ_PRIME_SIZE 4u
 #define INJ_PRIME_VOLUME_NL_OFFSET 0u                   /* u32, 4 bytes */
+#define INJ_PRIME_VOLUME_NL_FIELD 0u                    /* its index: an ERROR's field */
 typedef struct {
     uint32_t volume_nl;
 } inj_prime_t;
@@ -596,6 +608,53 @@ static inline void inj_prime_decode(const uint8_t *in, inj_prime_t *v)
 #define INJ_DEVICE_CONFIG_VOLUME_CAL_DELIVERED_NL_5_OFFSET 132u/* u32, 4 bytes */
 #define INJ_DEVICE_CONFIG_VOLUME_CAL_COMMANDED_NL_6_OFFSET 136u/* u32, 4 bytes */
 #define INJ_DEVICE_CONFIG_VOLUME_CAL_DELIVERED_NL_6_OFFSET 140u/* u32, 4 bytes */
+#define INJ_DEVICE_CONFIG_DEPTH_STEPS_PER_MM_FIELD 0u   /* its index: an ERROR's field */
+#define INJ_DEVICE_CONFIG_PLUNGER_STEPS_PER_MM_FIELD 1u
+#define INJ_DEVICE_CONFIG_SYRINGE_BORE_UM_FIELD 2u
+#define INJ_DEVICE_CONFIG_SYRINGE_CAPACITY_NL_FIELD 3u
+#define INJ_DEVICE_CONFIG_DEAD_VOLUME_NL_FIELD 4u
+#define INJ_DEVICE_CONFIG_DEPTH_TRAVEL_UM_FIELD 5u
+#define INJ_DEVICE_CONFIG_DEPTH_SPEED_MAX_UM_S_FIELD 6u
+#define INJ_DEVICE_CONFIG_DEPTH_ACCEL_UM_S2_FIELD 7u
+#define INJ_DEVICE_CONFIG_PLUNGER_SPEED_MAX_UM_S_FIELD 8u
+#define INJ_DEVICE_CONFIG_PLUNGER_ACCEL_UM_S2_FIELD 9u
+#define INJ_DEVICE_CONFIG_MAX_PRESSURE_KPA_FIELD 10u
+#define INJ_DEVICE_CONFIG_WATCHDOG_MS_FIELD 11u
+#define INJ_DEVICE_CONFIG_MIN_DEPTH_UM_FIELD 12u
+#define INJ_DEVICE_CONFIG_MAX_DEPTH_UM_FIELD 13u
+#define INJ_DEVICE_CONFIG_MIN_DOSE_NL_FIELD 14u
+#define INJ_DEVICE_CONFIG_MAX_DOSE_NL_FIELD 15u
+#define INJ_DEVICE_CONFIG_MIN_SHOT_PERIOD_MS_FIELD 16u
+#define INJ_DEVICE_CONFIG_DEPTH_CAL_TIME_S_FIELD 17u
+#define INJ_DEVICE_CONFIG_DEPTH_CAL_DUE_S_FIELD 18u
+#define INJ_DEVICE_CONFIG_VOLUME_CAL_TIME_S_FIELD 19u
+#define INJ_DEVICE_CONFIG_VOLUME_CAL_DUE_S_FIELD 20u
+#define INJ_DEVICE_CONFIG_DEPTH_CAL_POINTS_FIELD 21u
+#define INJ_DEVICE_CONFIG_VOLUME_CAL_POINTS_FIELD 22u
+#define INJ_DEVICE_CONFIG_DEPTH_CAL_COMMANDED_UM_1_FIELD 23u
+#define INJ_DEVICE_CONFIG_DEPTH_CAL_DELIVERED_UM_1_FIELD 24u
+#define INJ_DEVICE_CONFIG_DEPTH_CAL_COMMANDED_UM_2_FIELD 25u
+#define INJ_DEVICE_CONFIG_DEPTH_CAL_DELIVERED_UM_2_FIELD 26u
+#define INJ_DEVICE_CONFIG_DEPTH_CAL_COMMANDED_UM_3_FIELD 27u
+#define INJ_DEVICE_CONFIG_DEPTH_CAL_DELIVERED_UM_3_FIELD 28u
+#define INJ_DEVICE_CONFIG_DEPTH_CAL_COMMANDED_UM_4_FIELD 29u
+#define INJ_DEVICE_CONFIG_DEPTH_CAL_DELIVERED_UM_4_FIELD 30u
+#define INJ_DEVICE_CONFIG_DEPTH_CAL_COMMANDED_UM_5_FIELD 31u
+#define INJ_DEVICE_CONFIG_DEPTH_CAL_DELIVERED_UM_5_FIELD 32u
+#define INJ_DEVICE_CONFIG_DEPTH_CAL_COMMANDED_UM_6_FIELD 33u
+#define INJ_DEVICE_CONFIG_DEPTH_CAL_DELIVERED_UM_6_FIELD 34u
+#define INJ_DEVICE_CONFIG_VOLUME_CAL_COMMANDED_NL_1_FIELD 35u
+#define INJ_DEVICE_CONFIG_VOLUME_CAL_DELIVERED_NL_1_FIELD 36u
+#define INJ_DEVICE_CONFIG_VOLUME_CAL_COMMANDED_NL_2_FIELD 37u
+#define INJ_DEVICE_CONFIG_VOLUME_CAL_DELIVERED_NL_2_FIELD 38u
+#define INJ_DEVICE_CONFIG_VOLUME_CAL_COMMANDED_NL_3_FIELD 39u
+#define INJ_DEVICE_CONFIG_VOLUME_CAL_DELIVERED_NL_3_FIELD 40u
+#define INJ_DEVICE_CONFIG_VOLUME_CAL_COMMANDED_NL_4_FIELD 41u
+#define INJ_DEVICE_CONFIG_VOLUME_CAL_DELIVERED_NL_4_FIELD 42u
+#define INJ_DEVICE_CONFIG_VOLUME_CAL_COMMANDED_NL_5_FIELD 43u
+#define INJ_DEVICE_CONFIG_VOLUME_CAL_DELIVERED_NL_5_FIELD 44u
+#define INJ_DEVICE_CONFIG_VOLUME_CAL_COMMANDED_NL_6_FIELD 45u
+#define INJ_DEVICE_CONFIG_VOLUME_CAL_DELIVERED_NL_6_FIELD 46u
 typedef struct {
     uint32_t depth_steps_per_mm;
     uint32_t plunger_steps_per_mm;
@@ -749,6 +808,7 @@ static inline void inj_device_config_decode(const uint8_t *in, inj_device_config
 /* GetEvents: 2 bytes. */
 #define INJ_GET_EVENTS_SIZE 2u
 #define INJ_GET_EVENTS_FROM_SEQ_OFFSET 0u               /* u16, 2 bytes */
+#define INJ_GET_EVENTS_FROM_SEQ_FIELD 0u                /* its index: an ERROR's field */
 typedef struct {
     uint16_t from_seq;
 } inj_get_events_t;
@@ -764,6 +824,7 @@ static inline void inj_get_events_decode(const uint8_t *in, inj_get_events_t *v)
 /* SyringeLoaded: 4 bytes. */
 #define INJ_SYRINGE_LOADED_SIZE 4u
 #define INJ_SYRINGE_LOADED_VOLUME_NL_OFFSET 0u          /* u32, 4 bytes */
+#define INJ_SYRINGE_LOADED_VOLUME_NL_FIELD 0u           /* its index: an ERROR's field */
 typedef struct {
     uint32_t volume_nl;
 } inj_syringe_loaded_t;
@@ -779,6 +840,7 @@ static inline void inj_syringe_loaded_decode(const uint8_t *in, inj_syringe_load
 /* Unlock: 2 bytes. */
 #define INJ_UNLOCK_SIZE 2u
 #define INJ_UNLOCK_KEY_OFFSET 0u                        /* u16, 2 bytes */
+#define INJ_UNLOCK_KEY_FIELD 0u                         /* its index: an ERROR's field */
 typedef struct {
     uint16_t key;
 } inj_unlock_t;
@@ -801,6 +863,14 @@ static inline void inj_unlock_decode(const uint8_t *in, inj_unlock_t *v)
 #define INJ_IDENTITY_PROTOCOL_VERSION_OFFSET 35u        /* u8, 1 byte */
 #define INJ_IDENTITY_CONFIG_HASH_OFFSET 36u             /* u32, 4 bytes */
 #define INJ_IDENTITY_BOOT_ID_OFFSET 40u                 /* u32, 4 bytes */
+#define INJ_IDENTITY_MODEL_FIELD 0u                     /* its index: an ERROR's field */
+#define INJ_IDENTITY_SERIAL_NUMBER_FIELD 1u
+#define INJ_IDENTITY_FIRMWARE_MAJOR_FIELD 2u
+#define INJ_IDENTITY_FIRMWARE_MINOR_FIELD 3u
+#define INJ_IDENTITY_FIRMWARE_PATCH_FIELD 4u
+#define INJ_IDENTITY_PROTOCOL_VERSION_FIELD 5u
+#define INJ_IDENTITY_CONFIG_HASH_FIELD 6u
+#define INJ_IDENTITY_BOOT_ID_FIELD 7u
 typedef struct {
     char model[16];   /* ASCII, zero-padded */
     char serial_number[16];   /* ASCII, zero-padded */
@@ -839,6 +909,9 @@ static inline void inj_identity_decode(const uint8_t *in, inj_identity_t *v)
 #define INJ_HEARTBEAT_STATE_OFFSET 0u                   /* u8, 1 byte */
 #define INJ_HEARTBEAT_LAST_EVENT_SEQ_OFFSET 1u          /* u16, 2 bytes */
 #define INJ_HEARTBEAT_BOOT_ID_OFFSET 3u                 /* u32, 4 bytes */
+#define INJ_HEARTBEAT_STATE_FIELD 0u                    /* its index: an ERROR's field */
+#define INJ_HEARTBEAT_LAST_EVENT_SEQ_FIELD 1u
+#define INJ_HEARTBEAT_BOOT_ID_FIELD 2u
 typedef struct {
     uint8_t state;
     uint16_t last_event_seq;
@@ -874,6 +947,21 @@ static inline void inj_heartbeat_decode(const uint8_t *in, inj_heartbeat_t *v)
 #define INJ_STATUS_RUN_REMAINING_OFFSET 33u             /* u32, 4 bytes */
 #define INJ_STATUS_LAST_EVENT_SEQ_OFFSET 37u            /* u16, 2 bytes */
 #define INJ_STATUS_BOOT_ID_OFFSET 39u                   /* u32, 4 bytes */
+#define INJ_STATUS_STATE_FIELD 0u                       /* its index: an ERROR's field */
+#define INJ_STATUS_FLAGS_FIELD 1u
+#define INJ_STATUS_ACTIVE_ALARM_FIELD 2u
+#define INJ_STATUS_ALARM_COUNT_FIELD 3u
+#define INJ_STATUS_LATCHED_ALARMS_FIELD 4u
+#define INJ_STATUS_DEPTH_UM_FIELD 5u
+#define INJ_STATUS_PLUNGER_UM_FIELD 6u
+#define INJ_STATUS_PRESSURE_KPA_FIELD 7u
+#define INJ_STATUS_SHOTS_DONE_FIELD 8u
+#define INJ_STATUS_VOLUME_MEASURED_NL_FIELD 9u
+#define INJ_STATUS_VOLUME_DELIVERED_NL_FIELD 10u
+#define INJ_STATUS_SYRINGE_REMAINING_NL_FIELD 11u
+#define INJ_STATUS_RUN_REMAINING_FIELD 12u
+#define INJ_STATUS_LAST_EVENT_SEQ_FIELD 13u
+#define INJ_STATUS_BOOT_ID_FIELD 14u
 typedef struct {
     uint8_t state;
     uint8_t flags;
@@ -931,6 +1019,7 @@ static inline void inj_status_decode(const uint8_t *in, inj_status_t *v)
 /* EventsReplayed: 2 bytes. */
 #define INJ_EVENTS_REPLAYED_SIZE 2u
 #define INJ_EVENTS_REPLAYED_COUNT_OFFSET 0u             /* u16, 2 bytes */
+#define INJ_EVENTS_REPLAYED_COUNT_FIELD 0u              /* its index: an ERROR's field */
 typedef struct {
     uint16_t count;
 } inj_events_replayed_t;
@@ -949,6 +1038,10 @@ static inline void inj_events_replayed_decode(const uint8_t *in, inj_events_repl
 #define INJ_ERROR_BODY_FIELD_OFFSET 2u                  /* u8, 1 byte */
 #define INJ_ERROR_BODY_VALUE_OFFSET 3u                  /* i32, 4 bytes */
 #define INJ_ERROR_BODY_LIMIT_OFFSET 7u                  /* i32, 4 bytes */
+#define INJ_ERROR_BODY_CODE_FIELD 0u                    /* its index: an ERROR's field */
+#define INJ_ERROR_BODY_FIELD_FIELD 1u
+#define INJ_ERROR_BODY_VALUE_FIELD 2u
+#define INJ_ERROR_BODY_LIMIT_FIELD 3u
 typedef struct {
     uint16_t code;
     uint8_t field;
@@ -980,6 +1073,14 @@ static inline void inj_error_body_decode(const uint8_t *in, inj_error_body_t *v)
 #define INJ_SHOT_DONE_FLAGS_OFFSET 16u                  /* u8, 1 byte */
 #define INJ_SHOT_DONE_SYRINGE_REMAINING_NL_OFFSET 17u   /* u32, 4 bytes */
 #define INJ_SHOT_DONE_TIME_MS_OFFSET 21u                /* u32, 4 bytes */
+#define INJ_SHOT_DONE_SHOT_INDEX_FIELD 0u               /* its index: an ERROR's field */
+#define INJ_SHOT_DONE_DEPTH_REACHED_UM_FIELD 1u
+#define INJ_SHOT_DONE_MEASURED_NL_FIELD 2u
+#define INJ_SHOT_DONE_DELIVERED_NL_FIELD 3u
+#define INJ_SHOT_DONE_PEAK_PRESSURE_KPA_FIELD 4u
+#define INJ_SHOT_DONE_FLAGS_FIELD 5u
+#define INJ_SHOT_DONE_SYRINGE_REMAINING_NL_FIELD 6u
+#define INJ_SHOT_DONE_TIME_MS_FIELD 7u
 typedef struct {
     uint32_t shot_index;
     uint16_t depth_reached_um;
@@ -1019,6 +1120,10 @@ static inline void inj_shot_done_decode(const uint8_t *in, inj_shot_done_t *v)
 #define INJ_ALARM_RAISED_SHOT_INDEX_OFFSET 2u           /* u32, 4 bytes */
 #define INJ_ALARM_RAISED_VALUE_OFFSET 6u                /* i32, 4 bytes */
 #define INJ_ALARM_RAISED_TIME_MS_OFFSET 10u             /* u32, 4 bytes */
+#define INJ_ALARM_RAISED_CODE_FIELD 0u                  /* its index: an ERROR's field */
+#define INJ_ALARM_RAISED_SHOT_INDEX_FIELD 1u
+#define INJ_ALARM_RAISED_VALUE_FIELD 2u
+#define INJ_ALARM_RAISED_TIME_MS_FIELD 3u
 typedef struct {
     uint16_t code;
     uint32_t shot_index;
@@ -1046,6 +1151,10 @@ static inline void inj_alarm_raised_decode(const uint8_t *in, inj_alarm_raised_t
 #define INJ_STATE_CHANGED_PREVIOUS_OFFSET 1u            /* u8, 1 byte */
 #define INJ_STATE_CHANGED_CAUSE_OFFSET 2u               /* u16, 2 bytes */
 #define INJ_STATE_CHANGED_TIME_MS_OFFSET 4u             /* u32, 4 bytes */
+#define INJ_STATE_CHANGED_STATE_FIELD 0u                /* its index: an ERROR's field */
+#define INJ_STATE_CHANGED_PREVIOUS_FIELD 1u
+#define INJ_STATE_CHANGED_CAUSE_FIELD 2u
+#define INJ_STATE_CHANGED_TIME_MS_FIELD 3u
 typedef struct {
     uint8_t state;
     uint8_t previous;

@@ -3,6 +3,7 @@ render now, and the C test built from them with the system compiler passes."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -49,3 +50,10 @@ def test_the_c_test_builds_without_a_warning_and_passes_every_example(tmp_path):
     summary = done.stdout.strip().splitlines()[-1]
     assert summary.startswith("ok: ") and " 0 failed " in summary
     assert f"({len(c_examples.EXAMPLES)} doc examples," in summary
+
+
+def test_the_header_defines_every_name_once():
+    names = re.findall(r"^#define (\w+)|^    (INJ_\w+) =", c_header.render(), flags=re.M)
+    defined = [macro or member for macro, member in names]
+    assert len(defined) == len(set(defined)) > 500
+
