@@ -14,6 +14,7 @@ from injector.cli.logs import configure_logging
 from injector.cli import (
     alarm_cmds, calibration_cmds, record_cmds, catalog_cmds, demo_cmd, device_cmds, exit_codes, session_cmds,
 )
+from injector.cli import conformance_cmd
 from injector.errors import InjectorError, PlanError
 from injector.plots import PlotPathError
 from profiles.errors import ProfileError
@@ -42,6 +43,7 @@ def build_parser() -> Parser:
     alarm_cmds.register(subparsers)
     record_cmds.register(subparsers)
     demo_cmd.register(subparsers)
+    conformance_cmd.register(subparsers)
     return parser
 
 
