@@ -57,3 +57,13 @@ def test_the_header_defines_every_name_once():
     defined = [macro or member for macro, member in names]
     assert len(defined) == len(set(defined)) > 500
 
+
+def test_the_receive_path_in_the_firmware_doc_compiles_against_the_header(tmp_path):
+    doc = (REPO / "docs" / "firmware.md").read_text(encoding="utf-8")
+    (snippet,) = re.findall(r"```c\n(.*?)```", doc, flags=re.S)
+    source = tmp_path / "receive.c"
+    source.write_text(snippet, encoding="utf-8")
+    done = subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic",
+                           "-fsyntax-only", f"-I{FIRMWARE}", str(source)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
