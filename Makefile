@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench chaos campaign install clean
+.PHONY: run test bench chaos campaign install clean header firmware
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,5 +35,14 @@ bench: $(STAMP)
 campaign: $(STAMP)
 	$(BIN)/python bench/calibration_campaign.py
 
+# The firmware kit: the C header and the doc's byte examples as C arrays, rendered from the
+# wire definitions (a test fails while the committed files are stale), and the C test.
+header: $(STAMP)
+	$(BIN)/python -m drivers.c_header -o firmware/injector_protocol.h
+	$(BIN)/python -m tests.wire.c_examples -o firmware/protocol_examples.h
+
+firmware:
+	$(MAKE) -C firmware test
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis firmware/test_protocol

@@ -25,6 +25,9 @@ from dataclasses import dataclass
 MAX_POINTS = 6
 """Points per axis the gun stores: enough for a piecewise fit through ISO 8655's three
 volumes and the envelope's ends."""
+MAX_CORRECTION_PERCENT = 20
+"""A point may lie this far from its commanded value (plus the axis's offset allowance):
+the largest error a calibration may correct."""
 
 
 class CalibrationTableError(ValueError):
@@ -73,6 +76,23 @@ class CalibrationTable:
         c0, d0, c1, d1 = self._segment(bisect_right(self.delivered, delivered))
         return c0 + (delivered - d0) * (c1 - c0) / (d1 - d0)
 
+    def last_command(self, delivered_max: int, at_most: int) -> int:
+        """The largest command up to `at_most` that delivers at most `delivered_max`, by the
+        table's own integer arithmetic (the inverse alone can be a unit off either way): the
+        limit the gun names when a program goes past the envelope's top."""
+        command = min(at_most, math.floor(self.command_for(delivered_max)) + 2)
+        while command > 0 and self.delivered_for(command) > delivered_max:
+            command -= 1
+        return command
+
+    def first_command(self, delivered_min: int, at_least: int) -> int:
+        """The smallest command from `at_least` that delivers at least `delivered_min`: the
+        limit named below the envelope's bottom."""
+        command = max(at_least, math.ceil(self.command_for(delivered_min)) - 2)
+        while self.delivered_for(command) < delivered_min:
+            command += 1
+        return command
+
     def is_identity(self) -> bool:
         return self.commanded == self.delivered
 
@@ -90,7 +110,7 @@ class CalibrationTable:
                 if not 0 <= value <= max_value:
                     raise CalibrationTableError(f"{axis}_cal_{kind}_{index}", value, max_value,
                                                 "outside the axis range")
-            allowed = math.floor(0.2 * c) + max_offset
+            allowed = c * MAX_CORRECTION_PERCENT // 100 + max_offset
             if abs(d - c) > allowed:
                 raise CalibrationTableError(f"{axis}_cal_delivered_{index}", d, c + allowed
                                             if d > c else c - allowed,

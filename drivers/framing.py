@@ -20,15 +20,18 @@ import struct
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from drivers.cobs import CobsError, cobs_decode, cobs_encode
+from drivers.cobs import MAX_RUN, CobsError, cobs_decode, cobs_encode
 from drivers.crc import crc16
 
 PROTOCOL_VERSION = 2
 DELIMITER = b"\x00"
 HEADER = struct.Struct("<BBHB")
+HEADER_FIELDS = ("version", "type", "seq", "length")
+CRC = struct.Struct("<H")
 MAX_PAYLOAD = 255
-MAX_FRAME = HEADER.size + MAX_PAYLOAD + 2
-MAX_STUFFED = MAX_FRAME + MAX_FRAME // 254 + 1
+MAX_FRAME = HEADER.size + MAX_PAYLOAD + CRC.size
+MAX_STUFFED = MAX_FRAME + MAX_FRAME // MAX_RUN + 1
+"""The largest frame COBS-stuffed, without its delimiter."""
 
 
 class Frame(NamedTuple):
@@ -46,7 +49,7 @@ def encode_frame(frame: Frame) -> bytes:
         raise ValueError(f"payload of {len(frame.payload)} bytes exceeds {MAX_PAYLOAD}")
     body = HEADER.pack(frame.version, frame.type, frame.seq & 0xFFFF, len(frame.payload))
     body += frame.payload
-    body += struct.pack("<H", crc16(body))
+    body += CRC.pack(crc16(body))
     return cobs_encode(body) + DELIMITER
 
 
@@ -58,15 +61,15 @@ def decode_body(stuffed: bytes) -> Frame | None:
         body = cobs_decode(stuffed)
     except CobsError:
         return None
-    if len(body) < HEADER.size + 2:
+    if len(body) < HEADER.size + CRC.size:
         return None
     version, msg_type, seq, length = HEADER.unpack_from(body)
-    if len(body) != HEADER.size + length + 2:
+    if len(body) != HEADER.size + length + CRC.size:
         return None
-    (crc,) = struct.unpack_from("<H", body, len(body) - 2)
-    if crc != crc16(body[:-2]):
+    (crc,) = CRC.unpack_from(body, len(body) - CRC.size)
+    if crc != crc16(body[:-CRC.size]):
         return None
-    return Frame(type=msg_type, seq=seq, payload=body[HEADER.size:-2], version=version)
+    return Frame(type=msg_type, seq=seq, payload=body[HEADER.size:-CRC.size], version=version)
 
 
 @dataclass

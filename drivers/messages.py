@@ -47,6 +47,10 @@ class MsgType(IntEnum):
 
 PRIORITY_COMMANDS = frozenset({MsgType.ESTOP, MsgType.HOLD})
 """Handled ahead of anything queued, on both sides of the wire."""
+READ_COMMANDS = frozenset({MsgType.IDENTIFY, MsgType.HEARTBEAT, MsgType.STATUS,
+                           MsgType.READ_CONFIG, MsgType.GET_EVENTS})
+"""Reads without effect: executed afresh on a repeat and never kept in the reply cache, so
+an IDENTIFY or STATUS retransmitted later tells how the gun is now."""
 
 
 class DeviceState(IntEnum):

@@ -31,23 +31,14 @@ class RegisterField:
 
 
 def _layout(cls: type[WireStruct], base: int) -> tuple[RegisterField, ...]:
+    """A struct's fields on consecutive registers from `base`: 8- and 16-bit values take one,
+    32-bit values two, text one per two characters."""
     fields, address = [], base
-    codes = cls.FORMAT.format.lstrip("<")
-    names = iter(cls.field_names())
-    count = ""
-    for code in codes:
-        if code.isdigit():
-            count += code
-            continue
-        name = next(names)
-        if code == "s":
-            words = int(count) // 2
-            fields.append(RegisterField(name, address, words, text=True))
-        else:
-            words = 2 if code in "Ii" else 1
-            fields.append(RegisterField(name, address, words, signed=code in "bhi"))
+    for field in cls.layout():
+        words = field.size // 2 if field.kind == "text" else max(1, field.size // 2)
+        fields.append(RegisterField(field.name, address, words, signed=field.signed,
+                                    text=field.kind == "text"))
         address += words
-        count = ""
     return tuple(fields)
 
 
@@ -119,6 +110,14 @@ UNLOCK = 500
 UNLOCK_S seconds; write 0 to lock again. Reading UNLOCK gives 1 while unlocked."""
 UNLOCK_KEYS, UNLOCK_S = config.UNLOCK_KEYS, config.UNLOCK_S
 """The same technician unlock as the serial bridge's UNLOCK_CONFIG."""
+
+INPUT_BLOCKS = MappingProxyType({"IDENTITY": IDENTITY, "STATUS": STATUS,
+                                 "EVENT_INFO": EVENT_INFO})
+"""The tables of input registers (function code 4), by name."""
+HOLDING_BLOCKS = MappingProxyType({"PROGRAM": PROGRAM, "COMMAND_BLOCK": COMMAND_BLOCK,
+                                   "RESULT": RESULT, "REFUSAL": REFUSAL, "CONFIG": CONFIG})
+"""The tables of holding registers (function codes 3, 6, 16, 23), by name; EVENT_CURSOR and
+UNLOCK are single registers beside them."""
 
 # ---- coils (function codes 1, 5, 15) and discrete inputs (2) -------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from functools import cache
 from operator import attrgetter
 from typing import ClassVar, Self
@@ -13,6 +13,46 @@ from drivers.errors import DriverError
 
 class PayloadError(DriverError, ValueError):
     """A payload of the wrong length, or a value that does not fit its field."""
+
+
+@dataclass(frozen=True)
+class FieldLayout:
+    """Where one field of a payload sits: what the docs' tables and the firmware's C header
+    are rendered from, so neither can drift from the struct format."""
+
+    name: str
+    offset: int
+    size: int
+    kind: str
+    """u8, u16, u32, i8, i16, i32, or text (ASCII, zero-padded to `size` bytes)."""
+
+    @property
+    def signed(self) -> bool:
+        return self.kind.startswith("i")
+
+
+_KINDS = {"B": ("u8", 1), "H": ("u16", 2), "I": ("u32", 4),
+          "b": ("i8", 1), "h": ("i16", 2), "i": ("i32", 4)}
+
+
+def field_layout(format: struct.Struct, names: tuple[str, ...]) -> tuple[FieldLayout, ...]:
+    """Each field of a little-endian struct format, named in order, with its offset."""
+    layout, offset, count = [], 0, ""
+    named = iter(names)
+    for code in format.format.lstrip("<"):
+        if code.isdigit():
+            count += code
+            continue
+        if code == "s":
+            kind, size = "text", int(count)
+        else:
+            kind, size = _KINDS[code]
+        layout.append(FieldLayout(next(named), offset, size, kind))
+        offset += size
+        count = ""
+    if offset != format.size or next(named, None) is not None:
+        raise ValueError(f"struct format {format.format!r} does not match names {names}")
+    return tuple(layout)
 
 
 class WireStruct:
@@ -37,6 +77,11 @@ class WireStruct:
     @cache
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+
+    @classmethod
+    @cache
+    def layout(cls) -> tuple[FieldLayout, ...]:
+        return field_layout(cls.FORMAT, cls.field_names())
 
 
 @cache

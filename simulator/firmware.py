@@ -18,9 +18,13 @@ from dataclasses import dataclass
 
 from drivers.codes import ALARMS, ERRORS, Severity
 from drivers.config import UNLOCK_KEYS, UNLOCK_S, DeviceConfig, factory_config
+from drivers.device_limits import (
+    BAD_FRAME_WINDOW_MS, BAD_FRAMES_FOR_ALARM, DEPTH_RANGE_UM, DWELL_MAX_MS, EVENT_RING,
+    FIRE_RANGE, PRIME_RANGE_NL, REPLY_CACHE, VOLUME_RANGE_NL,
+)
 from drivers.framing import PROTOCOL_VERSION
 from drivers.messages import (
-    COMMAND_PAYLOADS, EVENT_PAYLOADS, NO_FIELD, AlarmRaised, DeviceState, ErrorBody,
+    COMMAND_PAYLOADS, EVENT_PAYLOADS, NO_FIELD, READ_COMMANDS, AlarmRaised, DeviceState, ErrorBody,
     EventsReplayed, Heartbeat, Identity, MsgType, ShotDone, ShotFlags, StateChanged, Status,
     StatusFlags, latched_mask,
 )
@@ -34,25 +38,15 @@ from simulator.physics import GunPhysics, Imperfections, Needle
 
 MODEL = "MESO-GUN-S1"
 FIRMWARE_VERSION = (1, 4, 2)
-EVENT_RING = 256
-REPLY_CACHE = 64
 HOMING_SPEED_MM_S = 20.0
-BAD_FRAME_WINDOW_S = 1.0
-BAD_FRAMES_FOR_ALARM = 5
+BAD_FRAME_WINDOW_S = BAD_FRAME_WINDOW_MS / 1000
 HOMING_SETTLE_S = 0.05
-FIRE_MAX = 1_000_000
-PRIME_MAX_NL = 1_000_000
-DEPTH_RANGE_UM = (200, 14_000)
-VOLUME_RANGE_NL = (4_000, 132_000)
-"""The mechanism's limits on a commanded shot (the 13 mm / 10-100 ul envelope widened by the
-largest correction a stored calibration may apply). The clinical envelope in the
-configuration is checked on top, on what the stored calibration says a shot delivers."""
+FIRE_MIN, FIRE_MAX = FIRE_RANGE
+PRIME_MIN_NL, PRIME_MAX_NL = PRIME_RANGE_NL
 
 SUPERVISED = frozenset({DeviceState.HOMING, DeviceState.PRIMING, DeviceState.ARMED,
                         DeviceState.FIRING, DeviceState.HELD})
 """States in which a silent host trips the watchdog: anything that can move."""
-READS = frozenset({MsgType.HEARTBEAT, MsgType.STATUS, MsgType.READ_CONFIG, MsgType.GET_EVENTS})
-"""Commands without effect: executed afresh on a repeat rather than cached."""
 
 EventListener = Callable[[int, MsgType, bytes], None]
 
@@ -253,7 +247,7 @@ class Firmware:
             self._sessions[channel] = payload
             self._unlocks.pop(channel, None)        # and finds the configuration locked
         reply = self.run(channel, msg_type, payload)
-        if msg_type not in READS:
+        if msg_type not in READ_COMMANDS:
             cache[token] = (msg_type, payload, reply)
             while len(cache) > REPLY_CACHE:
                 cache.popitem(last=False)
@@ -368,9 +362,9 @@ class Firmware:
     def _cmd_prime(self, prime) -> None:
         self._require_state(DeviceState.IDLE)
         self._require_ready_to_move()
-        if not 1 <= prime.volume_nl <= PRIME_MAX_NL:
+        if not PRIME_MIN_NL <= prime.volume_nl <= PRIME_MAX_NL:
             raise Refusal("out_of_range", 0, prime.volume_nl,
-                          1 if prime.volume_nl < 1 else PRIME_MAX_NL)
+                          PRIME_MIN_NL if prime.volume_nl < PRIME_MIN_NL else PRIME_MAX_NL)
         self._require_drug(prime.volume_nl)
         self._set_state(DeviceState.PRIMING, MsgType.PRIME)
         self._task = self._loop.create_task(self._prime(prime.volume_nl))
@@ -392,8 +386,9 @@ class Firmware:
         if self.state is DeviceState.FIRING:
             raise Refusal("busy", value=self.run_remaining)
         self._require_state(DeviceState.ARMED)
-        if not 1 <= fire.count <= FIRE_MAX:
-            raise Refusal("out_of_range", 0, fire.count, 1 if fire.count < 1 else FIRE_MAX)
+        if not FIRE_MIN <= fire.count <= FIRE_MAX:
+            raise Refusal("out_of_range", 0, fire.count,
+                          FIRE_MIN if fire.count < FIRE_MIN else FIRE_MAX)
         self.run_remaining = fire.count
         self._start_run()
 
@@ -514,7 +509,7 @@ class Firmware:
             "depth_um": (DEPTH_RANGE_UM[0], min(DEPTH_RANGE_UM[1], config.depth_travel_um)),
             "insert_speed_um_s": (1, config.depth_speed_max_um_s),
             "retract_speed_um_s": (1, config.depth_speed_max_um_s),
-            "dwell_ms": (0, 60_000),
+            "dwell_ms": (0, DWELL_MAX_MS),
             "volume_nl": VOLUME_RANGE_NL,
             "dispense_rate_nl_s": (1, math.floor(config.plunger_speed_max_um_s
                                                  * config.bore_area_mm2)),
@@ -554,9 +549,9 @@ class Firmware:
             return None
         delivered = table.delivered_for(value)
         if delivered > high:
-            return _last_command(table, high, value)
+            return table.last_command(high, value)
         if delivered < low:
-            return _first_command(table, low, value)
+            return table.first_command(low, value)
         return None
 
     # ---- state, alarms, events -----------------------------------------------------------
@@ -745,22 +740,6 @@ class Firmware:
             self.raise_alarm("empty_syringe", max(0, self.usable_nl()))
             return
         self._set_state(DeviceState.IDLE, MsgType.PRIME)
-
-
-def _last_command(table, delivered_max: int, refused: int) -> int:
-    """The largest command whose delivered(command) is within `delivered_max`, by the
-    table's own integer arithmetic (the inverse alone can be a unit off either way)."""
-    command = min(refused, math.floor(table.command_for(delivered_max)) + 2)
-    while command > 0 and table.delivered_for(command) > delivered_max:
-        command -= 1
-    return command
-
-
-def _first_command(table, delivered_min: int, refused: int) -> int:
-    command = max(refused, math.ceil(table.command_for(delivered_min)) - 2)
-    while table.delivered_for(command) < delivered_min:
-        command += 1
-    return command
 
 
 def shot_cycle_s(program: ShotProgram, config: DeviceConfig) -> float:

@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.cobs import CobsError, cobs_decode, cobs_encode
-from drivers.crc import crc16
+from drivers.crc import (
+    CRC16_CHECK, CRC16_INIT, CRC16_POLY, CRC16_REFLECTED, CRC16_XOROUT, crc16,
+)
 from drivers.framing import MAX_PAYLOAD, PROTOCOL_VERSION, Frame, FrameDecoder, encode_frame
 
 frames = st.builds(Frame, type=st.integers(0, 255), seq=st.integers(0, 0xFFFF),
@@ -17,19 +19,21 @@ frames = st.builds(Frame, type=st.integers(0, 255), seq=st.integers(0, 0xFFFF),
 
 
 def test_crc16_ccitt_false_check_value():
-    assert crc16(b"123456789") == 0x29B1
-    assert crc16(b"") == 0xFFFF
+    assert crc16(b"123456789") == CRC16_CHECK == 0x29B1
+    assert crc16(b"") == CRC16_INIT == 0xFFFF
+    assert (CRC16_POLY, CRC16_XOROUT, CRC16_REFLECTED) == (0x1021, 0, False)
 
 
 def bitwise_crc16(data: bytes) -> int:
-    """The definition, one bit at a time: an independent check on the C implementation."""
-    crc = 0xFFFF
+    """The definition from the named parameters (what the firmware's header publishes), one
+    bit at a time: an independent check on binascii's C implementation."""
+    crc = CRC16_INIT
     for byte in data:
         crc ^= byte << 8
         for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc = ((crc << 1) ^ CRC16_POLY) if crc & 0x8000 else crc << 1
             crc &= 0xFFFF
-    return crc
+    return crc ^ CRC16_XOROUT
 
 
 @given(st.binary(max_size=300))

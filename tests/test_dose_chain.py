@@ -345,11 +345,9 @@ async def test_calibrating_a_generous_gun_then_treating_gives_what_was_asked(tmp
 def test_an_envelope_limit_is_the_last_command_the_table_lets_through():
     # By the integer table the limit is exact: 12899 delivers 13000 um, 12900 does not
     # (the inverse alone, 12898.7, rounded down, was a unit short).
-    from simulator.firmware import _first_command, _last_command
-
     table = CalibrationTable((1000, 5000, 13000), (1000, 5200, 13100))
-    limit = _last_command(table, 13_000, 12_900)
+    limit = table.last_command(13_000, 12_900)
     assert (limit, table.delivered_for(limit), table.delivered_for(limit + 1)) == (
         12_899, 13_000, 13_001)
-    low = _first_command(table, 500, 300)
+    low = table.first_command(500, 300)
     assert table.delivered_for(low) >= 500 > table.delivered_for(low - 1)

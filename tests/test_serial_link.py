@@ -17,7 +17,9 @@ import pytest
 from drivers.codes import ALARMS, ERRORS
 from drivers.config import UNLOCK_KEYS, UNLOCK_S
 from drivers.errors import DifferentDevice, LinkLost, DeviceError
-from drivers.messages import DeviceState, ErrorBody, Fire, GetEvents, Hello, MsgType, Unlock
+from drivers.messages import (
+    DeviceState, ErrorBody, Fire, GetEvents, Hello, Identity, MsgType, Unlock,
+)
 from drivers.serial_link import serial_driver
 from simulator.firmware import Firmware
 from simulator.gun import GunOptions, SimulatedGun
@@ -46,6 +48,22 @@ async def test_a_repeated_sequence_number_is_answered_from_the_cache_not_execute
     firmware.execute("serial", 6, MsgType.IDENTIFY, Hello(5).pack())
     assert firmware.execute("serial", 5, MsgType.FIRE, Fire(3).pack()) is late
     firmware.execute("serial", 7, MsgType.IDENTIFY, Hello(6).pack())
+    firmware.close()
+
+
+async def test_a_repeated_read_is_answered_afresh_identify_included():
+    # docs/protocol.md: reads take no place in the cache. A host that retransmits IDENTIFY
+    # after the configuration changed must learn the new configuration hash, not the old.
+    firmware = Firmware()
+    hello = Hello(5).pack()
+    before = Identity.unpack(firmware.execute("serial", 1, MsgType.IDENTIFY, hello).payload[1:])
+    for seq, key in ((2, UNLOCK_KEYS[0]), (3, UNLOCK_KEYS[1])):
+        firmware.execute("serial", seq, MsgType.UNLOCK_CONFIG, Unlock(key).pack())
+    changed = replace(firmware.config, max_pressure_kpa=600)
+    assert firmware.execute("serial", 4, MsgType.WRITE_CONFIG, changed.pack()).type == MsgType.OK
+    after = Identity.unpack(firmware.execute("serial", 1, MsgType.IDENTIFY, hello).payload[1:])
+    assert before.config_hash != after.config_hash == changed.config_hash()
+    assert firmware.duplicates_answered == 0
     firmware.close()
 
 

@@ -15,6 +15,7 @@ from injector.cli import (
     alarm_cmds, calibration_cmds, record_cmds, catalog_cmds, demo_cmd, device_cmds, exit_codes,
     library_cmds, metrology_cmds, session_cmds,
 )
+from injector.cli import conformance_cmd
 from injector.errors import InjectorError, PlanError
 from injector.metrology import ConditionsError, InstrumentUnusable
 from injector.plots import PlotPathError
@@ -50,6 +51,7 @@ def build_parser() -> Parser:
     alarm_cmds.register(subparsers)
     record_cmds.register(subparsers)
     demo_cmd.register(subparsers)
+    conformance_cmd.register(subparsers)
     return parser
 
 

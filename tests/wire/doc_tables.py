@@ -111,24 +111,10 @@ for _axis, _unit in (("depth", "um"), ("volume", "nl")):
         MEANINGS[f"{_axis}_cal_commanded_{_unit}_{_i}"] = f"point {_i}: commanded"
         MEANINGS[f"{_axis}_cal_delivered_{_unit}_{_i}"] = f"point {_i}: delivered"
 
-_TYPES = {"B": "u8", "H": "u16", "I": "u32", "i": "i32", "h": "i16"}
-
-
 def _codes(cls: type[WireStruct]) -> list[tuple[str, int, str]]:
     """(type, size in bytes, name) for each field of a struct, in order."""
-    out, count = [], ""
-    names = iter(cls.field_names())
-    for code in cls.FORMAT.format.lstrip("<"):
-        if code.isdigit():
-            count += code
-            continue
-        if code == "s":
-            out.append((f"{count} bytes", int(count), next(names)))
-        else:
-            out.append((_TYPES[code], {"B": 1, "H": 2, "h": 2, "I": 4, "i": 4}[code],
-                        next(names)))
-        count = ""
-    return out
+    return [(f"{f.size} bytes" if f.kind == "text" else f.kind, f.size, f.name)
+            for f in cls.layout()]
 
 
 def _range(name: str) -> str:
