@@ -10,13 +10,14 @@ from drivers.driver import Driver
 from drivers.serial_link import serial_driver
 from drivers.urls import PortURL, PortURLError, open_url_driver
 from drivers.values import ValueRefused
-from simulator.gun import GUN_PARAMETERS, GunOptions, SimulatedGun
+from simulator.gun import GUN_PARAMETERS, GunOptions, SimulatedGun, unique_serial
 
 
 def gun_options_from(url: str, parsed: PortURL) -> GunOptions:
-    """The simulator's options from a sim:// URL, each checked against its limit."""
+    """The simulator's options from a sim:// URL, each checked against its limit; a serial
+    number of its own unless the URL gives one."""
     known = set(GUN_PARAMETERS) | {"fault"}
-    options = GunOptions()
+    options = GunOptions(serial_number=unique_serial())
     for name, raw in parsed.params.items():
         if name not in known:
             raise PortURLError(url, f"unknown simulator parameter {name!r} (known: "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 from dataclasses import dataclass, field, replace
 
 from drivers.config import CONFIG_RANGES, DeviceConfig
@@ -27,6 +28,8 @@ class GunOptions:
     """Everything `injector sim` and `sim://` URLs can set."""
 
     serial_number: str = "SIM-000001"
+    """Fixed for a gun built here, so golden vectors and tests stay reproducible; `injector
+    sim`, `sim://` and the test fixtures draw a `unique_serial()` instead."""
     volume_gain: float = 1.0
     depth_offset_mm: float = 0.0
     backlash_mm: float = 0.0
@@ -94,6 +97,13 @@ GUN_PARAMETERS: dict[str, Quantity | Text] = {
 }
 """Every simulator parameter with its type and limits: `sim://` URLs, `injector sim` and
 `SimulatedGun` all check through this one table."""
+
+
+def unique_serial() -> str:
+    """A serial number no other simulated gun has (SIM- and eight random hex digits): the
+    record keys calibrations, sessions and boots by serial, so two simulated guns sharing one
+    would pass one gun's calibration, and its reboots, to the other."""
+    return f"SIM-{secrets.token_hex(4).upper()}"
 
 
 class NvramError(ValueError):

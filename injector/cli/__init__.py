@@ -12,7 +12,8 @@ from drivers.values import ValueRefused
 from injector.cli.common import OptionRefused, Parser, UsageError
 from injector.cli.logs import configure_logging
 from injector.cli import (
-    alarm_cmds, calibration_cmds, record_cmds, catalog_cmds, demo_cmd, device_cmds, exit_codes, session_cmds,
+    alarm_cmds, calibration_cmds, record_cmds, catalog_cmds, demo_cmd, exit_codes, status_cmd,
+    session_cmds, sim_cmd,
 )
 from injector.errors import InjectorError, PlanError
 from injector.plots import PlotPathError
@@ -36,7 +37,8 @@ def build_parser() -> Parser:
                "by SIGTERM, 129 by SIGHUP (the gun held and the session recorded first)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     catalog_cmds.register(subparsers)
-    device_cmds.register(subparsers)
+    sim_cmd.register(subparsers)
+    status_cmd.register(subparsers)
     session_cmds.register(subparsers)
     calibration_cmds.register(subparsers)
     alarm_cmds.register(subparsers)
