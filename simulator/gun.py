@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from drivers.config import CONFIG_RANGES, DeviceConfig
 from drivers.transport import ByteTransport, MemoryEnd, memory_pipe
-from drivers.values import Quantity, Text
+from drivers.values import Quantity, Text, ValueRefused
 from simulator.faults import FaultPlan, LinkFaults
 from simulator.firmware import Firmware
 from simulator.modbus_adapter import ModbusAdapter
@@ -52,6 +53,24 @@ class GunOptions:
     nvram: str | None = None
     """A file that keeps the gun's configuration (its calibration included) across runs, as
     a real gun's non-volatile memory does: read at power-up, written on every change."""
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, object], **defaults) -> GunOptions:
+        """Options from named values (a sim:// URL's text, a test marker's numbers), each
+        checked against its limit; `fault` is one fault or a comma-separated or listed few.
+        `defaults` apply where `values` give nothing."""
+        options = cls(**defaults)
+        for name, value in values.items():
+            if name == "fault":
+                faults = value.split(",") if isinstance(value, str) else list(value)
+                options.faults.extend(f for f in faults if f)
+            elif name in GUN_PARAMETERS:
+                setattr(options, name, GUN_PARAMETERS[name].check(value))
+            else:
+                known = ", ".join(sorted({*GUN_PARAMETERS, "fault"}))
+                raise ValueRefused(name, value, f"is not a simulator parameter (known: "
+                                                f"{known})", known)
+        return options.checked()
 
     def checked(self) -> GunOptions:
         """These options, or ValueRefused naming the first one outside its limit: garbage in

@@ -1,35 +1,23 @@
-"""Calibration from the command line, with the simulator and its instruments in another
-process on their own ptys."""
+"""Calibration from the command line, with the simulator and its instruments on their own
+ptys (the plugin's injector_sim_ports)."""
 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.looptime(False)
 
 
-@pytest.fixture
-def sim_with_instruments():
-    proc = subprocess.Popen([sys.executable, "-m", "injector", "sim", "--serial", "--balance",
-                             "--gauge", "--depth-offset-mm", "0.2", "--volume-gain", "1.07"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        yield [proc.stdout.readline().strip() for _ in range(3)]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
-
-
-def test_calibrate_depth_and_verify_through_the_instrument_ports(sim_with_instruments, tmp_path):
-    port, balance, gauge = sim_with_instruments
-    db = str(tmp_path / "record.db")
+@pytest.mark.injector_sim(depth_offset_mm=0.2, volume_gain=1.07)
+def test_calibrate_depth_and_verify_through_the_instrument_ports(injector_sim_ports,
+                                                                 injector_record):
+    ports = injector_sim_ports
+    port, balance, gauge = ports.serial, ports.balance, ports.gauge
+    db = str(injector_record)
     common = ["--port", port, "--db", db, "--person", "tech A. Novak"]
     done = run_cli("calibrate", "depth", *common, "--gauge", gauge, "--depths", "1,2,3",
                    "--shots-each", "1", "--json", timeout=120)

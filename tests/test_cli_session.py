@@ -151,53 +151,38 @@ def test_a_dead_link_ends_the_run_failed_within_a_second(tmp_path):
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
-def start_sim(*options: str) -> tuple[subprocess.Popen, str]:
-    sim = subprocess.Popen([sys.executable, "-m", "injector", "sim", "--serial", *options],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    return sim, sim.stdout.readline().strip()
+@pytest.mark.injector_sim(fault="occlusion@3")
+def test_a_latched_alarm_refuses_the_next_run_until_a_person_acknowledges_it(injector_sim,
+                                                                             injector_record):
+    db, port = injector_record, injector_sim
+    run = ["run", "--port", port, "--preset", "nappage-superficial", "--zone", "face",
+           "--needle", "32G-4mm", "--shots", "5", "--db", str(db)]
+    first = run_cli(*run)
+    assert first.returncode == 1 and "alarm occlusion" in first.stderr
+    # The gun stays latched: the next run is refused in one line that says what to do,
+    # and nothing is recorded for it.
+    refused = run_cli(*run)
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert "alarm occlusion latched" in refused.stderr
+    assert f"injector alarm ack --port {port} --person NAME" in refused.stderr
+    assert len(Store(db).history()) == 1
+    listed = json.loads(run_cli("alarm", "list", "--port", port, "--json", "--db",
+                                str(db)).stdout)
+    assert [a["name"] for a in listed["alarms"]] == ["occlusion"]
+    acked = run_cli("alarm", "ack", "--port", port, "--person", "Dr. A. Ilić", "--db",
+                    str(db))
+    assert acked.returncode == 0, acked.stderr
+    assert "acknowledged occlusion (recorded: Dr. A. Ilić)" in acked.stdout
+    store = Store(db)
+    (alarm,) = store.alarms(store.history()[-1].id)
+    assert (alarm["name"], alarm["acknowledged_by"]) == ("occlusion", "Dr. A. Ilić")
+    again = run_cli(*run)
+    assert again.returncode == 0, again.stderr
 
 
-def test_a_latched_alarm_refuses_the_next_run_until_a_person_acknowledges_it(tmp_path):
-    db = tmp_path / "record.db"
-    sim, port = start_sim("--fault", "occlusion@3")
-    try:
-        run = ["run", "--port", port, "--preset", "nappage-superficial", "--zone", "face",
-               "--needle", "32G-4mm", "--shots", "5", "--db", str(db)]
-        first = run_cli(*run)
-        assert first.returncode == 1 and "alarm occlusion" in first.stderr
-        # The gun stays latched: the next run is refused in one line that says what to do,
-        # and nothing is recorded for it.
-        refused = run_cli(*run)
-        assert refused.returncode == 1
-        assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
-        assert "alarm occlusion latched" in refused.stderr
-        assert f"injector alarm ack --port {port} --person NAME" in refused.stderr
-        assert len(Store(db).history()) == 1
-        listed = json.loads(run_cli("alarm", "list", "--port", port, "--json", "--db",
-                                    str(db)).stdout)
-        assert [a["name"] for a in listed["alarms"]] == ["occlusion"]
-        acked = run_cli("alarm", "ack", "--port", port, "--person", "Dr. A. Ilić", "--db",
-                        str(db))
-        assert acked.returncode == 0, acked.stderr
-        assert "acknowledged occlusion (recorded: Dr. A. Ilić)" in acked.stdout
-        store = Store(db)
-        (alarm,) = store.alarms(store.history()[-1].id)
-        assert (alarm["name"], alarm["acknowledged_by"]) == ("occlusion", "Dr. A. Ilić")
-        again = run_cli(*run)
-        assert again.returncode == 0, again.stderr
-    finally:
-        sim.send_signal(signal.SIGINT)
-        sim.wait(timeout=10)
-
-
-def test_acknowledging_an_alarm_that_is_not_latched_is_one_line(tmp_path):
-    sim, port = start_sim()
-    try:
-        done = run_cli("alarm", "ack", "--port", port, "--person", "Dr. X", "occlusion",
-                       "--db", str(tmp_path / "r.db"))
-        assert done.returncode == 1
-        assert done.stderr == ("injector: error: alarm 'occlusion' is not latched on this gun "
-                               "(latched: none)\n")
-    finally:
-        sim.send_signal(signal.SIGINT)
-        sim.wait(timeout=10)
+def test_acknowledging_an_alarm_that_is_not_latched_is_one_line(injector_sim, injector_record):
+    done = run_cli("alarm", "ack", "--port", injector_sim, "--person", "Dr. X", "occlusion")
+    assert done.returncode == 1
+    assert done.stderr == ("injector: error: alarm 'occlusion' is not latched on this gun "
+                           "(latched: none)\n")
