@@ -1,22 +1,99 @@
 """The machine output: every JSON document the command line prints or writes, built here so
-that each carries `schema_version` and one name per concept (`session_id` for a session,
-`serial_number` for a gun), as published in docs/schemas/."""
+that each carries `schema_version` and one name per concept, as published in docs/schemas/:
+a session is `session_id`, a gun is `serial_number`, an alarm's row is `alarm_id`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from drivers.codes import alarm_name
+from drivers.messages import DeviceState, Identity, Status, StatusFlags
+from injector.planner import Plan
+from injector.session import SessionResult
+from injector.store import SessionRow
 from simulator.serve import ServedPorts
 
 SCHEMA_VERSION = 1
 """Raised when a document changes incompatibly (a key renamed, removed or retyped); a new
 key is not a new version."""
 
+RECORD_NAMES = {"id": "session_id", "device_serial": "serial_number"}
+"""The record's column names, as the documents name the same concepts."""
+
+
+def _document(fields: dict) -> dict:
+    return {"schema_version": SCHEMA_VERSION} | fields
+
+
+def status(identity: Identity, status: Status) -> dict:
+    """`injector status --json`: who the gun is and how it is."""
+    flags = StatusFlags(status.flags)
+    return _document({
+        "serial_number": identity.serial_number, "model": identity.model,
+        "firmware_version": identity.firmware_version,
+        "protocol_version": identity.protocol_version,
+        "config_hash": f"{identity.config_hash:08x}", "boot_id": f"{identity.boot_id:08x}",
+        "state": DeviceState(status.state).name.lower(),
+        "homed": StatusFlags.HOMED in flags,
+        "needle_present": StatusFlags.NEEDLE_PRESENT in flags,
+        "syringe_present": StatusFlags.SYRINGE_PRESENT in flags,
+        "program_loaded": StatusFlags.PROGRAM_LOADED in flags,
+        "alarms": [alarm_name(status.active_alarm)] if status.active_alarm else [],
+        "alarm_count": status.alarm_count,
+        "depth_mm": status.depth_um / 1000, "plunger_mm": status.plunger_um / 1000,
+        "pressure_kpa": status.pressure_kpa, "shots_done": status.shots_done,
+        "volume_measured_ul": status.volume_measured_nl / 1000,
+        "volume_delivered_ul": status.volume_delivered_nl / 1000,
+        "syringe_remaining_ul": status.syringe_remaining_nl / 1000,
+    })
+
+
+def plan(result: Plan, picture: Path | None = None) -> dict:
+    """`injector plan --json`."""
+    return _document(result.summary() | ({"plot": str(picture)} if picture else {}))
+
+
+def session_summary(result: SessionResult, picture: Path | None = None) -> dict:
+    """`injector run --json` and `injector demo --json`: how the session ended, its volumes
+    along the chain of quantities."""
+    return _document(result.summary | ({"plot": str(picture)} if picture else {}))
+
+
+def history(rows: list[SessionRow]) -> dict:
+    """`injector history --json`: the recorded sessions, newest first."""
+    return _document({"sessions": [{
+        "session_id": row.id, "serial_number": row.device_serial, "preset": row.preset,
+        "zone": row.zone, "needle": row.needle, "person": row.person,
+        "started_at": row.started_at, "status": row.status, "shots_done": row.shots_done,
+        "volume_delivered_ul": row.volume_delivered_ul} for row in rows]})
+
+
+def _named(row: dict) -> dict:
+    return {RECORD_NAMES.get(key, key): value for key, value in row.items()}
+
+
+def session(record: dict, alarms: list[dict], state_changes: list[dict],
+            gaps: list[dict]) -> dict:
+    """`injector session show --json`: one recorded session, its alarms (with who
+    acknowledged them), state changes and the gaps the record knows it has."""
+    return _document(_named(record) | {
+        "alarms": [{"alarm_id" if key == "id" else key: value for key, value in alarm.items()}
+                   for alarm in alarms],
+        "state_changes": state_changes, "gaps": gaps})
+
+
+def session_export(record: dict, alarms: list[dict], state_changes: list[dict],
+                   gaps: list[dict], shots: list[dict]) -> dict:
+    """`injector session export --format json`: the session as `session show` gives it,
+    and every shot."""
+    return session(record, alarms, state_changes, gaps) | {"shots": shots}
+
 
 def sim_ready(ports: ServedPorts, pid: int) -> dict:
     """`injector sim --ready-file`: each port as the URL `--port` takes (the instruments as
     the paths `--balance` and `--gauge` take), None for a port not served. The RTU pty is
     8N1 (a pty has no parity to set, simulator/modbus_server.py), so its URL says so."""
-    return {
-        "schema_version": SCHEMA_VERSION,
+    return _document({
         "serial_number": ports.serial_number,
         "pid": pid,
         "serial": ports.serial,
@@ -24,4 +101,4 @@ def sim_ready(ports: ServedPorts, pid: int) -> dict:
         "modbus_tcp": f"modbus-tcp://{ports.modbus_tcp}" if ports.modbus_tcp else None,
         "balance": ports.balance,
         "gauge": ports.gauge,
-    }
+    })

@@ -295,7 +295,7 @@ def _summary(controller: Controller, the_plan: Plan, target: int, duration_s: fl
     record = controller.store.session(controller.session_id)
     return {
         "session_id": controller.session_id,
-        "device": controller.identity.serial_number if controller.identity else None,
+        "serial_number": controller.identity.serial_number if controller.identity else None,
         "preset": the_plan.preset.name, "zone": the_plan.zone.name,
         "needle": the_plan.needle.name, "person": record.get("person"),
         "planned_shots": target, "shots_done": record["shots_done"],

@@ -34,7 +34,8 @@ def test_run_json_history_show_and_export(tmp_path):
     assert (summary["shots_done"], summary["requested_ul"], summary["delivered_ul"],
             summary["alarms"]) == (12, 120.0, 120.0, [])
     history = json.loads(run_cli("history", "--json", env=env_with(db)).stdout)
-    assert history[0]["id"] == summary["session_id"] and history[0]["status"] == "completed"
+    assert history["sessions"][0]["session_id"] == summary["session_id"]
+    assert history["sessions"][0]["status"] == "completed"
     shown = json.loads(run_cli("session", "show", str(summary["session_id"]), "--json",
                                "--db", str(db)).stdout)
     assert shown["shots_done"] == 12 and shown["status"] == "completed"
@@ -109,7 +110,7 @@ def test_a_session_killed_mid_run_leaves_a_whole_record(tmp_path):
     assert len(recorded) >= reported[-1]["shots_done"]
     assert recorded == list(range(1, len(recorded) + 1))
     history = json.loads(run_cli("history", "--json", "--db", str(db)).stdout)
-    assert history[0]["status"] == "interrupted"
+    assert history["sessions"][0]["status"] == "interrupted"
 
 
 @pytest.mark.parametrize("sig, code, words", [

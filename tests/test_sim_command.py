@@ -58,7 +58,7 @@ def test_two_sim_sessions_on_one_record_are_two_guns_not_one_rebooted(tmp_path):
     run = ["run", "--port", "sim://", "--preset", "pinpoint", "--zone", "back", "--needle",
            "30g-6mm", "--shots", "2", "--json", "--db", db]
     first, second = json.loads(run_cli(*run).stdout), json.loads(run_cli(*run).stdout)
-    assert first["device"] != second["device"]
+    assert first["serial_number"] != second["serial_number"]
     shown = json.loads(run_cli("session", "show", str(second["session_id"]), "--json", "--db",
                                db).stdout)
     assert shown["gaps"] == []

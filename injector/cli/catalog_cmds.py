@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from injector import inputs
+from injector import documents, inputs
 from injector.cli.common import (
     add_catalog_options, add_value, catalog_from, format_table, plot_option, print_json,
 )
@@ -130,7 +130,7 @@ def plan_command(args: argparse.Namespace) -> int:
         from injector.plots import plot_plan
         plot_plan(result, args.plot)
     if args.json:
-        print_json(result.summary() | ({"plot": str(args.plot)} if args.plot else {}))
+        print_json(documents.plan(result, args.plot))
     else:
         print(plan_text(result))
         if args.plot:

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from injector import inputs
+from injector import documents, inputs
 from injector.cli import exit_codes
 from injector.cli.common import (
     open_port_and_record,
@@ -147,13 +147,13 @@ async def _run(args, catalog, request: SessionRequest, stop: Stop) -> SessionRes
         store.close()
 
 
-def print_result(result: SessionResult, as_json: bool, extra: dict | None = None) -> None:
-    s = result.summary
+def print_result(result: SessionResult, as_json: bool, picture: Path | None = None) -> None:
+    s = documents.session_summary(result, picture)
     if as_json:
-        print_json(s | (extra or {}))
+        print_json(s)
         return
     print(f"session {result.session_id} {result.status}: {result.reason}")
-    print(f"  {s['preset']} on {s['zone']} with {s['needle']}, gun {s['device']}")
+    print(f"  {s['preset']} on {s['zone']} with {s['needle']}, gun {s['serial_number']}")
     print(f"  shots      {s['shots_done']} of {s['planned_shots']}"
           + (f" ({s['interrupted_shots']} interrupted)" if s['interrupted_shots'] else ""))
     print(f"  volume     requested {s['requested_ul']:.1f} ul, delivered {s['delivered_ul']:.1f} ul"
@@ -169,14 +169,14 @@ def history_command(args: argparse.Namespace) -> int:
     path = Path(args.db) if args.db else default_db_path()
     if not path.exists():
         if args.json:
-            print_json([])
+            print_json(documents.history([]))
         else:
             print(f"no sessions recorded (no record at {path})")
         return 0
     store = Store(path, readonly=True)
     rows = store.history(args.limit)
     if args.json:
-        print_json([row.__dict__ for row in rows])
+        print_json(documents.history(rows))
     elif rows:
         print(format_table(["id", "started", "status", "gun", "by", "preset", "zone", "shots",
                             "delivered ul"],
@@ -190,27 +190,26 @@ def history_command(args: argparse.Namespace) -> int:
 
 def show_command(args: argparse.Namespace) -> int:
     store = Store(args.db, readonly=True)
-    session = store.session(args.id)
-    alarms, states = store.alarms(args.id), store.state_changes(args.id)
-    gaps = store.gaps(args.id)
+    session = documents.session(store.session(args.id), store.alarms(args.id),
+                                store.state_changes(args.id), store.gaps(args.id))
     if args.json:
-        print_json(session | {"alarms": alarms, "state_changes": states, "gaps": gaps})
+        print_json(session)
         return 0
-    print(f"session {session['id']}: {session['status']}"
+    print(f"session {session['session_id']}: {session['status']}"
           + (f" ({session['end_reason']})" if session["end_reason"] else ""))
-    for key in ("device_serial", "person", "preset", "zone", "needle", "started_at",
+    for key in ("serial_number", "person", "preset", "zone", "needle", "started_at",
                 "ended_at", "planned_shots", "shots_done", "volume_requested_ul",
                 "volume_delivered_ul", "volume_to_skin_estimate_ul", "volume_commanded_ul",
                 "volume_measured_ul"):
         print(f"  {key:28} {session[key]}")
-    for alarm in alarms:
+    for alarm in session["alarms"]:
         ack = (f"acknowledged by {alarm['acknowledged_by']}" if alarm["acknowledged_by"]
                else "not acknowledged")
         print(f"  alarm {alarm['name']} at shot {alarm['shot_index']} ({ack})")
     if session["recovered_shots"]:
         print(f"  recovered  {session['recovered_shots']} shot(s) read back from the gun after "
               "the controller stopped")
-    for gap in gaps:
+    for gap in session["gaps"]:
         print(f"  gap        {gap['reason']}")
     return 0
 
@@ -220,8 +219,9 @@ def export_command(args: argparse.Namespace) -> int:
     session = store.session(args.id)
     shots = store.shots(args.id)
     if args.format == "json":
-        print_json({"session": session, "shots": shots, "alarms": store.alarms(args.id),
-                    "state_changes": store.state_changes(args.id)})
+        print_json(documents.session_export(session, store.alarms(args.id),
+                                            store.state_changes(args.id), store.gaps(args.id),
+                                            shots))
         return 0
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=["session_id", *shots[0].keys()] if shots else

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from drivers.codes import alarm_name
-from drivers.messages import DeviceState, StatusFlags
+from drivers.messages import Identity, Status
+from injector import documents
 from injector.cli.common import print_json
 from injector.ports import open_driver
 
@@ -26,49 +26,29 @@ def register(subparsers) -> None:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    report = asyncio.run(_status(args.port))
+    report = documents.status(*asyncio.run(_status(args.port)))
     if args.json:
         print_json(report)
-    else:
-        print(f"{report['model']} serial {report['serial_number']}, firmware "
-              f"{report['firmware_version']}, protocol {report['protocol_version']}, "
-              f"config {report['config_hash']}")
-        flags = [name for name in ("homed", "needle_present", "syringe_present",
-                                   "program_loaded") if report[name]]
-        print(f"state {report['state']} ({', '.join(flags) or 'nothing ready'}); alarms: "
-              f"{', '.join(report['alarms']) or 'none'}")
-        print(f"shots {report['shots_done']}, delivered {report['volume_delivered_ul']:g} ul, "
-              f"syringe {report['syringe_remaining_ul']:g} ul, needle at "
-              f"{report['depth_mm']:g} mm, line {report['pressure_kpa']} kPa")
+        return 0
+    print(f"{report['model']} serial {report['serial_number']}, firmware "
+          f"{report['firmware_version']}, protocol {report['protocol_version']}, "
+          f"config {report['config_hash']}")
+    flags = [name for name in ("homed", "needle_present", "syringe_present",
+                               "program_loaded") if report[name]]
+    print(f"state {report['state']} ({', '.join(flags) or 'nothing ready'}); alarms: "
+          f"{', '.join(report['alarms']) or 'none'}")
+    print(f"shots {report['shots_done']}, delivered {report['volume_delivered_ul']:g} ul, "
+          f"syringe {report['syringe_remaining_ul']:g} ul, needle at "
+          f"{report['depth_mm']:g} mm, line {report['pressure_kpa']} kPa")
     return 0
 
 
-async def _status(url: str) -> dict:
+async def _status(url: str) -> tuple[Identity, Status]:
     driver, gun = open_driver(url)
     try:
         identity = await driver.connect()
-        status = await driver.status()
+        return identity, await driver.status()
     finally:
         await driver.close()
         if gun is not None:
             gun.close()
-    flags = StatusFlags(status.flags)
-    return {
-        "model": identity.model, "firmware_version": identity.firmware_version,
-        "protocol_version": identity.protocol_version,
-        "serial_number": identity.serial_number,
-        "config_hash": f"{identity.config_hash:08x}",
-        "state": DeviceState(status.state).name.lower(),
-        "homed": StatusFlags.HOMED in flags,
-        "needle_present": StatusFlags.NEEDLE_PRESENT in flags,
-        "syringe_present": StatusFlags.SYRINGE_PRESENT in flags,
-        "program_loaded": StatusFlags.PROGRAM_LOADED in flags,
-        "alarms": [alarm_name(status.active_alarm)] if status.active_alarm else [],
-        "alarm_count": status.alarm_count,
-        "depth_mm": status.depth_um / 1000, "plunger_mm": status.plunger_um / 1000,
-        "pressure_kpa": status.pressure_kpa, "shots_done": status.shots_done,
-        "volume_measured_ul": status.volume_measured_nl / 1000,
-        "volume_delivered_ul": status.volume_delivered_nl / 1000,
-        "boot_id": f"{identity.boot_id:08x}",
-        "syringe_remaining_ul": status.syringe_remaining_nl / 1000,
-    }

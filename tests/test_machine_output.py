@@ -1,0 +1,95 @@
+"""What the commands print for a machine: every document valid by its published schema
+(docs/schemas/), each with schema_version 1, and one name per concept across commands."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from injector.cli import main
+from tests.schemas import SCHEMAS, validate
+
+RUN = ["--preset", "nappage-superficial", "--zone", "face", "--needle", "32g-4mm"]
+OLD_NAMES = {"id", "device", "device_serial"}
+"""What the commands called a session and a gun before: `session_id` and `serial_number`
+now, everywhere (an alarm's row is `alarm_id`)."""
+
+
+@pytest.fixture
+def cli(capsys):
+    """`injector ARGS` in this process: (exit code, standard output as JSON)."""
+    def run(*args: str) -> tuple[int, object]:
+        code = main(list(args))
+        return code, json.loads(capsys.readouterr().out)
+    return run
+
+
+def keys(document: object) -> set[str]:
+    """Every key at any depth of a document."""
+    if isinstance(document, dict):
+        return set(document) | {k for value in document.values() for k in keys(value)}
+    if isinstance(document, list):
+        return {k for value in document for k in keys(value)}
+    return set()
+
+
+def test_every_schema_is_a_valid_draft_2020_12_schema_with_an_id():
+    from jsonschema import Draft202012Validator
+
+    names = sorted(path.stem for path in SCHEMAS.glob("*.json"))
+    assert names == ["common", "history", "plan", "session", "session-export",
+                     "session-summary", "sim-ready", "status"]
+    for name in names:
+        schema = json.loads((SCHEMAS / f"{name}.json").read_text())
+        Draft202012Validator.check_schema(schema)
+        assert schema["$id"] == f"urn:injector:schema:{name}"
+
+
+@pytest.mark.looptime(False)
+def test_status_and_plan_validate(cli):
+    code, status = cli("status", "--port", "sim://?serial_number=SIM-SCHEMA-1", "--json")
+    assert code == 0
+    validate(status, "status")
+    assert status["serial_number"] == "SIM-SCHEMA-1"
+    code, planned = cli("plan", *RUN, "--shots", "40", "--json")
+    assert code == 0
+    validate(planned, "plan")
+    for document in (status, planned):
+        assert document["schema_version"] == 1 and not keys(document) & OLD_NAMES
+
+
+@pytest.mark.looptime(False)
+def test_a_session_summary_history_show_and_export_validate_and_name_alike(cli,
+                                                                          injector_record):
+    code, completed = cli("run", "--port", "sim://", *RUN, "--shots", "4", "--json")
+    assert code == 0
+    code, aborted = cli("run", "--port", "sim://?fault=occlusion@2", *RUN, "--shots", "4",
+                        "--json")
+    assert code == 1
+    for summary in (completed, aborted):
+        validate(summary, "session-summary")
+    assert (completed["status"], aborted["status"]) == ("completed", "aborted")
+    code, history = cli("history", "--json")
+    validate(history, "history")
+    assert [s["session_id"] for s in history["sessions"]] == [aborted["session_id"],
+                                                             completed["session_id"]]
+    assert [s["serial_number"] for s in history["sessions"]] == [aborted["serial_number"],
+                                                                completed["serial_number"]]
+    code, shown = cli("session", "show", str(aborted["session_id"]), "--json")
+    validate(shown, "session")
+    assert (shown["session_id"], shown["serial_number"]) == (aborted["session_id"],
+                                                            aborted["serial_number"])
+    assert [a["name"] for a in shown["alarms"]] == ["occlusion"]
+    code, exported = cli("session", "export", str(completed["session_id"]), "--format", "json")
+    validate(exported, "session-export")
+    assert [s["shot_index"] for s in exported["shots"]] == [1, 2, 3, 4]
+    for document in (completed, aborted, history, shown, exported):
+        assert document["schema_version"] == 1 and not keys(document) & OLD_NAMES
+
+
+@pytest.mark.looptime(False)
+def test_history_of_a_record_not_made_yet_is_an_empty_document(cli, tmp_path):
+    code, history = cli("history", "--json", "--db", str(tmp_path / "none.db"))
+    validate(history, "history")
+    assert (code, history["sessions"]) == (0, [])
