@@ -4,10 +4,13 @@ a session is `session_id`, a gun is `serial_number`, an alarm's row is `alarm_id
 
 from __future__ import annotations
 
+from dataclasses import fields
+from enum import Enum
 from pathlib import Path
 
 from drivers.codes import alarm_name
 from drivers.messages import DeviceState, Identity, Status, StatusFlags
+from injector.events import EndEvent, Event
 from injector.planner import Plan
 from injector.session import SessionResult
 from injector.store import SessionRow
@@ -87,6 +90,21 @@ def session_export(record: dict, alarms: list[dict], state_changes: list[dict],
     """`injector session export --format json`: the session as `session show` gives it,
     and every shot."""
     return session(record, alarms, state_changes, gaps) | {"shots": shots}
+
+
+def event(happened: Event, started_s: float) -> dict:
+    """One line of `injector run --events`: its type, its session (null before the session
+    is recorded), when on the wall clock (`at`) and in seconds since the run started on the
+    session's own clock (`elapsed_s`: virtual in tests), and what happened."""
+    details = {f.name: getattr(happened, f.name) for f in fields(happened)
+               if f.name not in ("session_id", "loop_s", "at")}
+    details = {name: value.value if isinstance(value, Enum) else value
+               for name, value in details.items()}
+    if isinstance(happened, EndEvent):
+        details["summary"] = _document(happened.summary)
+    return _document({"type": happened.type.value, "session_id": happened.session_id,
+                      "at": happened.at.isoformat(timespec="milliseconds"),
+                      "elapsed_s": round(happened.loop_s - started_s, 3)} | details)
 
 
 def sim_ready(ports: ServedPorts, pid: int) -> dict:

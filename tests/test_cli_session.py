@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from injector.store import Store
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, read_shots, run_cli
 
 pytestmark = pytest.mark.looptime(False)
 
@@ -80,7 +80,7 @@ def test_a_refused_preset_is_exit_3(tmp_path):
 
 
 def start_long_run(db) -> subprocess.Popen:
-    """`injector run` of 2000 shots, printing a JSON line per recorded shot."""
+    """`injector run` of 2000 shots, printing its events as JSON lines."""
     return subprocess.Popen(
         [sys.executable, "-m", "injector", "run", "--port", "sim://", "--preset",
          "nappage-superficial", "--zone", "face", "--needle", "32G-4mm", "--shots", "2000",
@@ -91,11 +91,7 @@ def start_long_run(db) -> subprocess.Popen:
 def test_a_session_killed_mid_run_leaves_a_whole_record(tmp_path):
     db = tmp_path / "record.db"
     proc = start_long_run(db)
-    reported = []
-    for line in proc.stdout:
-        reported.append(json.loads(line))
-        if len(reported) == 25:
-            break
+    reported = read_shots(proc.stdout, 25)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     raw = sqlite3.connect(db)
@@ -122,9 +118,7 @@ def test_a_stop_signal_holds_the_gun_and_records_the_session_as_interrupted(tmp_
                                                                               code, words):
     db = tmp_path / "record.db"
     proc = start_long_run(db)
-    for count, _ in enumerate(proc.stdout, start=1):
-        if count == 10:
-            break
+    read_shots(proc.stdout, 10)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == code

@@ -38,7 +38,7 @@ def test_every_schema_is_a_valid_draft_2020_12_schema_with_an_id():
     from jsonschema import Draft202012Validator
 
     names = sorted(path.stem for path in SCHEMAS.glob("*.json"))
-    assert names == ["common", "history", "plan", "session", "session-export",
+    assert names == ["common", "event", "history", "plan", "session", "session-export",
                      "session-summary", "sim-ready", "status"]
     for name in names:
         schema = json.loads((SCHEMAS / f"{name}.json").read_text())

@@ -21,7 +21,7 @@ from injector.session import SessionRequest, run_session
 from injector.store import Store
 from simulator.gun import SimulatedGun
 from drivers.serial_link import serial_driver
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, read_shots, run_cli
 from tests.rig import CATALOG
 
 
@@ -79,9 +79,7 @@ def test_a_killed_controller_leaves_no_shot_out_of_the_record(injector_sim, inje
     run = subprocess.Popen([sys.executable, "-m", "injector", *run_args(port, db, 2000),
                             "--events"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True, cwd=REPO)
-    for count, _ in enumerate(run.stdout, start=1):
-        if count == 20:
-            break
+    read_shots(run.stdout, 20)
     run.send_signal(signal.SIGKILL)
     run.wait(timeout=10)
     # The gun fires on until its watchdog stops it; those shots are in its event ring.

@@ -18,6 +18,7 @@ from injector.cli.common import (
 )
 from injector.cli.progress import SessionProgress
 from injector.controller import Controller
+from injector.events import Event
 from injector.cli.signals import Stop, stop_on_signals
 from injector.session import AlarmLatched, SessionRequest, SessionResult, run_session
 from injector.store import DB_ENV, Store, default_db_path
@@ -61,7 +62,9 @@ def register(subparsers) -> None:
     add_value(p, "--person", inputs.PERSON, "who runs the session (recorded)",
               default="operator")
     p.add_argument("--events", action="store_true",
-                   help="print each recorded shot as a JSON line while running")
+                   help="write the session's events (state, shot, alarm, refill, hold, end) "
+                        "as JSON lines on standard output while running, and nothing else "
+                        "(docs/schemas/event.json); the summary goes to standard error")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run_command)
 
@@ -107,12 +110,12 @@ def run_command(args: argparse.Namespace) -> int:
         result = interrupted.args[0] if interrupted.args and isinstance(
             interrupted.args[0], SessionResult) else None
         if result is not None:
-            print_result(result, args.json)
+            report_result(result, args)
         print("injector: session interrupted: gun held, needle retracted", file=sys.stderr)
         return stop.exit_code
     except AlarmLatched as latched:
         raise AlarmLatched(latched.names, port=args.port) from None
-    print_result(result, args.json)
+    report_result(result, args)
     if result.status != "completed":
         print(f"injector: error: session {result.session_id} {result.status}: {result.reason}",
               file=sys.stderr)
@@ -125,18 +128,13 @@ async def _run(args, catalog, request: SessionRequest, stop: Stop) -> SessionRes
     controller = Controller(driver, store, person=request.person)
 
     progress = SessionProgress(request.shots or 0, enabled=not (args.json or args.events))
-
-    def on_shot(recorded: int, ctl: Controller) -> None:
-        progress.update(recorded, ctl)
-        if args.events:
-            print(json.dumps({"event": "shot", "session_id": ctl.session_id,
-                              "shots_done": recorded,
-                              "delivered_ul": round(ctl.account.delivered_ul, 3)}),
-                  flush=True)
+    if args.events:
+        controller.events.add(event_lines(asyncio.get_running_loop().time()))
     try:
         with progress, stop_on_signals() as signalled:
             try:
-                return await run_session(controller, catalog, request, on_shot=on_shot,
+                return await run_session(controller, catalog, request,
+                                         on_shot=progress.update,
                                          stop_reason=lambda: signalled.reason)
             finally:
                 stop.signal = signalled.signal
@@ -147,22 +145,46 @@ async def _run(args, catalog, request: SessionRequest, stop: Stop) -> SessionRes
         store.close()
 
 
-def print_result(result: SessionResult, as_json: bool, picture: Path | None = None) -> None:
+def event_lines(started_s: float):
+    """`run --events`: each event one JSON line on standard output, flushed at once."""
+    def write(event: Event) -> None:
+        sys.stdout.write(json.dumps(documents.event(event, started_s)) + "\n")
+        sys.stdout.flush()
+    return write
+
+
+def report_result(result: SessionResult, args: argparse.Namespace) -> None:
+    """The summary: as a document on standard output with --json; with --events the end
+    event carried it, and the text goes to standard error, standard output being the
+    events' alone."""
+    if args.events:
+        if not args.json:
+            print_result(result, False, file=sys.stderr)
+        return
+    print_result(result, args.json)
+
+
+def print_result(result: SessionResult, as_json: bool, picture: Path | None = None,
+                 file=None) -> None:
     s = documents.session_summary(result, picture)
     if as_json:
         print_json(s)
         return
-    print(f"session {result.session_id} {result.status}: {result.reason}")
-    print(f"  {s['preset']} on {s['zone']} with {s['needle']}, gun {s['serial_number']}")
+    out = file or sys.stdout
+    print(f"session {result.session_id} {result.status}: {result.reason}", file=out)
+    print(f"  {s['preset']} on {s['zone']} with {s['needle']}, gun {s['serial_number']}",
+          file=out)
     print(f"  shots      {s['shots_done']} of {s['planned_shots']}"
-          + (f" ({s['interrupted_shots']} interrupted)" if s['interrupted_shots'] else ""))
+          + (f" ({s['interrupted_shots']} interrupted)" if s['interrupted_shots'] else ""),
+          file=out)
     print(f"  volume     requested {s['requested_ul']:.1f} ul, delivered {s['delivered_ul']:.1f} ul"
-          f", reaching the skin (estimate) {s['to_skin_estimate_ul']:.1f} ul")
+          f", reaching the skin (estimate) {s['to_skin_estimate_ul']:.1f} ul", file=out)
     print(f"  gun        commanded {s['commanded_ul']:.1f} ul, plunger measured "
-          f"{s['measured_ul']:.1f} ul (through the calibration: delivered)")
+          f"{s['measured_ul']:.1f} ul (through the calibration: delivered)", file=out)
     if s["syringe_remaining_ul"] is not None:
-        print(f"  syringe    {s['syringe_remaining_ul']:.0f} ul left, {s['refills']} refill(s)")
-    print(f"  alarms     {', '.join(s['alarms']) or 'none'}")
+        print(f"  syringe    {s['syringe_remaining_ul']:.0f} ul left, {s['refills']} refill(s)",
+              file=out)
+    print(f"  alarms     {', '.join(s['alarms']) or 'none'}", file=out)
 
 
 def history_command(args: argparse.Namespace) -> int:
