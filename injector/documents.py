@@ -107,6 +107,18 @@ def event(happened: Event, started_s: float) -> dict:
                       "elapsed_s": round(happened.loop_s - started_s, 3)} | details)
 
 
+def error(kind: str, exit_code: int, message: str, *, value: object = None,
+          limit: str | None = None, session_id: int | None = None,
+          log: str | None = None) -> dict:
+    """Under --json, an error on standard error instead of its line: what kind (the exit
+    code's meaning), the line's message, and what it carries: the value refused and its
+    limit, the session that ended, the log holding an unexpected error's trace."""
+    carried = {"value": value, "limit": limit, "session_id": session_id, "log": log}
+    return _document({"type": "error", "exit_code": exit_code, "kind": kind,
+                      "message": message}
+                     | {name: v for name, v in carried.items() if v is not None})
+
+
 def sim_ready(ports: ServedPorts, pid: int) -> dict:
     """`injector sim --ready-file`: each port as the URL `--port` takes (the instruments as
     the paths `--balance` and `--gauge` take), None for a port not served. The RTU pty is

@@ -14,6 +14,7 @@ import pytest
 
 from injector.store import Store
 from tests.conftest import REPO, read_shots, run_cli
+from tests.schemas import validate
 
 pytestmark = pytest.mark.looptime(False)
 
@@ -79,13 +80,13 @@ def test_a_refused_preset_is_exit_3(tmp_path):
     assert "preset infiltration is not for zone eyelids; it is for abdomen" in done.stderr
 
 
-def start_long_run(db) -> subprocess.Popen:
+def start_long_run(db, *options: str) -> subprocess.Popen:
     """`injector run` of 2000 shots, printing its events as JSON lines."""
     return subprocess.Popen(
         [sys.executable, "-m", "injector", "run", "--port", "sim://", "--preset",
          "nappage-superficial", "--zone", "face", "--needle", "32G-4mm", "--shots", "2000",
-         "--events", "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, cwd=REPO)
+         "--events", "--db", str(db), *options], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, cwd=REPO)
 
 
 def test_a_session_killed_mid_run_leaves_a_whole_record(tmp_path):
@@ -128,6 +129,20 @@ def test_a_stop_signal_holds_the_gun_and_records_the_session_as_interrupted(tmp_
     assert row.status == "interrupted"
     assert words in store.session(row.id)["end_reason"]
     assert store.session(row.id)["ended_at"] is not None        # recorded at once, not later
+
+
+def test_a_stop_signal_under_json_ends_the_events_and_writes_one_error_document(tmp_path):
+    proc = start_long_run(tmp_path / "record.db", "--json")
+    read_shots(proc.stdout, 5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    end = json.loads(out.splitlines()[-1])
+    validate(end, "event")
+    assert (end["type"], end["status"]) == ("end", "interrupted")
+    error = json.loads(err)
+    validate(error, "error")
+    assert (proc.returncode, error["exit_code"], error["kind"]) == (143, 143, "interrupted")
+    assert error["message"] == "session interrupted: gun held, needle retracted"
 
 
 def test_a_dead_link_ends_the_run_failed_within_a_second(tmp_path):

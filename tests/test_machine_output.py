@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -38,8 +39,8 @@ def test_every_schema_is_a_valid_draft_2020_12_schema_with_an_id():
     from jsonschema import Draft202012Validator
 
     names = sorted(path.stem for path in SCHEMAS.glob("*.json"))
-    assert names == ["common", "event", "history", "plan", "session", "session-export",
-                     "session-summary", "sim-ready", "status"]
+    assert names == ["common", "error", "event", "history", "plan", "session",
+                     "session-export", "session-summary", "sim-ready", "status"]
     for name in names:
         schema = json.loads((SCHEMAS / f"{name}.json").read_text())
         Draft202012Validator.check_schema(schema)
@@ -93,3 +94,56 @@ def test_history_of_a_record_not_made_yet_is_an_empty_document(cli, tmp_path):
     code, history = cli("history", "--json", "--db", str(tmp_path / "none.db"))
     validate(history, "history")
     assert (code, history["sessions"]) == (0, [])
+
+
+def error_of(capsys, *args: str) -> tuple[int, dict]:
+    """`injector ARGS`: its exit code and the one JSON document on standard error."""
+    code = main(list(args))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    document = json.loads(err)
+    validate(document, "error")
+    assert document["exit_code"] == code
+    return code, document
+
+
+@pytest.mark.looptime(False)
+@pytest.mark.parametrize("args, code, kind, carried", [
+    (["plan", *RUN, "--shots", "-5", "--json"], 3, "refused",
+     {"value": "-5", "limit": "a whole number from 1 and up to 10,000,000"}),
+    (["status", "--port", "bogus://x", "--json"], 3, "refused", {}),
+    (["run", "--port", "sim://", "--json"], 2, "usage", {}),
+    (["frobnicate", "--json"], 2, "usage", {}),
+    (["session", "show", "7", "--json", "--db", "/nonexistent/r.db"], 1, "failed", {}),
+])
+def test_under_json_an_error_is_one_document_on_standard_error(capsys, injector_record, args,
+                                                               code, kind, carried):
+    exit_code, document = error_of(capsys, *args)
+    assert (exit_code, document["kind"]) == (code, kind)
+    assert {name: document[name] for name in carried} == carried
+
+
+@pytest.mark.looptime(False)
+def test_a_session_that_ends_early_names_itself_in_its_error(capsys, injector_record):
+    code, document = error_of(capsys, "run", "--port", "sim://?fault=occlusion@2", *RUN,
+                              "--shots", "4", "--json")
+    assert (code, document["kind"]) == (1, "failed")
+    assert document["message"].startswith(f"session {document['session_id']} aborted: alarm "
+                                           "occlusion")
+
+
+@pytest.mark.looptime(False)
+def test_an_unexpected_error_under_json_names_the_log(capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a fault of this program")
+    monkeypatch.setattr("injector.cli.catalog_cmds.plan", broken)
+    code, document = error_of(capsys, "plan", *RUN, "--shots", "4", "--json")
+    assert (code, document["kind"]) == (1, "unexpected")
+    assert document["message"].startswith("unexpected RuntimeError: a fault of this program")
+    assert document["log"] == os.environ["INJECTOR_LOG"]
+
+
+@pytest.mark.looptime(False)
+def test_without_json_an_error_stays_one_line_of_text(capsys):
+    assert main(["plan", *RUN, "--shots", "-5"]) == 3
+    assert capsys.readouterr().err.startswith("injector: error: --shots -5: below the least")

@@ -16,6 +16,7 @@ from injector.cli.common import (
     open_port_and_record,
     add_catalog_options, add_value, catalog_from, format_table, print_json, typed,
 )
+from injector.cli.outcomes import Interrupted, SessionEnded
 from injector.cli.progress import SessionProgress
 from injector.controller import Controller
 from injector.events import Event
@@ -111,15 +112,13 @@ def run_command(args: argparse.Namespace) -> int:
             interrupted.args[0], SessionResult) else None
         if result is not None:
             report_result(result, args)
-        print("injector: session interrupted: gun held, needle retracted", file=sys.stderr)
-        return stop.exit_code
+        raise Interrupted(stop.exit_code, "session interrupted: gun held, needle "
+                                          "retracted") from None
     except AlarmLatched as latched:
         raise AlarmLatched(latched.names, port=args.port) from None
     report_result(result, args)
     if result.status != "completed":
-        print(f"injector: error: session {result.session_id} {result.status}: {result.reason}",
-              file=sys.stderr)
-        return exit_codes.FAILED
+        raise SessionEnded(result)
     return exit_codes.OK
 
 
