@@ -13,7 +13,7 @@ from drivers.messages import DeviceState, Identity, Status, StatusFlags
 from injector.events import EndEvent, Event
 from injector.planner import Plan
 from injector.session import SessionResult
-from injector.store import SessionRow
+from injector.store import SessionRow, VerifyReport
 from simulator.serve import ServedPorts
 
 SCHEMA_VERSION = 1
@@ -22,6 +22,7 @@ key is not a new version."""
 
 RECORD_NAMES = {"id": "session_id", "device_serial": "serial_number"}
 """The record's column names, as the documents name the same concepts."""
+CALIBRATION_NAMES = {"id": "calibration_id", "device_serial": "serial_number"}
 
 
 def _document(fields: dict) -> dict:
@@ -71,8 +72,8 @@ def history(rows: list[SessionRow]) -> dict:
         "volume_delivered_ul": row.volume_delivered_ul} for row in rows]})
 
 
-def _named(row: dict) -> dict:
-    return {RECORD_NAMES.get(key, key): value for key, value in row.items()}
+def _named(row: dict, names: dict = RECORD_NAMES) -> dict:
+    return {names.get(key, key): value for key, value in row.items()}
 
 
 def session(record: dict, alarms: list[dict], state_changes: list[dict],
@@ -90,6 +91,53 @@ def session_export(record: dict, alarms: list[dict], state_changes: list[dict],
     """`injector session export --format json`: the session as `session show` gives it,
     and every shot."""
     return session(record, alarms, state_changes, gaps) | {"shots": shots}
+
+
+def presets(listed: list[dict]) -> dict:
+    """`injector presets --json`: the technique presets, by name."""
+    return _document({"presets": listed})
+
+
+def calibration_result(result: dict) -> dict:
+    """`injector calibrate dose|depth --json`: the calibration recorded and stored on the
+    gun: its fit, the measured points, its expiry."""
+    return _document(result)
+
+
+def verification(result: dict) -> dict:
+    """`injector calibrate verify --json`: each point judged against its tolerance, and the
+    calibration that was in force."""
+    return _document(result)
+
+
+def calibrations(items: list[dict]) -> dict:
+    """`injector calibration list --json`: every recorded calibration, newest first."""
+    return _document({"calibrations": [_named(item, CALIBRATION_NAMES) for item in items]})
+
+
+def calibration(item: dict) -> dict:
+    """`injector calibration show --json`: one recorded calibration."""
+    return _document(_named(item, CALIBRATION_NAMES))
+
+
+def alarms(latched: list[dict]) -> dict:
+    """`injector alarm list --json`: a gun's latched alarms, with what to do."""
+    return _document({"alarms": latched})
+
+
+def acknowledgement(result: dict) -> dict:
+    """`injector alarm ack --json`: what was acknowledged, by whom, and what stays."""
+    return _document(result)
+
+
+def record_check(path: Path, report: VerifyReport) -> dict:
+    """`injector record verify --json`: whether the record is whole and unchanged, and the
+    first thing that breaks it."""
+    problem = report.problem
+    return _document({"record": str(path), "intact": report.intact, "rows": report.rows,
+                      "tables": report.tables,
+                      "problem": None if problem is None else {
+                          "table": problem.table, "row": problem.rowid, "what": problem.what}})
 
 
 def event(happened: Event, started_s: float) -> dict:

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tests.conftest import run_cli
+from tests.schemas import validate
 
 pytestmark = pytest.mark.looptime(False)
 
@@ -22,12 +23,14 @@ def test_calibrate_depth_and_verify_through_the_instrument_ports(injector_sim_po
     done = run_cli("calibrate", "depth", *common, "--gauge", gauge, "--depths", "1,2,3",
                    "--shots-each", "1", "--json", timeout=120)
     assert done.returncode == 0, done.stderr
+    validate(json.loads(done.stdout), "calibration-result")
     fit = json.loads(done.stdout)["fit"]
     assert (fit["kind"], round(fit["offset"], 3)) == ("linear", 0.2)
     verified = run_cli("calibrate", "verify", *common, "--balance", balance, "--gauge", gauge,
                        "--volumes", "10", "--depths", "2", "--shots-each", "1", "--json",
                        timeout=120)
     result = json.loads(verified.stdout)
+    validate(result, "verification")
     by_kind = {p["kind"]: p for p in result["points"]}
     assert by_kind["depth"]["pass"] and abs(by_kind["depth"]["error_mm"]) <= 0.05
     assert not by_kind["dose"]["pass"]                   # dose not calibrated yet: 7% over
@@ -35,13 +38,17 @@ def test_calibrate_depth_and_verify_through_the_instrument_ports(injector_sim_po
     for key in ("set_ul", "mean_ul", "error_ul", "pass"):
         assert key in by_kind["dose"]
     listed = json.loads(run_cli("calibration", "list", "--json", "--db", db).stdout)
-    assert [(c["kind"], c["status"], c["person"]) for c in listed] == [
-        ("depth", "active", "tech A. Novak")]
-    marked = run_cli("calibration", "mark-bad", str(listed[0]["id"]), "--reason",
+    validate(listed, "calibrations")
+    (made,) = listed["calibrations"]
+    assert (made["kind"], made["status"], made["person"], made["serial_number"]) == (
+        "depth", "active", "tech A. Novak", ports.serial_number)
+    marked = run_cli("calibration", "mark-bad", str(made["calibration_id"]), "--reason",
                      "gauge not zeroed", "--db", db)
     assert marked.returncode == 0
-    assert json.loads(run_cli("calibration", "show", str(listed[0]["id"]), "--json", "--db",
-                              db).stdout)["status"] == "bad"
+    shown = json.loads(run_cli("calibration", "show", str(made["calibration_id"]), "--json",
+                               "--db", db).stdout)
+    validate(shown, "calibration")
+    assert shown["status"] == "bad"
 
 
 def test_dose_calibration_without_a_balance_is_refused(tmp_path):

@@ -39,8 +39,10 @@ def test_every_schema_is_a_valid_draft_2020_12_schema_with_an_id():
     from jsonschema import Draft202012Validator
 
     names = sorted(path.stem for path in SCHEMAS.glob("*.json"))
-    assert names == ["common", "error", "event", "history", "plan", "session",
-                     "session-export", "session-summary", "sim-ready", "status"]
+    assert names == ["alarm-ack", "alarms", "calibration", "calibration-result",
+                     "calibrations", "common", "error", "event", "history", "plan", "presets",
+                     "record-verify", "session", "session-export", "session-summary",
+                     "sim-ready", "status", "verification"]
     for name in names:
         schema = json.loads((SCHEMAS / f"{name}.json").read_text())
         Draft202012Validator.check_schema(schema)
@@ -147,3 +149,27 @@ def test_an_unexpected_error_under_json_names_the_log(capsys, monkeypatch):
 def test_without_json_an_error_stays_one_line_of_text(capsys):
     assert main(["plan", *RUN, "--shots", "-5"]) == 3
     assert capsys.readouterr().err.startswith("injector: error: --shots -5: below the least")
+
+
+@pytest.mark.looptime(False)
+def test_presets_and_record_verify_validate(cli, injector_record):
+    code, listed = cli("presets", "--json")
+    validate(listed, "presets")
+    assert "nappage-superficial" in [p["name"] for p in listed["presets"]]
+    code, checked = cli("record", "verify", "--json")
+    validate(checked, "record-verify")
+    assert (code, checked["intact"], checked["problem"]) == (0, True, None)
+
+
+@pytest.mark.looptime(False)
+@pytest.mark.injector_sim(fault="occlusion@2")
+def test_alarm_list_and_acknowledgement_validate(cli, injector_sim, injector_record, capsys):
+    assert main(["run", "--port", injector_sim, *RUN, "--shots", "3"]) == 1
+    capsys.readouterr()
+    code, latched = cli("alarm", "list", "--port", injector_sim, "--json")
+    validate(latched, "alarms")
+    assert [a["name"] for a in latched["alarms"]] == ["occlusion"]
+    code, acknowledged = cli("alarm", "ack", "--port", injector_sim, "--person", "CI", "--json")
+    validate(acknowledged, "alarm-ack")
+    assert ([a["name"] for a in acknowledged["acknowledged"]], acknowledged["by"],
+            acknowledged["still_latched"]) == (["occlusion"], "CI", [])

@@ -9,7 +9,7 @@ import sys
 from drivers.instruments import Balance, DepthGauge
 from injector.calibration import DOSE_VOLUMES_UL, DEPTHS_MM, calibrate, verify
 from drivers.values import ValueRefused
-from injector import inputs
+from injector import documents, inputs
 from injector.cli.common import (
     open_port_and_record,
     OptionRefused, add_catalog_options, add_value, catalog_from, format_table, plot_option,
@@ -120,7 +120,8 @@ def calibrate_command(args: argparse.Namespace) -> int:
     check_calibration_args(args)
     result = asyncio.run(_calibrate(args))
     if args.json:
-        print_json(result)
+        print_json(documents.verification(result) if args.what == "verify"
+                   else documents.calibration_result(result))
     elif args.what == "verify":
         rows = [[p["kind"], f"{p.get('set_ul', p.get('set_mm')):g}",
                  f"{p.get('mean_ul', p.get('mean_mm')):.3f}",
@@ -193,7 +194,7 @@ async def _calibrate(args) -> dict:
 def list_command(args: argparse.Namespace) -> int:
     items = Store(args.db, readonly=True).calibrations()
     if args.json:
-        print_json(items)
+        print_json(documents.calibrations(items))
     elif items:
         print(format_table(["id", "gun", "kind", "fit", "status", "by", "made", "expires",
                             "shots since"],
@@ -209,7 +210,7 @@ def list_command(args: argparse.Namespace) -> int:
 def show_command(args: argparse.Namespace) -> int:
     item = Store(args.db, readonly=True).calibration(args.id)
     if args.json:
-        print_json(item)
+        print_json(documents.calibration(item))
         return 0
     print(f"calibration {item['id']}: {item['kind']} of {item['device_serial']}, "
           f"{item['status']}, by {item['person']} at {item['created_at'][:19]}")

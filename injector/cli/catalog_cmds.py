@@ -64,7 +64,7 @@ def preset_json(preset: Preset) -> dict:
 def presets_command(args: argparse.Namespace) -> int:
     presets = sorted(catalog_from(args).presets.values(), key=lambda p: p.name)
     if args.json:
-        print_json([preset_json(p) for p in presets])
+        print_json(documents.presets([preset_json(p) for p in presets]))
         return 0
     # Every cell is a catalog name or a number (profiles.names), so no cell can split or
     # repaint the table; "origin" tells a technician's own presets from the shipped library.
