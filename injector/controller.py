@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -102,9 +103,10 @@ class Controller:
         """The most the session may deliver, in delivered nl."""
         self.session_id: int | None = None
         self.account = Account()
-        self.session_shots: list[tuple[ShotDone, int]] = []
-        """This session's shots in the gun's order, each with the session's delivered nl up
-        to it: the n-th is the n-th the record commits, reported once it has."""
+        self.unreported_shots: deque[tuple[ShotDone, int]] = deque()
+        """This session's shots not reported yet, in the gun's order, each with the
+        session's delivered nl up to it: the record commits them in this order, and the
+        session reports (and drops) each once it has."""
         self.latched: dict[int, int] = {}
         """Latched alarm code -> its row in the record."""
         self.device_state: DeviceState | None = None
@@ -431,7 +433,7 @@ class Controller:
         account.measured_nl += shot.measured_nl
         account.delivered_nl += shot.delivered_nl
         if self.session_id is not None:
-            self.session_shots.append((shot, account.delivered_nl))
+            self.unreported_shots.append((shot, account.delivered_nl))
         if self.status is not None:
             # The gun's own figure after this shot: the host follows it, never its own sum.
             self.status = replace(self.status, syringe_remaining_nl=shot.syringe_remaining_nl)

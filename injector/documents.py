@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import fields
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drivers.codes import alarm_name
 from drivers.messages import DeviceState, Identity, Status, StatusFlags
@@ -14,7 +15,9 @@ from injector.events import EndEvent, Event
 from injector.planner import Plan
 from injector.session import SessionResult
 from injector.store import SessionRow, VerifyReport
-from simulator.serve import ServedPorts
+
+if TYPE_CHECKING:                       # the simulator is composed in by the command line
+    from simulator.serve import ServedPorts
 
 SCHEMA_VERSION = 1
 """Raised when a document changes incompatibly (a key renamed, removed or retyped); a new

@@ -201,13 +201,11 @@ class _ShotReporter:
 
     def __call__(self) -> None:
         controller = self.controller
-        if self.on_shot is None and not controller.events:
-            return
         while self.reported < controller.shots_recorded():
             self.reported += 1
+            shot, session_delivered_nl = controller.unreported_shots.popleft()
             if self.on_shot is not None:
                 self.on_shot(self.reported, controller)
-            shot, session_delivered_nl = controller.session_shots[self.reported - 1]
             controller.publish(
                 ShotEvent, shots_done=self.reported, shot_index=shot.shot_index,
                 depth_mm=shot.depth_reached_um / 1000, delivered_ul=shot.delivered_nl / 1000,

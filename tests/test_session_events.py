@@ -136,3 +136,17 @@ def test_events_are_all_that_run_writes_to_standard_output(injector_record, caps
     assert lines[-1]["type"] == "end" and lines[-1]["summary"]["alarms"] == ["occlusion"]
     assert "session 1 aborted: alarm occlusion" in err          # the summary, for a person
     assert "shots      3 of 5" in err
+
+
+async def test_a_shot_is_kept_only_until_it_is_reported(injector_sim_memory, injector_record):
+    # Without a listener too: a 10,000-shot session keeps none of its shots in memory.
+    store = Store(injector_record)
+    driver, _ = open_driver(injector_sim_memory)
+    controller = Controller(driver, store)
+    try:
+        result = await run_session(controller, CATALOG, SessionRequest(
+            "nappage-superficial", "face", "32G-4mm", shots=150))
+    finally:
+        await controller.close()
+        store.close()
+    assert result.summary["shots_done"] == 150 and not controller.unreported_shots
