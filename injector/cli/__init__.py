@@ -1,4 +1,5 @@
-"""The `injector` command line: one subcommand module per job, errors as one line."""
+"""The `injector` command line: one subcommand module per job, errors as one line (one JSON
+document under --json)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from collections.abc import Sequence
 from drivers.errors import DriverError, UnitRangeError
 from drivers.urls import PortURLError
 from drivers.values import ValueRefused, shown
-from injector.cli.common import OptionRefused, Parser, UsageError
 from injector import documents
+from injector.cli import (
+    alarm_cmds, calibration_cmds, catalog_cmds, demo_cmd, exit_codes, record_cmds,
+    session_cmds, sim_cmd, status_cmd,
+)
+from injector.cli.common import OptionRefused, Parser, UsageError
 from injector.cli.logs import configure_logging
 from injector.cli.outcomes import ErrorKind, Interrupted, SessionEnded
-from injector.cli import (
-    alarm_cmds, calibration_cmds, record_cmds, catalog_cmds, demo_cmd, exit_codes, status_cmd,
-    session_cmds, sim_cmd,
-)
 from injector.errors import InjectorError, PlanError
 from injector.plots import PlotPathError
 from profiles.errors import ProfileError
