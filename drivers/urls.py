@@ -59,9 +59,9 @@ class PortURL:
             if any(not " " <= c <= "~" for c in name + value):
                 raise PortURLError(url, f"{name} holds a control or non-ASCII character")
         location = parts.netloc + parts.path
-        if parts.scheme == "sim" and location:
-            raise PortURLError(url, "sim:// takes no host or path; give sim:// or "
-                                    "sim://?PARAMETER=VALUE")
+        if parts.scheme == "sim" and (parts.path or "@" in parts.netloc or ":" in parts.netloc):
+            raise PortURLError(url, "sim:// takes no path, port or user; give sim://, "
+                                    "sim://?PARAMETER=VALUE or sim://NAME (a named gun)")
         if parts.scheme in ("serial", "modbus-rtu") and (parts.netloc
                                                          or not parts.path.startswith("/")):
             raise PortURLError(url, f"expected {parts.scheme}:///dev/... (an absolute device "

@@ -280,7 +280,7 @@ async def calibrate(controller: Controller, catalog: Catalog, kind: str, *, pers
         reason = f"{kind} calibration {calibration_id} recorded"
     except BaseException as exc:
         status, reason = "aborted", str(exc) or type(exc).__name__
-        await make_safe(controller)
+        await make_safe(controller, "the calibration run stopped")
         raise
     finally:
         await end_run(controller, status, reason or "calibration")
@@ -315,7 +315,7 @@ async def verify(controller: Controller, catalog: Catalog, *, person: str,
                               | {"unit": "mm", "commanded": s.commanded})
     except BaseException:
         status = "aborted"
-        await make_safe(controller)
+        await make_safe(controller, "the calibration run stopped")
         raise
     finally:
         await end_run(controller, status, "verification")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -23,6 +24,7 @@ from drivers.messages import StatusFlags, latched_codes
 from drivers.sequence import seq_distance
 from injector.calibration_state import ActiveCalibration, in_force
 from injector.errors import InjectorError
+from injector.events import AlarmEvent, Event, HoldEvent, Publisher, RefillEvent, StateEvent
 from injector.machine import CONNECTED, INTERLOCKS, RUNNING, build_machine
 from injector.planner import Plan
 from injector.reconcile import Reconciliation
@@ -85,6 +87,8 @@ class Controller:
         self.driver = driver
         self.store = store
         self.person = person
+        self.events = Publisher()
+        """Where the session's events go (injector/events.py): interfaces add listeners."""
         self.fsm = _MachineModel(self)
         self.machine = build_machine(self.fsm)
         self.identity = None
@@ -99,6 +103,10 @@ class Controller:
         """The most the session may deliver, in delivered nl."""
         self.session_id: int | None = None
         self.account = Account()
+        self.unreported_shots: deque[tuple[ShotDone, int]] = deque()
+        """This session's shots not reported yet, in the gun's order, each with the
+        session's delivered nl up to it: the record commits them in this order, and the
+        session reports (and drops) each once it has."""
         self.latched: dict[int, int] = {}
         """Latched alarm code -> its row in the record."""
         self.device_state: DeviceState | None = None
@@ -193,8 +201,18 @@ class Controller:
 
     def on_state_change(self) -> None:
         self._record_state("host", self._last_state, self.state, self._cause)
+        self.publish(StateEvent, previous=self._last_state, state=self.state,
+                     cause=self._cause)
         self._last_state = self.state
         self._notify()
+
+    def publish(self, kind: type[Event], **fields) -> None:
+        """An event of this session, stamped with the loop's clock and the wall clock."""
+        if not self.events:
+            return
+        self.events.publish(kind(session_id=self.session_id,
+                                 loop_s=asyncio.get_running_loop().time(),
+                                 at=datetime.now(timezone.utc), **fields))
 
     def _record_state(self, side: str, previous: str, state: str, cause: str) -> None:
         serial = self.identity.serial_number if self.identity else "?"
@@ -348,7 +366,7 @@ class Controller:
 
     async def _hold_now(self) -> None:
         try:
-            await self.driver.hold()
+            await self.hold(f"the record cannot be written: {self.record_failure}")
         except DriverError as exc:
             log.error("hold after the record failed: %s", exc)
 
@@ -414,6 +432,8 @@ class Controller:
         account.commanded_nl += commanded
         account.measured_nl += shot.measured_nl
         account.delivered_nl += shot.delivered_nl
+        if self.session_id is not None:
+            self.unreported_shots.append((shot, account.delivered_nl))
         if self.status is not None:
             # The gun's own figure after this shot: the host follows it, never its own sum.
             self.status = replace(self.status, syringe_remaining_nl=shot.syringe_remaining_nl)
@@ -426,6 +446,9 @@ class Controller:
                                       **self._device_event())
         self.latched[alarm.code] = row
         known = ALARMS.get(alarm_name(alarm.code))
+        self.publish(AlarmEvent, code=alarm.code, name=alarm_name(alarm.code),
+                     severity=known.severity if known else Severity.STOP,
+                     shot_index=alarm.shot_index)
         if known is None or known.severity is Severity.STOP:
             if alarm.code == ALARMS["emergency_stop"].code:
                 if self.state in CONNECTED and self.state != "estop":
@@ -460,7 +483,7 @@ class Controller:
         if self.state in RUNNING:
             self._go("mismatch")
         try:
-            await self.driver.hold()
+            await self.hold(why)
         except Exception as exc:        # noqa: BLE001 - already faulting
             log.error("hold after mismatch failed: %s", exc)
 
@@ -510,8 +533,13 @@ class Controller:
         self._fire("inject")
         await self.driver.fire(count)
 
-    async def pause(self) -> None:
+    async def hold(self, reason: str) -> None:
+        """Tell the gun to hold (stop, retract, wait), saying why to the event listeners."""
+        self.publish(HoldEvent, reason=reason)
         await self.driver.hold()
+
+    async def pause(self) -> None:
+        await self.hold("paused by the clinician")
         if self.state in ("injecting", "armed"):
             self._go("pause")
 
@@ -550,6 +578,7 @@ class Controller:
             self._fire("unload")
         await self.driver.syringe_loaded(volume_nl)
         self.account.refills += 1
+        self.publish(RefillEvent, refills=self.account.refills, syringe_ul=volume_nl / 1000)
         await self.prime(prime_nl)
         if self.plan is not None:
             await self.driver.load_program(self.plan.program)

@@ -1,38 +1,28 @@
-"""Open a driver from a URL, including `sim://` (a simulated gun inside this process, reached
-through the real serial codec over an in-memory link).
+"""Open a driver from a URL, including the simulated guns inside this process, reached
+through the real serial codec over an in-memory link:
 
     sim://?volume_gain=1.07&depth_offset_mm=0.2&fault=occlusion@12&drop_rate=0.05
+    sim://SIM-BENCH-1      (a gun added by name: injector/named_guns.py)
 """
 
 from __future__ import annotations
 
-import difflib
 
 from drivers.driver import Driver
 from drivers.serial_link import serial_driver
 from drivers.urls import PortURL, PortURLError, check_url, open_url_driver
-from drivers.values import ValueRefused, quoted
-from simulator.gun import GUN_PARAMETERS, GunOptions, SimulatedGun
+from drivers.values import ValueRefused
+from injector.named_guns import NAMED_GUNS
+from simulator.gun import GunOptions, SimulatedGun, unique_serial
 
 
 def gun_options_from(url: str, parsed: PortURL) -> GunOptions:
-    """The simulator's options from a sim:// URL, each checked against its limit."""
-    known = set(GUN_PARAMETERS) | {"fault"}
-    options = GunOptions()
-    for name, raw in parsed.params.items():
-        if name not in known:
-            near = difflib.get_close_matches(name, sorted(known), n=1)
-            raise PortURLError(url, f"unknown simulator parameter {quoted(name)}"
-                                    + (f"; did you mean {near[0]}?" if near else
-                                       " (injector sim --help lists them)"))
-        if name == "fault":
-            options.faults.extend(f for f in raw.split(",") if f)
-            continue
-        try:
-            setattr(options, name, GUN_PARAMETERS[name].check(raw))
-        except ValueRefused as refused:
-            raise PortURLError(url, str(refused)) from None
-    return options.checked()
+    """The simulator's options from a sim:// URL, each checked against its limit; a serial
+    number of its own unless the URL gives one."""
+    try:
+        return GunOptions.from_values(parsed.params, serial_number=unique_serial())
+    except ValueRefused as refused:
+        raise PortURLError(url, str(refused)) from None
 
 
 def check_port_url(url: str) -> None:
@@ -46,8 +36,15 @@ def check_port_url(url: str) -> None:
 
 
 def open_driver(url: str) -> tuple[Driver, SimulatedGun | None]:
-    """The driver for `url`, and the embedded gun when the URL is sim://."""
+    """The driver for `url`, and the gun when the URL made one (the caller closes it);
+    a named gun outlives the connection, so it is not returned."""
     parsed = PortURL.parse(url)
+    if parsed.scheme == "sim" and parsed.location:
+        if parsed.params:
+            raise PortURLError(url, "a named gun's options are given when it is added; "
+                                    "give sim://NAME alone")
+        gun = NAMED_GUNS.gun(parsed.location, url)
+        return serial_driver(gun.memory_port, name=url), None
     if parsed.scheme == "sim":
         gun = SimulatedGun(gun_options_from(url, parsed))
         return serial_driver(gun.memory_port, name="sim"), gun

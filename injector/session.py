@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 from drivers.codes import ALARMS
 from drivers.errors import DriverError
-from drivers.messages import DeviceState
+from drivers.messages import DeviceState, ShotFlags
 from drivers.values import ValueRefused
 from injector import inputs
 from injector.controller import AlarmStop, Controller, InterlockError
 from injector.errors import InjectorError
+from injector.events import EndEvent, ShotEvent
 from injector.planner import PRIME_UL, Overrides, Plan, plan
 from injector.store import StoreError
 from injector.checklist import Checklist, ChecklistError
@@ -209,7 +210,7 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     except (asyncio.CancelledError, KeyboardInterrupt):
         status, reason = "interrupted", stop_reason()
     if status != "completed":
-        await make_safe(controller)
+        await make_safe(controller, reason)
     try:
         await asyncio.to_thread(controller.store.flush)
     except StoreError as exc:
@@ -223,6 +224,7 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     report()
     result = SessionResult(controller.session_id, status, reason,
                            summary | {"status": status, "reason": reason})
+    controller.publish(EndEvent, status=status, reason=reason, summary=result.summary)
     if status == "interrupted":
         raise KeyboardInterrupt(result)
     return result
@@ -234,8 +236,8 @@ async def _durable(future: Future):
 
 
 class _ShotReporter:
-    """Passes on each shot once the record has committed it, so a report is never ahead of
-    what a power cut would leave."""
+    """Passes on each shot (to `on_shot` and as an event) once the record has committed it,
+    so a report is never ahead of what a power cut would leave."""
 
     def __init__(self, controller: Controller,
                  on_shot: Callable[[int, Controller], None] | None) -> None:
@@ -244,11 +246,18 @@ class _ShotReporter:
         self.reported = 0
 
     def __call__(self) -> None:
-        if self.on_shot is None:
-            return
-        while self.reported < self.controller.shots_recorded():
+        controller = self.controller
+        while self.reported < controller.shots_recorded():
             self.reported += 1
-            self.on_shot(self.reported, self.controller)
+            shot, session_delivered_nl = controller.unreported_shots.popleft()
+            if self.on_shot is not None:
+                self.on_shot(self.reported, controller)
+            controller.publish(
+                ShotEvent, shots_done=self.reported, shot_index=shot.shot_index,
+                depth_mm=shot.depth_reached_um / 1000, delivered_ul=shot.delivered_nl / 1000,
+                session_delivered_ul=session_delivered_nl / 1000,
+                syringe_remaining_ul=shot.syringe_remaining_nl / 1000,
+                interrupted=bool(shot.flags & ShotFlags.INTERRUPTED))
 
 
 async def _treat(controller: Controller, the_plan: Plan, target: int, budget_nl: int,
@@ -306,12 +315,12 @@ async def _change_syringe(controller: Controller, request: SessionRequest, volum
     await controller.change_syringe(volume_nl, prime_nl)
 
 
-async def make_safe(controller: Controller) -> None:
+async def make_safe(controller: Controller, reason: str = "stopped") -> None:
     """Stop the gun, see the needle out of the skin, and leave the gun disarmed (idle, where
     nothing moves and its watchdog need not be fed) before the session is closed."""
     try:
         if controller.state in ("injecting", "armed", "paused", "priming"):
-            await controller.driver.hold()
+            await controller.hold(reason)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RETRACT_WAIT_S
         while loop.time() < deadline:
@@ -341,7 +350,7 @@ def _summary(controller: Controller, the_plan: Plan, target: int, duration_s: fl
     record = controller.store.session(controller.session_id)
     return {
         "session_id": controller.session_id,
-        "device": controller.identity.serial_number if controller.identity else None,
+        "serial_number": controller.identity.serial_number if controller.identity else None,
         "preset": the_plan.preset.name, "zone": the_plan.zone.name,
         "needle": the_plan.needle.name, "person": record.get("person"),
         "planned_shots": target, "shots_done": record["shots_done"],

@@ -7,13 +7,16 @@ device model, any number of bridges (serial over a pty or an in-memory pipe; Mod
 from __future__ import annotations
 
 import asyncio
+import difflib
 import os
+import secrets
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 
 from drivers.config import CONFIG_RANGES, DeviceConfig
 from drivers.transport import ByteTransport, MemoryEnd, memory_pipe
-from drivers.values import Quantity, Text
+from drivers.values import Quantity, Text, ValueRefused
 from simulator.faults import FaultPlan, LinkFaults
 from simulator.firmware import Firmware
 from simulator.instruments import VirtualBalance, VirtualGauge
@@ -29,6 +32,8 @@ class GunOptions:
     """Everything `injector sim` and `sim://` URLs can set."""
 
     serial_number: str = "SIM-000001"
+    """Fixed for a gun built here, so golden vectors and tests stay reproducible; `injector
+    sim`, `sim://` and the test fixtures draw a `unique_serial()` instead."""
     # The gun's imperfections (simulator/physics.py Imperfections, docs/calibration.md).
     volume_gain: float = Imperfections.volume_gain
     volume_nonlinearity: float = Imperfections.volume_nonlinearity
@@ -68,6 +73,25 @@ class GunOptions:
     nvram: str | None = None
     """A file that keeps the gun's configuration (its calibration included) across runs, as
     a real gun's non-volatile memory does: read at power-up, written on every change."""
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, object], **defaults) -> GunOptions:
+        """Options from named values (a sim:// URL's text, a test marker's numbers), each
+        checked against its limit; `fault` is one fault or a comma-separated or listed few.
+        `defaults` apply where `values` give nothing."""
+        options = cls(**defaults)
+        for name, value in values.items():
+            if name == "fault":
+                faults = value.split(",") if isinstance(value, str) else list(value)
+                options.faults.extend(f for f in faults if f)
+            elif name in GUN_PARAMETERS:
+                setattr(options, name, GUN_PARAMETERS[name].check(value))
+            else:
+                near = difflib.get_close_matches(name, sorted({*GUN_PARAMETERS, "fault"}), n=1)
+                raise ValueRefused(name, value, "is not a simulator parameter" + (
+                    f"; did you mean {near[0]}?" if near else " (injector sim --help lists "
+                                                               "them)"), "a simulator parameter")
+        return options.checked()
 
     def checked(self) -> GunOptions:
         """These options, or ValueRefused naming the first one outside its limit: garbage in
@@ -131,6 +155,13 @@ GUN_PARAMETERS: dict[str, Quantity | Text] = {
 }
 """Every simulator parameter with its type and limits: `sim://` URLs, `injector sim` and
 `SimulatedGun` all check through this one table."""
+
+
+def unique_serial() -> str:
+    """A serial number no other simulated gun has (SIM- and eight random hex digits): the
+    record keys calibrations, sessions and boots by serial, so two simulated guns sharing one
+    would pass one gun's calibration, and its reboots, to the other."""
+    return f"SIM-{secrets.token_hex(4).upper()}"
 
 
 class NvramError(ValueError):

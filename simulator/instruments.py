@@ -105,8 +105,9 @@ class VirtualGauge:
         return f"D S {depths[-1] if depths else 0.0:.4f} mm"
 
 
-def serve_lines(instrument) -> str:
-    """Serve an instrument's line protocol on a new pty; returns its path."""
+def serve_lines(instrument) -> tuple[FdTransport, str]:
+    """Serve an instrument's line protocol on a new pty: its transport (to close) and the
+    path a host opens."""
     transport, path = open_pty()
     buffer = bytearray()
 
@@ -118,7 +119,7 @@ def serve_lines(instrument) -> str:
             asyncio.get_running_loop().create_task(_reply(transport, instrument, line))
 
     transport.start(on_data, lambda exc: None)
-    return path
+    return transport, path
 
 
 async def _reply(transport: FdTransport, instrument, line: str) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,18 @@ def _logs_in_a_temporary_file(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     return load_catalog()
+
+
+def read_shots(events, count: int) -> list[dict]:
+    """The first `count` shot events of `injector run --events` output (an open stream)."""
+    shots = []
+    for line in events:
+        event = json.loads(line)
+        if event["type"] == "shot":
+            shots.append(event)
+            if len(shots) == count:
+                return shots
+    raise AssertionError(f"the run ended after {len(shots)} shot(s)")
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 60.0,

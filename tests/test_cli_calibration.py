@@ -1,48 +1,39 @@
-"""Calibration from the command line, with the simulator and its instruments in another
-process on their own ptys."""
+"""Calibration from the command line, with the simulator and its instruments on their own
+ptys (the plugin's injector_sim_ports)."""
 
 from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-import signal
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli
+from tests.schemas import validate
 
 pytestmark = pytest.mark.looptime(False)
 
 
-@pytest.fixture
-def sim_with_instruments():
-    proc = subprocess.Popen([sys.executable, "-m", "injector", "sim", "--serial", "--balance",
-                             "--gauge", "--depth-offset-mm", "0.2", "--volume-gain", "1.07"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        yield [proc.stdout.readline().strip() for _ in range(3)]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
-
-
-def test_calibrate_depth_and_verify_through_the_instrument_ports(sim_with_instruments, tmp_path):
-    port, balance, gauge = sim_with_instruments
-    db = str(tmp_path / "record.db")
+@pytest.mark.injector_sim(depth_offset_mm=0.2, volume_gain=1.07)
+def test_calibrate_depth_and_verify_through_the_instrument_ports(injector_sim_ports,
+                                                                 injector_record):
+    ports = injector_sim_ports
+    port, balance, gauge = ports.serial, ports.balance, ports.gauge
+    db = str(injector_record)
     common = ["--port", port, "--db", db, "--person", "tech A. Novak"]
     due = (date.today() + timedelta(days=200)).isoformat()
     gauge_id = ["--gauge-serial", "MIT-543-0042", "--gauge-due", due]
     done = run_cli("calibrate", "depth", *common, "--gauge", gauge, *gauge_id, "--depths",
                    "1,2,3", "--shots-each", "1", "--json", timeout=120)
     assert done.returncode == 0, done.stderr
+    validate(json.loads(done.stdout), "calibration-result")
     fit = json.loads(done.stdout)["fit"]
     assert fit["kind"] == "linear" and fit["offset"] == pytest.approx(0.2, abs=0.01)
     verified = run_cli("calibrate", "verify", *common, "--balance", balance, "--balance-due",
                        due, "--gauge", gauge, *gauge_id, "--volumes", "10", "--depths", "2",
                        "--shots-each", "3", "--json", timeout=120)
     result = json.loads(verified.stdout)
+    validate(result, "verification")
     by_kind = {p["kind"]: p for p in result["points"]}
     assert by_kind["depth"]["pass"] and abs(by_kind["depth"]["error"]) <= 0.05
     assert not by_kind["dose"]["pass"]                   # dose not calibrated yet: 7% over
@@ -54,13 +45,17 @@ def test_calibrate_depth_and_verify_through_the_instrument_ports(sim_with_instru
     assert balance_id["serial_number"].endswith("-BAL") and balance_id["due"] == due
     assert result["conditions"]["temperature_source"] == "balance"
     listed = json.loads(run_cli("calibration", "list", "--json", "--db", db).stdout)
-    assert [(c["kind"], c["status"], c["person"]) for c in listed] == [
-        ("depth", "active", "tech A. Novak")]
-    marked = run_cli("calibration", "mark-bad", str(listed[0]["id"]), "--reason",
+    validate(listed, "calibrations")
+    (made,) = listed["calibrations"]
+    assert (made["kind"], made["status"], made["person"], made["serial_number"]) == (
+        "depth", "active", "tech A. Novak", ports.serial_number)
+    marked = run_cli("calibration", "mark-bad", str(made["calibration_id"]), "--reason",
                      "gauge not zeroed", "--db", db)
     assert marked.returncode == 0
-    assert json.loads(run_cli("calibration", "show", str(listed[0]["id"]), "--json", "--db",
-                              db).stdout)["status"] == "bad"
+    shown = json.loads(run_cli("calibration", "show", str(made["calibration_id"]), "--json",
+                               "--db", db).stdout)
+    validate(shown, "calibration")
+    assert shown["status"] == "bad"
 
 
 def test_dose_calibration_without_a_balance_is_refused(tmp_path):

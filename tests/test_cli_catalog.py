@@ -12,7 +12,7 @@ from tests.conftest import run_cli
 def test_presets_json_lists_every_preset_with_its_source():
     done = run_cli("presets", "--json")
     assert done.returncode == 0, done.stderr
-    presets = {p["name"]: p for p in json.loads(done.stdout)}
+    presets = {p["name"]: p for p in json.loads(done.stdout)["presets"]}
     assert "nappage-superficial" in presets and "continuous-infusion" in presets
     pinpoint = presets["pinpoint"]
     for key in ("name", "technique", "depth_mm", "spacing_mm", "dose_ul", "angle_deg", "zones",

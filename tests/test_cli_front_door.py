@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from tests.schemas import validate
 
 pytestmark = pytest.mark.looptime(False)
 
@@ -60,11 +61,13 @@ def test_the_demo_runs_a_session_records_it_and_draws_it(tmp_path):
                    env={"INJECTOR_DB": str(tmp_path / "r.db"), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert (summary["shots_done"], summary["alarms"], summary["device"]) == (12, [],
-                                                                               "SIM-DEMO-01")
+    validate(summary, "session-summary")
+    assert (summary["shots_done"], summary["alarms"], summary["serial_number"]) == (
+        12, [], "SIM-DEMO-01")
     assert Path(summary["plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     history = json.loads(run_cli("history", "--json", "--db", str(tmp_path / "r.db")).stdout)
-    assert history[0]["status"] == "completed" and history[0]["shots_done"] == 12
+    assert history["sessions"][0]["status"] == "completed"
+    assert history["sessions"][0]["shots_done"] == 12
 
 
 def test_the_demo_over_modbus(tmp_path):

@@ -13,7 +13,8 @@ import sys
 import pytest
 
 from injector.store import Store
-from tests.conftest import CHECKLIST, REPO, run_cli
+from tests.conftest import CHECKLIST, REPO, read_shots, run_cli
+from tests.schemas import validate
 
 pytestmark = pytest.mark.looptime(False)
 
@@ -34,7 +35,8 @@ def test_run_json_history_show_and_export(tmp_path):
     assert (summary["shots_done"], summary["requested_ul"], summary["delivered_ul"],
             summary["alarms"]) == (12, 120.0, 120.0, [])
     history = json.loads(run_cli("history", "--json", env=env_with(db)).stdout)
-    assert history[0]["id"] == summary["session_id"] and history[0]["status"] == "completed"
+    assert history["sessions"][0]["session_id"] == summary["session_id"]
+    assert history["sessions"][0]["status"] == "completed"
     shown = json.loads(run_cli("session", "show", str(summary["session_id"]), "--json",
                                "--db", str(db)).stdout)
     assert shown["shots_done"] == 12 and shown["status"] == "completed"
@@ -78,23 +80,19 @@ def test_a_refused_preset_is_exit_3(tmp_path):
     assert "preset infiltration is not for zone eyelids; it is for abdomen" in done.stderr
 
 
-def start_long_run(db) -> subprocess.Popen:
-    """`injector run` of 2000 shots, printing a JSON line per recorded shot."""
+def start_long_run(db, *options: str) -> subprocess.Popen:
+    """`injector run` of 2000 shots, printing its events as JSON lines."""
     return subprocess.Popen(
         [sys.executable, "-m", "injector", "run", *CHECKLIST, "--port", "sim://", "--preset",
          "nappage-superficial", "--zone", "thighs", "--needle", "32G-4mm", "--shots", "2000",
-         "--events", "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, cwd=REPO)
+         "--events", "--db", str(db), *options], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, cwd=REPO)
 
 
 def test_a_session_killed_mid_run_leaves_a_whole_record(tmp_path):
     db = tmp_path / "record.db"
     proc = start_long_run(db)
-    reported = []
-    for line in proc.stdout:
-        reported.append(json.loads(line))
-        if len(reported) == 25:
-            break
+    reported = read_shots(proc.stdout, 25)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     raw = sqlite3.connect(db)
@@ -109,7 +107,7 @@ def test_a_session_killed_mid_run_leaves_a_whole_record(tmp_path):
     assert len(recorded) >= reported[-1]["shots_done"]
     assert recorded == list(range(1, len(recorded) + 1))
     history = json.loads(run_cli("history", "--json", "--db", str(db)).stdout)
-    assert history[0]["status"] == "interrupted"
+    assert history["sessions"][0]["status"] == "interrupted"
 
 
 @pytest.mark.parametrize("sig, code, words", [
@@ -121,9 +119,7 @@ def test_a_stop_signal_holds_the_gun_and_records_the_session_as_interrupted(tmp_
                                                                               code, words):
     db = tmp_path / "record.db"
     proc = start_long_run(db)
-    for count, _ in enumerate(proc.stdout, start=1):
-        if count == 10:
-            break
+    read_shots(proc.stdout, 10)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == code
@@ -133,6 +129,20 @@ def test_a_stop_signal_holds_the_gun_and_records_the_session_as_interrupted(tmp_
     assert row.status == "interrupted"
     assert words in store.session(row.id)["end_reason"]
     assert store.session(row.id)["ended_at"] is not None        # recorded at once, not later
+
+
+def test_a_stop_signal_under_json_ends_the_events_and_writes_one_error_document(tmp_path):
+    proc = start_long_run(tmp_path / "record.db", "--json")
+    read_shots(proc.stdout, 5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    end = json.loads(out.splitlines()[-1])
+    validate(end, "event")
+    assert (end["type"], end["status"]) == ("end", "interrupted")
+    error = json.loads(err)
+    validate(error, "error")
+    assert (proc.returncode, error["exit_code"], error["kind"]) == (143, 143, "interrupted")
+    assert error["message"] == "session interrupted: gun held, needle retracted"
 
 
 def test_a_dead_link_ends_the_run_failed_within_a_second(tmp_path):
@@ -151,53 +161,38 @@ def test_a_dead_link_ends_the_run_failed_within_a_second(tmp_path):
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
-def start_sim(*options: str) -> tuple[subprocess.Popen, str]:
-    sim = subprocess.Popen([sys.executable, "-m", "injector", "sim", "--serial", *options],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    return sim, sim.stdout.readline().strip()
+@pytest.mark.injector_sim(fault="occlusion@3")
+def test_a_latched_alarm_refuses_the_next_run_until_a_person_acknowledges_it(injector_sim,
+                                                                             injector_record):
+    db, port = injector_record, injector_sim
+    run = ["run", *CHECKLIST, "--port", port, "--preset", "nappage-superficial", "--zone", "face",
+           "--needle", "32G-4mm", "--shots", "5", "--db", str(db)]
+    first = run_cli(*run)
+    assert first.returncode == 1 and "alarm occlusion" in first.stderr
+    # The gun stays latched: the next run is refused in one line that says what to do,
+    # and nothing is recorded for it.
+    refused = run_cli(*run)
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert "alarm occlusion latched" in refused.stderr
+    assert f"injector alarm ack --port {port} --person NAME" in refused.stderr
+    assert len(Store(db).history()) == 1
+    listed = json.loads(run_cli("alarm", "list", "--port", port, "--json", "--db",
+                                str(db)).stdout)
+    assert [a["name"] for a in listed["alarms"]] == ["occlusion"]
+    acked = run_cli("alarm", "ack", "--port", port, "--person", "Dr. A. Ilić", "--db",
+                    str(db))
+    assert acked.returncode == 0, acked.stderr
+    assert "acknowledged occlusion (recorded: Dr. A. Ilić)" in acked.stdout
+    store = Store(db)
+    (alarm,) = store.alarms(store.history()[-1].id)
+    assert (alarm["name"], alarm["acknowledged_by"]) == ("occlusion", "Dr. A. Ilić")
+    again = run_cli(*run)
+    assert again.returncode == 0, again.stderr
 
 
-def test_a_latched_alarm_refuses_the_next_run_until_a_person_acknowledges_it(tmp_path):
-    db = tmp_path / "record.db"
-    sim, port = start_sim("--fault", "occlusion@3")
-    try:
-        run = ["run", *CHECKLIST, "--port", port, "--preset", "nappage-superficial", "--zone", "face",
-               "--needle", "32G-4mm", "--shots", "5", "--db", str(db)]
-        first = run_cli(*run)
-        assert first.returncode == 1 and "alarm occlusion" in first.stderr
-        # The gun stays latched: the next run is refused in one line that says what to do,
-        # and nothing is recorded for it.
-        refused = run_cli(*run)
-        assert refused.returncode == 1
-        assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
-        assert "alarm occlusion latched" in refused.stderr
-        assert f"injector alarm ack --port {port} --person NAME" in refused.stderr
-        assert len(Store(db).history()) == 1
-        listed = json.loads(run_cli("alarm", "list", "--port", port, "--json", "--db",
-                                    str(db)).stdout)
-        assert [a["name"] for a in listed["alarms"]] == ["occlusion"]
-        acked = run_cli("alarm", "ack", "--port", port, "--person", "Dr. A. Ilić", "--db",
-                        str(db))
-        assert acked.returncode == 0, acked.stderr
-        assert "acknowledged occlusion (recorded: Dr. A. Ilić)" in acked.stdout
-        store = Store(db)
-        (alarm,) = store.alarms(store.history()[-1].id)
-        assert (alarm["name"], alarm["acknowledged_by"]) == ("occlusion", "Dr. A. Ilić")
-        again = run_cli(*run)
-        assert again.returncode == 0, again.stderr
-    finally:
-        sim.send_signal(signal.SIGINT)
-        sim.wait(timeout=10)
-
-
-def test_acknowledging_an_alarm_that_is_not_latched_is_one_line(tmp_path):
-    sim, port = start_sim()
-    try:
-        done = run_cli("alarm", "ack", "--port", port, "--person", "Dr. X", "occlusion",
-                       "--db", str(tmp_path / "r.db"))
-        assert done.returncode == 1
-        assert done.stderr == ("injector: error: alarm 'occlusion' is not latched on this gun "
-                               "(latched: none)\n")
-    finally:
-        sim.send_signal(signal.SIGINT)
-        sim.wait(timeout=10)
+def test_acknowledging_an_alarm_that_is_not_latched_is_one_line(injector_sim, injector_record):
+    done = run_cli("alarm", "ack", "--port", injector_sim, "--person", "Dr. X", "occlusion")
+    assert done.returncode == 1
+    assert done.stderr == ("injector: error: alarm 'occlusion' is not latched on this gun "
+                           "(latched: none)\n")

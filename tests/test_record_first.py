@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import signal
 import sqlite3
 import subprocess
@@ -22,27 +21,14 @@ from injector.session import run_session
 from injector.store import Store
 from simulator.gun import SimulatedGun
 from drivers.serial_link import serial_driver
-from tests.conftest import CHECKLIST, REPO, run_cli
+from tests.conftest import CHECKLIST, REPO, read_shots, run_cli
 from tests.rig import treatment, CATALOG
 
 
-class Sim:
-    """`injector sim --serial` in its own process: a gun that outlives the controllers."""
-
-    def __init__(self, *options: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "injector", "sim", "--serial", *options],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-        self.port = self.process.stdout.readline().strip()
-
-    def status(self) -> dict:
-        done = run_cli("status", "--port", self.port, "--json")
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        self.process.wait(timeout=10)
+def gun_status(port: str) -> dict:
+    done = run_cli("status", "--port", port, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def run_args(port: str, db, shots: int) -> list[str]:
@@ -55,72 +41,65 @@ def recorded_shots(db) -> int:
         return raw.execute("SELECT COUNT(*) FROM shots").fetchone()[0]
 
 
-def file_size_limit(size: int):
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # a write fails instead of killing us
-    return limit
+def with_file_size_limit(size: int, *args: str) -> list[str]:
+    """`injector ARGS` in a child that limits the size of the files it writes: a write past
+    it fails (Python ignores SIGXFSZ), as on a full disk. Set in the child itself, so no
+    preexec_fn runs in this process, whose simulated gun has a thread."""
+    return [sys.executable, "-c", "import resource, runpy, sys; "
+            f"resource.setrlimit(resource.RLIMIT_FSIZE, ({size}, {size})); "
+            "sys.argv[0] = 'injector'; runpy.run_module('injector', run_name='__main__')",
+            *args]
 
 
-def test_a_disk_full_mid_session_holds_the_gun_and_loses_no_shot(tmp_path):
-    db = tmp_path / "record.db"
-    sim = Sim()
-    try:
-        assert run_cli(*run_args(sim.port, db, 2)).returncode == 0     # the record exists
-        room = db.stat().st_size + 160_000          # room for a few dozen shots, no more
-        full = subprocess.run([sys.executable, "-m", "injector", *run_args(sim.port, db, 400)],
-                              capture_output=True, text=True, timeout=120, cwd=REPO,
-                              preexec_fn=file_size_limit(room))
-        assert full.returncode == 1, full.stderr
-        assert full.stderr.count("\n") == 1 and "Traceback" not in full.stderr
-        assert "cannot be written" in full.stderr
-        status = sim.status()
-        assert status["state"] in ("held", "armed", "idle")          # stopped, not firing
-        assert status["shots_done"] < 402                            # it did not fire on
-        # With room again, the next connect reads back what the record missed.
-        listed = run_cli("alarm", "list", "--port", sim.port, "--db", str(db))
-        assert listed.returncode == 0, listed.stderr
-        assert recorded_shots(db) == sim.status()["shots_done"]
-        store = Store(db, readonly=True)
-        session = store.history()[0]
-        assert store.session(session.id)["recovered_shots"] > 0
-        assert store.verify().intact
-    finally:
-        sim.stop()
+def test_a_disk_full_mid_session_holds_the_gun_and_loses_no_shot(injector_sim,
+                                                                 injector_record):
+    db, port = injector_record, injector_sim
+    assert run_cli(*run_args(port, db, 2)).returncode == 0     # the record has a session
+    room = db.stat().st_size + 160_000          # room for a few dozen shots, no more
+    full = subprocess.run(with_file_size_limit(room, *run_args(port, db, 400)),
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert full.returncode == 1, full.stderr
+    assert full.stderr.count("\n") == 1 and "Traceback" not in full.stderr
+    assert "cannot be written" in full.stderr
+    status = gun_status(port)
+    assert status["state"] in ("held", "armed", "idle")          # stopped, not firing
+    assert status["shots_done"] < 402                            # it did not fire on
+    # With room again, the next connect reads back what the record missed.
+    listed = run_cli("alarm", "list", "--port", port, "--db", str(db))
+    assert listed.returncode == 0, listed.stderr
+    assert recorded_shots(db) == gun_status(port)["shots_done"]
+    store = Store(db, readonly=True)
+    session = store.history()[0]
+    assert store.session(session.id)["recovered_shots"] > 0
+    assert store.verify().intact
 
 
-def test_a_killed_controller_leaves_no_shot_out_of_the_record(tmp_path):
-    db = tmp_path / "record.db"
-    sim = Sim()
-    try:
-        run = subprocess.Popen([sys.executable, "-m", "injector", *run_args(sim.port, db, 2000),
-                                "--events"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, cwd=REPO)
-        for count, _ in enumerate(run.stdout, start=1):
-            if count == 20:
-                break
-        run.send_signal(signal.SIGKILL)
-        run.wait(timeout=10)
-        # The gun fires on until its watchdog stops it; those shots are in its event ring.
-        status = sim.status()
-        assert ALARMS["watchdog"].name in status["alarms"]
-        before = recorded_shots(db)
-        assert before < status["shots_done"]
-        listed = json.loads(run_cli("alarm", "list", "--port", sim.port, "--json", "--db",
-                                    str(db)).stdout)
-        assert [a["name"] for a in listed["alarms"]] == ["watchdog"]
-        assert recorded_shots(db) == status["shots_done"]
-        store = Store(db, readonly=True)
-        (session,) = store.history()
-        shown = store.session(session.id)
-        assert shown["status"] == "interrupted"
-        assert shown["recovered_shots"] == status["shots_done"] - before
-        (alarm,) = store.alarms(session.id)
-        assert (alarm["name"], alarm["recovered"]) == ("watchdog", 1)
-        shown_text = run_cli("session", "show", str(session.id), "--db", str(db)).stdout
-        assert "read back from the gun" in shown_text
-    finally:
-        sim.stop()
+def test_a_killed_controller_leaves_no_shot_out_of_the_record(injector_sim, injector_record):
+    db, port = injector_record, injector_sim
+    run = subprocess.Popen([sys.executable, "-m", "injector", *run_args(port, db, 2000),
+                            "--events"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, cwd=REPO)
+    read_shots(run.stdout, 20)
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=10)
+    # The gun fires on until its watchdog stops it; those shots are in its event ring.
+    status = gun_status(port)
+    assert ALARMS["watchdog"].name in status["alarms"]
+    before = recorded_shots(db)
+    assert before < status["shots_done"]
+    listed = json.loads(run_cli("alarm", "list", "--port", port, "--json", "--db",
+                                str(db)).stdout)
+    assert [a["name"] for a in listed["alarms"]] == ["watchdog"]
+    assert recorded_shots(db) == status["shots_done"]
+    store = Store(db, readonly=True)
+    (session,) = store.history()
+    shown = store.session(session.id)
+    assert shown["status"] == "interrupted"
+    assert shown["recovered_shots"] == status["shots_done"] - before
+    (alarm,) = store.alarms(session.id)
+    assert (alarm["name"], alarm["recovered"]) == ("watchdog", 1)
+    shown_text = run_cli("session", "show", str(session.id), "--db", str(db)).stdout
+    assert "read back from the gun" in shown_text
 
 
 class LockHolder(threading.Thread):

@@ -7,8 +7,8 @@ import argparse
 import asyncio
 
 from drivers.codes import ALARMS, alarm_name
-from injector import inputs
-from injector.cli.common import add_value, typed, format_table, open_port_and_record, print_json
+from injector import documents, inputs
+from injector.cli.common import add_value, format_table, open_port_and_record, print_json, typed
 from injector.cli.session_cmds import add_db_option
 from injector.controller import Controller
 from injector.errors import InjectorError
@@ -87,7 +87,7 @@ def list_command(args: argparse.Namespace) -> int:
 
     alarms = asyncio.run(_with_controller(args, work))
     if args.json:
-        print_json({"alarms": alarms})
+        print_json(documents.alarms(alarms))
     elif alarms:
         print(format_table(["alarm", "code", "severity", "what to do"],
                            [[a["name"], a["code"], a["severity"], a["action"]]
@@ -109,7 +109,7 @@ def ack_command(args: argparse.Namespace) -> int:
 
     result = asyncio.run(_with_controller(args, work))
     if args.json:
-        print_json(result)
+        print_json(documents.acknowledgement(result))
         return 0
     if not result["acknowledged"]:
         print("no alarm latched")

@@ -16,7 +16,7 @@ from profiles.errors import PresetUseError
 from injector.cli import metrology_cmds
 from injector.cli.instrument_setup import open_instruments
 from drivers.values import ValueRefused
-from injector import inputs
+from injector import documents, inputs
 from injector.cli.common import (
     open_port_and_record,
     OptionRefused, add_catalog_options, add_value, catalog_from, format_table, plot_option,
@@ -111,7 +111,8 @@ def calibrate_command(args: argparse.Namespace) -> int:
     except AlarmLatched as latched:
         raise AlarmLatched(latched.names, port=args.port) from None
     if args.json:
-        print_json(result)
+        print_json(documents.verification(result) if args.what == "verify"
+                   else documents.calibration_result(result))
     elif args.what == "verify":
         print(verification_text(result))
     else:
@@ -201,7 +202,7 @@ async def _calibrate(args) -> dict:
 def list_command(args: argparse.Namespace) -> int:
     items = Store(args.db, readonly=True).calibrations()
     if args.json:
-        print_json(items)
+        print_json(documents.calibrations(items))
     elif items:
         print(format_table(["id", "gun", "kind", "fit", "status", "by", "made", "expires",
                             "shots since"],
@@ -217,7 +218,7 @@ def list_command(args: argparse.Namespace) -> int:
 def show_command(args: argparse.Namespace) -> int:
     item = Store(args.db, readonly=True).calibration(args.id)
     if args.json:
-        print_json(item)
+        print_json(documents.calibration(item))
         return 0
     print(f"calibration {item['id']}: {item['kind']} of {item['device_serial']}, "
           f"{item['status']}, by {item['person']} at {item['created_at'][:19]}")

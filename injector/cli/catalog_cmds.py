@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from injector import inputs
+from injector import documents, inputs
 from injector.cli.common import (
     OptionRefused, add_catalog_options, add_value, catalog_from, format_table, plot_option,
     print_json, typed_path,
@@ -71,7 +71,7 @@ def preset_json(preset: Preset) -> dict:
 def presets_command(args: argparse.Namespace) -> int:
     presets = sorted(catalog_from(args).presets.values(), key=lambda p: p.name)
     if args.json:
-        print_json([preset_json(p) for p in presets])
+        print_json(documents.presets([preset_json(p) for p in presets]))
         return 0
     # Every cell is a catalog name or a number (profiles.names), so no cell can split or
     # repaint the table; "origin" tells a technician's own presets from the shipped library.
@@ -151,8 +151,8 @@ def plan_command(args: argparse.Namespace) -> int:
         plot_plan(result, args.plot)
     extra = {"library": library.stamp(), "soft_limits_passed": [c.describe() for c in crossings]}
     if args.json:
-        print_json(result.summary() | extra | ({"plot": str(args.plot)} if args.plot else {})
-                   | ({"saved": str(args.save)} if args.save else {}))
+        print_json(documents.plan(result, args.plot, extra | (
+            {"saved": str(args.save)} if args.save else {})))
     else:
         print(plan_text(result))
         print(f"  library     {library.version} ({library.hash})")

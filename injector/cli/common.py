@@ -20,8 +20,8 @@ class UsageError(Exception):
     """The command line itself is wrong (an unknown option, a missing one): exit 2."""
 
     def __init__(self, prog: str, message: str) -> None:
-        self.prog = prog
-        super().__init__(f"{prog}: error: {message} (see {prog} --help)")
+        self.prog, self.message = prog, f"{message} (see {prog} --help)"
+        super().__init__(f"{prog}: error: {self.message}")
 
 
 class OptionRefused(Exception):
@@ -29,7 +29,7 @@ class OptionRefused(Exception):
     ValueError, which argparse would turn into its own usage text."""
 
     def __init__(self, refused: ValueRefused) -> None:
-        self.refused, self.value = refused, refused.value
+        self.refused, self.value, self.limit = refused, refused.value, refused.limit
         super().__init__(str(refused))
 
 

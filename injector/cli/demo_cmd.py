@@ -45,7 +45,7 @@ def register(subparsers) -> None:
 
 def demo_command(args: argparse.Namespace) -> int:
     result, picture = asyncio.run(_demo(args))
-    print_result(result, args.json, extra={"plot": str(picture)})
+    print_result(result, args.json, picture)
     if not args.json:
         print(f"  record     {default_db_path() if args.db is None else args.db} (injector "
               f"session show {result.session_id})")

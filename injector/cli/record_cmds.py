@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from injector import documents
 from injector.cli import exit_codes
 from injector.cli.common import print_json
 from injector.cli.session_cmds import add_db_option
@@ -27,10 +28,7 @@ def verify_command(args: argparse.Namespace) -> int:
     report = store.verify()
     problem = report.problem
     if args.json:
-        print_json({"record": str(store.path), "intact": report.intact, "rows": report.rows,
-                    "tables": report.tables,
-                    "problem": None if problem is None else {
-                        "table": problem.table, "row": problem.rowid, "what": problem.what}})
+        print_json(documents.record_check(store.path, report))
     elif problem is None:
         print(f"record {store.path}: intact ({report.rows} rows in {report.tables} tables, "
               "chain ok)")

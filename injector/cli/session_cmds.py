@@ -11,15 +11,17 @@ import json
 import sys
 from pathlib import Path
 
-from injector import inputs
+from injector import documents, inputs
 from injector.cli import exit_codes
 from injector.cli.common import (
     open_port_and_record,
     UsageError, add_catalog_options, add_value, catalog_from, format_table, print_json, typed,
     typed_path,
 )
+from injector.cli.outcomes import Interrupted, SessionEnded
 from injector.cli.progress import SessionProgress
 from injector.controller import Controller
+from injector.events import Event
 from injector.cli.signals import Stop, stop_on_signals
 from injector.session import (
     AlarmLatched, SessionRequest, SessionResult, check_request, run_session,
@@ -86,7 +88,9 @@ def register(subparsers) -> None:
     add_limit_override(p, "operator")
     add_checklist_option(p)
     p.add_argument("--events", action="store_true",
-                   help="print each recorded shot as a JSON line while running")
+                   help="write the session's events (state, shot, alarm, refill, hold, end) "
+                        "as JSON lines on standard output while running, and nothing else "
+                        "(docs/schemas/event.json); the summary goes to standard error")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run_command)
 
@@ -163,16 +167,14 @@ def run_command(args: argparse.Namespace) -> int:
         result = interrupted.args[0] if interrupted.args and isinstance(
             interrupted.args[0], SessionResult) else None
         if result is not None:
-            print_result(result, args.json)
-        print("injector: session interrupted: gun held, needle retracted", file=sys.stderr)
-        return stop.exit_code
+            report_result(result, args)
+        raise Interrupted(stop.exit_code, "session interrupted: gun held, needle "
+                                          "retracted") from None
     except AlarmLatched as latched:
         raise AlarmLatched(latched.names, port=args.port) from None
-    print_result(result, args.json)
+    report_result(result, args)
     if result.status != "completed":
-        print(f"injector: error: session {result.session_id} {result.status}: {result.reason}",
-              file=sys.stderr)
-        return exit_codes.FAILED
+        raise SessionEnded(result)
     return exit_codes.OK
 
 
@@ -181,19 +183,13 @@ async def _run(args, catalog, request: SessionRequest, stop: Stop, library) -> S
     controller = Controller(driver, store, person=request.person)
 
     progress = SessionProgress(request.shots or 0, enabled=not (args.json or args.events))
-
-    def on_shot(recorded: int, ctl: Controller) -> None:
-        progress.update(recorded, ctl)
-        if args.events:
-            print(json.dumps({"event": "shot", "session_id": ctl.session_id,
-                              "shots_done": recorded,
-                              "delivered_ul": round(ctl.account.delivered_ul, 3)}),
-                  flush=True)
+    if args.events:
+        controller.events.add(event_lines(asyncio.get_running_loop().time()))
     try:
         with progress, stop_on_signals() as signalled:
             try:
                 return await run_session(controller, catalog, request, library=library,
-                                         on_shot=on_shot,
+                                         on_shot=progress.update,
                                          stop_reason=lambda: signalled.reason)
             finally:
                 stop.signal = signalled.signal
@@ -204,50 +200,75 @@ async def _run(args, catalog, request: SessionRequest, stop: Stop, library) -> S
         store.close()
 
 
-def print_result(result: SessionResult, as_json: bool, extra: dict | None = None) -> None:
-    s = result.summary
-    if as_json:
-        print_json(s | (extra or {}))
+def event_lines(started_s: float):
+    """`run --events`: each event one JSON line on standard output, flushed at once."""
+    def write(event: Event) -> None:
+        sys.stdout.write(json.dumps(documents.event(event, started_s)) + "\n")
+        sys.stdout.flush()
+    return write
+
+
+def report_result(result: SessionResult, args: argparse.Namespace) -> None:
+    """The summary: as a document on standard output with --json; with --events the end
+    event carried it, and the text goes to standard error, standard output being the
+    events' alone."""
+    if args.events:
+        if not args.json:
+            print_result(result, False, file=sys.stderr)
         return
-    print(f"session {result.session_id} {result.status}: {result.reason}")
-    print(f"  {s['preset']} on {s['zone']} with {s['needle']}, gun {s['device']}")
+    print_result(result, args.json)
+
+
+def print_result(result: SessionResult, as_json: bool, picture: Path | None = None,
+                 file=None) -> None:
+    s = documents.session_summary(result, picture)
+    if as_json:
+        print_json(s)
+        return
+    out = file or sys.stdout
+    print(f"session {result.session_id} {result.status}: {result.reason}", file=out)
+    print(f"  {s['preset']} on {s['zone']} with {s['needle']}, gun {s['serial_number']}",
+          file=out)
     print(f"  shots      {s['shots_done']} of {s['planned_shots']}"
-          + (f" ({s['interrupted_shots']} interrupted)" if s['interrupted_shots'] else ""))
+          + (f" ({s['interrupted_shots']} interrupted)" if s['interrupted_shots'] else ""),
+          file=out)
     print(f"  volume     requested {s['requested_ul']:.1f} ul, delivered {s['delivered_ul']:.1f} ul"
-          f", reaching the skin (estimate) {s['to_skin_estimate_ul']:.1f} ul")
+          f", reaching the skin (estimate) {s['to_skin_estimate_ul']:.1f} ul", file=out)
     print(f"  gun        commanded {s['commanded_ul']:.1f} ul, plunger measured "
-          f"{s['measured_ul']:.1f} ul (through the calibration: delivered)")
+          f"{s['measured_ul']:.1f} ul (through the calibration: delivered)", file=out)
     if s["syringe_remaining_ul"] is not None:
-        print(f"  syringe    {s['syringe_remaining_ul']:.0f} ul left, {s['refills']} refill(s)")
-    print(f"  alarms     {', '.join(s['alarms']) or 'none'}")
-    _print_context(s)
+        print(f"  syringe    {s['syringe_remaining_ul']:.0f} ul left, {s['refills']} refill(s)",
+              file=out)
+    print(f"  alarms     {', '.join(s['alarms']) or 'none'}", file=out)
+    _print_context(s, out)
 
 
-def _print_context(s: dict) -> None:
+def _print_context(s: dict, out=None) -> None:
     """The library, the checklist and any override a session ran under."""
+    out = out or sys.stdout
     if s.get("library"):
-        print(f"  library    {s['library']['version']} ({s['library']['hash']})")
+        print(f"  library    {s['library']['version']} ({s['library']['hash']})", file=out)
     if s.get("checklist"):
         c = s["checklist"]
-        print(f"  checklist  answered by {c['answered_by']} ({c['source']})")
+        print(f"  checklist  answered by {c['answered_by']} ({c['source']})", file=out)
     if s.get("override"):
         o = s["override"]
         passed = [c["limit"] for c in o["limits"]] + o["contraindications"]
-        print(f"  OVERRIDE   {', '.join(passed)}: {o['reason']} (by {o['person']})")
+        print(f"  OVERRIDE   {', '.join(passed)}: {o['reason']} (by {o['person']})", file=out)
 
 
 def history_command(args: argparse.Namespace) -> int:
     path = Path(args.db) if args.db else default_db_path()
     if not path.exists():
         if args.json:
-            print_json([])
+            print_json(documents.history([]))
         else:
             print(f"no sessions recorded (no record at {path})")
         return 0
     store = Store(path, readonly=True)
     rows = store.history(args.limit)
     if args.json:
-        print_json([row.__dict__ for row in rows])
+        print_json(documents.history(rows))
     elif rows:
         print(format_table(["id", "started", "status", "gun", "by", "preset", "zone", "shots",
                             "delivered ul"],
@@ -261,28 +282,27 @@ def history_command(args: argparse.Namespace) -> int:
 
 def show_command(args: argparse.Namespace) -> int:
     store = Store(args.db, readonly=True)
-    session = store.session(args.id)
-    alarms, states = store.alarms(args.id), store.state_changes(args.id)
-    gaps = store.gaps(args.id)
+    session = documents.session(store.session(args.id), store.alarms(args.id),
+                                store.state_changes(args.id), store.gaps(args.id))
     if args.json:
-        print_json(session | {"alarms": alarms, "state_changes": states, "gaps": gaps})
+        print_json(session)
         return 0
-    print(f"session {session['id']}: {session['status']}"
+    print(f"session {session['session_id']}: {session['status']}"
           + (f" ({session['end_reason']})" if session["end_reason"] else ""))
-    for key in ("device_serial", "person", "preset", "zone", "needle", "started_at",
+    for key in ("serial_number", "person", "preset", "zone", "needle", "started_at",
                 "ended_at", "planned_shots", "shots_done", "volume_requested_ul",
                 "volume_delivered_ul", "volume_to_skin_estimate_ul", "volume_commanded_ul",
                 "volume_measured_ul"):
         print(f"  {key:28} {session[key]}")
     _print_context(session)
-    for alarm in alarms:
+    for alarm in session["alarms"]:
         ack = (f"acknowledged by {alarm['acknowledged_by']}" if alarm["acknowledged_by"]
                else "not acknowledged")
         print(f"  alarm {alarm['name']} at shot {alarm['shot_index']} ({ack})")
     if session["recovered_shots"]:
         print(f"  recovered  {session['recovered_shots']} shot(s) read back from the gun after "
               "the controller stopped")
-    for gap in gaps:
+    for gap in session["gaps"]:
         print(f"  gap        {gap['reason']}")
     return 0
 
@@ -292,8 +312,9 @@ def export_command(args: argparse.Namespace) -> int:
     session = store.session(args.id)
     shots = store.shots(args.id)
     if args.format == "json":
-        print_json({"session": session, "shots": shots, "alarms": store.alarms(args.id),
-                    "state_changes": store.state_changes(args.id)})
+        print_json(documents.session_export(session, store.alarms(args.id),
+                                            store.state_changes(args.id), store.gaps(args.id),
+                                            shots))
         return 0
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=["session_id", *shots[0].keys()] if shots else
