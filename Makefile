@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench chaos campaign install clean header firmware
+.PHONY: run test bench chaos campaign install clean header firmware tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/injector demo
 
-test: $(STAMP)
+# System packages the tests need (mbpoll, socat, cc): apt-installed when missing.
+tools:
+	.ci/system-tools
+
+test: $(STAMP) tools
 	$(BIN)/python -m pytest -n auto
 
 # The reliability suite at full size (CI runs its short size inside `make test`).
