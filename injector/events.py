@@ -9,6 +9,7 @@ or alarm event that happened after it; `shots_done` orders the shots.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,6 +123,11 @@ class Publisher:
     def add(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    def stream(self, most: int = 100_000) -> EventStream:
+        """The events from now on as an async iterator that ends after the EndEvent: what a
+        Python program watching a session writes `async for event in ...` over."""
+        return EventStream(self, most)
+
     def __bool__(self) -> bool:
         return bool(self._listeners) and not self.ended
 
@@ -135,3 +141,43 @@ class Publisher:
             except Exception:           # noqa: BLE001 - the session goes on without it
                 log.exception("event listener %r failed; dropped", listener)
                 self._listeners.remove(listener)
+
+
+class EventStream:
+    """`async for event in controller.events.stream():` each event once, in order, ending
+    after the session's EndEvent. Bounded: a reader that falls `most` events behind is
+    dropped by the publisher (logged), never slowing the session; its iteration then ends
+    with EventStreamOverflow."""
+
+    def __init__(self, publisher: Publisher, most: int) -> None:
+        self._queue: asyncio.Queue[Event] = asyncio.Queue(most)
+        self._done = False
+        self._overflowed = False
+        publisher.add(self._put)
+
+    def _put(self, event: Event) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self._overflowed = True
+            raise
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._done:
+            raise StopAsyncIteration
+        if self._overflowed and self._queue.empty():
+            raise EventStreamOverflow(self._queue.maxsize)
+        event = await self._queue.get()
+        self._done = isinstance(event, EndEvent)
+        return event
+
+
+class EventStreamOverflow(Exception):
+    """A reader fell too far behind a session's events; it missed some."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        super().__init__(f"the reader fell {most} events behind and was dropped")
