@@ -256,3 +256,16 @@ def test_devices_and_the_certificate_from_the_command_line(tmp_path):
     bad = run_cli("calibration", "certificate", "1", "--out", str(tmp_path / "cal.txt"),
                   "--db", db)
     assert bad.returncode == 3 and "give a file name ending in .pdf" in bad.stderr
+
+
+def test_injector_sim_takes_the_gun_profile_and_seeds_from_the_serial():
+    from injector.cli import build_parser
+    from injector.cli.sim_cmd import sim_options
+
+    args = build_parser().parse_args(["sim", "--serial", "--dose-cv", "0.02", "--temperature-c",
+                                      "25", "--balance-readability-mg", "0.01"])
+    options = sim_options(args)
+    assert (options.dose_cv, options.temperature_c, options.balance_readability_mg) == (
+        0.02, 25.0, 0.01)
+    assert options.seed is None and options.effective_seed == GunOptions(
+        serial_number=options.serial_number).effective_seed

@@ -60,6 +60,10 @@ def register(subparsers) -> None:
     add_value(p, "--depth-offset-mm", GUN_PARAMETERS["depth_offset_mm"],
               "the tip goes this much deeper than commanded", default=0.0, metavar="MM")
     add_value(p, "--backlash-mm", GUN_PARAMETERS["backlash_mm"], default=0.0, metavar="MM")
+    for name in PROFILE_OPTIONS:         # the gun's other imperfections and its instruments
+        add_value(p, f"--{name.replace('_', '-')}", GUN_PARAMETERS[name],
+                  f"default {getattr(GunOptions, name):g} (docs/calibration.md, "
+                  "\"The simulated gun\")")
     p.add_argument("--needle", default="30G-4mm", help="mounted needle (sets line pressure)")
     p.add_argument("--fault", action="append", default=[], metavar="NAME[@SHOT]",
                    help="inject a fault, at shot SHOT or from the start (repeatable)")
@@ -71,9 +75,15 @@ def register(subparsers) -> None:
               default=20.0)
     add_value(p, "--watchdog-ms", GUN_PARAMETERS["watchdog_ms"], "watchdog timeout "
               "(default 250)")
-    add_value(p, "--seed", GUN_PARAMETERS["seed"], "seed of the link-fault generator",
-              default=1)
+    add_value(p, "--seed", GUN_PARAMETERS["seed"], "seed of the gun's scatter, its "
+              "balance's noise and the link faults (default: from the serial number, so "
+              "runs differ between guns)")
     p.set_defaults(handler=sim_command)
+
+
+PROFILE_OPTIONS = ("volume_nonlinearity", "dose_cv", "drift_per_1000_shots", "temperature_c",
+                   "gain_per_c", "first_shot_deficit_ul", "plunger_backlash_mm",
+                   "depth_noise_mm", "balance_readability_mg", "evaporation_mg_per_min")
 
 
 def sim_options(args: argparse.Namespace) -> GunOptions:
@@ -85,7 +95,9 @@ def sim_options(args: argparse.Namespace) -> GunOptions:
         needle_inner_diameter_mm=needle.inner_diameter_mm, needle_length_mm=needle.length_mm,
         faults=list(args.fault), drop_rate=args.drop_rate, corrupt_rate=args.corrupt_rate,
         duplicate_rate=args.duplicate_rate, delay_rate=args.delay_rate, delay_ms=args.delay_ms,
-        seed=args.seed, watchdog_ms=args.watchdog_ms).checked()
+        seed=args.seed, watchdog_ms=args.watchdog_ms,
+        **{name: getattr(args, name) for name in PROFILE_OPTIONS
+           if getattr(args, name) is not None}).checked()
 
 
 def tcp_address(value: str) -> tuple[str, int]:
