@@ -13,6 +13,24 @@ from profiles.errors import EnvelopeError
 from profiles.library import LIMIT_NAMES, Library, Limit
 
 
+class LibraryNotSigned(EnvelopeError):
+    """A clinic's library that no technician has signed: sessions do not run under it."""
+
+    def __init__(self, library_hash: str) -> None:
+        self.library_hash = library_hash
+        super().__init__(f"the clinic's library ({library_hash}) is not signed: a technician "
+                         "signs it first (injector library --sign FILE --person NAME)")
+
+    def _subject(self) -> str:
+        return ""
+
+
+def check_signed(library: Library, store) -> None:
+    """A clinic's narrowed library runs only once a technician has signed it in the record."""
+    if library.clinic_text is not None and not store.library_signed(library.hash):
+        raise LibraryNotSigned(library.hash)
+
+
 class LimitError(EnvelopeError):
     """A plan past a limit of the library: hard (never), or soft without an override."""
 

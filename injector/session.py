@@ -24,7 +24,7 @@ from injector.events import EndEvent, ShotEvent
 from injector.planner import PRIME_UL, Overrides, Plan, plan
 from injector.store import StoreError
 from injector.checklist import Checklist, ChecklistError
-from injector.limits import Override, check_plan
+from injector.limits import Override, check_plan, check_signed
 from profiles import Catalog
 from profiles.library import Library, load_library
 from profiles.use import check_preset_use
@@ -169,6 +169,7 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
         raise ChecklistError("no pre-treatment checklist answered: a session does not start "
                              "without one (--checklist FILE.json, or at a terminal)")
     contraindications = request.checklist.check(request.override_reason)
+    check_signed(library, controller.store)
     await controller.connect()
     if latched := controller.latched_stop_alarms():
         raise AlarmLatched(latched)

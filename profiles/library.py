@@ -9,6 +9,7 @@ inside it and is passed only with a recorded reason and a person (injector/limit
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -62,6 +63,8 @@ class Library:
     """sha256 of the limits and the catalog files, first 16 hex digits."""
     techniques: Mapping[str, Mapping[str, Limit]]
     zones: Mapping[str, Mapping[str, Limit]]
+    clinic_text: str | None = None
+    """The clinic's own narrowing file, when one is in force: it runs only once signed."""
 
     def limits_for(self, technique: str, zone: str) -> dict[str, Limit]:
         """Every limit that holds for a technique on a zone."""
@@ -129,9 +132,58 @@ def _hash(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_library(envelope: SafetyEnvelope = ENVELOPE) -> Library:
+CLINIC_ENV = "INJECTOR_CLINIC_LIMITS"
+"""A clinic's own limits file, narrowing the built-in library (docs/presets.md)."""
+
+
+def _narrow(built_in: Limit, clinic: Limit, where: str) -> Limit:
+    """A clinic's limit, refused if it widens the built-in hard range."""
+    if clinic.hard[0] < built_in.hard[0] - 1e-9 or clinic.hard[1] > built_in.hard[1] + 1e-9:
+        raise PresetFileError("a clinic may narrow a hard limit, never widen it", source=where,
+                              field=f"{clinic.name}.hard", value=list(clinic.hard),
+                              limit=list(built_in.hard))
+    return Limit(clinic.name, clinic.soft, clinic.hard, clinic.step,
+                 f"clinic: {clinic.source}", built_in.scope)
+
+
+def load_library(envelope: SafetyEnvelope = ENVELOPE, clinic: Path | None = None) -> Library:
     """The built-in library: its limits checked against the envelope, its hash over every
-    file a plan depends on."""
+    file a plan depends on; narrowed by the clinic's file (`clinic`, else $INJECTOR_CLINIC_
+    LIMITS) when there is one."""
+    library = _load_built_in(envelope)
+    if clinic is None and os.environ.get(CLINIC_ENV):
+        clinic = Path(os.environ[CLINIC_ENV])
+    if clinic is None:
+        return library
+    source = str(clinic)
+    data = read_toml(clinic, source, FILE_LIMITS)
+    version = data.get("version")
+    if not isinstance(version, str) or not version or not version.isprintable():
+        raise PresetFileError("needs a version", source=source, field="version", value=version,
+                              limit="text")
+    tables = {"technique": {k: dict(v) for k, v in library.techniques.items()},
+              "zone": {k: dict(v) for k, v in library.zones.items()}}
+    for kind in ("technique", "zone"):
+        for scope_name, limits in data.get(kind, {}).items():
+            scope = f"{kind} {scope_name}"
+            known = tables[kind].setdefault(scope_name, {})
+            for name, raw in limits.items():
+                limit = _limit(name, raw, scope, source, envelope)
+                base = known.get(name)
+                if base is None:
+                    raise PresetFileError("a clinic narrows the library's limits; this one is "
+                                          "not in it", source=source, field=f"{scope}.{name}",
+                                          value=name, limit="a limit of profiles/limits.toml")
+                known[name] = _narrow(base, limit, source)
+    text = Path(clinic).read_text(encoding="utf-8")
+    digest = hashlib.sha256((library.hash + "\0").encode() + text.encode()).hexdigest()[:16]
+    return Library(f"{library.version}+clinic.{version}", digest,
+                   MappingProxyType({k: MappingProxyType(v) for k, v in tables["technique"].items()}),
+                   MappingProxyType({k: MappingProxyType(v) for k, v in tables["zone"].items()}),
+                   text)
+
+
+def _load_built_in(envelope: SafetyEnvelope) -> Library:
     path = BUILT_IN / "limits.toml"
     source = "profiles/limits.toml"
     data = read_toml(path, source, FILE_LIMITS)

@@ -199,3 +199,34 @@ def test_the_library_table_in_the_docs_is_the_library():
     docs = (Path(__file__).resolve().parents[1] / "docs" / "presets.md").read_text()
     shown = docs.split("<!-- library:begin -->\n")[1].split("<!-- library:end -->")[0]
     assert shown == render_markdown(LIBRARY)
+
+
+CLINIC = """version = "{version}"
+[zone.face]
+session_volume_ml = {{ soft = [0.01, 3.0], hard = [0.01, {hard}], step = 0.1, source = "ours" }}
+"""
+
+
+def test_a_clinic_library_narrows_runs_only_once_signed_and_never_widens(tmp_path):
+    db = str(tmp_path / "r.db")
+    narrow, wide = tmp_path / "clinic.toml", tmp_path / "wide.toml"
+    narrow.write_text(CLINIC.format(version="3", hard="10.0"))
+    wide.write_text(CLINIC.format(version="4", hard="30.0"))
+    refused = run_cli("library", "--sign", str(wide), "--person", "T. Tech", "--db", db)
+    assert refused.returncode == 3 and "never widen it" in refused.stderr
+    env = dict(__import__("os").environ, INJECTOR_CLINIC_LIMITS=str(narrow))
+    run = ["run", *CHECKLIST, "--port", "sim://", "--preset", "nappage-superficial", "--zone",
+           "face", "--needle", "32g-4mm", "--shots", "5", "--db", db, "--json"]
+    unsigned = run_cli(*run, env=env)
+    assert unsigned.returncode == 3 and "is not signed" in unsigned.stderr
+    signed = run_cli("library", "--sign", str(narrow), "--person", "T. Tech", "--db", db,
+                     "--json")
+    assert signed.returncode == 0, signed.stderr
+    change = json.loads(signed.stdout)
+    assert change["version"] == f"{LIBRARY.version}+clinic.3" and "+version" in change["diff"]
+    done = run_cli(*run, env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["library"]["hash"] == change["hash"]
+    planned = run_cli("plan", "--preset", "nappage-superficial", "--zone", "face", "--needle",
+                      "32g-4mm", "--shots", "400", env=env)
+    assert planned.returncode == 3 and "0.01 to 3 ml" in planned.stderr

@@ -159,6 +159,8 @@ def full_record(tmp_path):
     store.record_verification(device_serial="SIM-1", session_id=session, person="tech",
                               calibrations={}, conditions=None, instruments=[], points=[],
                               passed=False).result()
+    store.record_library_change(library_hash="0" * 16, version="1+clinic.1", text="x",
+                                person="tech").result()
     store.end_session(session, "completed", "ok", {}).result()
     store.close()
     return path

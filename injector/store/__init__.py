@@ -16,6 +16,7 @@ Read-only commands open the record read-only: they never create it or its folder
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import os
 import socket
@@ -372,6 +373,31 @@ class Store:
                            conditions=json.dumps(conditions or {}),
                            instruments=json.dumps(instruments), points=json.dumps(points),
                            **{"pass": int(passed)})
+
+    def record_library_change(self, *, library_hash: str, version: str, text: str,
+                              person: str) -> Future:
+        """A clinic's library signed by a technician, with the diff from the last one."""
+        def work(append):
+            last = self._writer.db.execute(
+                "SELECT text FROM library_changes ORDER BY id DESC LIMIT 1").fetchone()
+            diff = "".join(difflib.unified_diff(
+                (last[0] if last else "").splitlines(keepends=True),
+                text.splitlines(keepends=True), "signed before", "signed now"))
+            return append("library_changes", dict(library_hash=library_hash, version=version,
+                                                   text=text, diff=diff, person=person,
+                                                   at=now_iso()))
+        return self._write(work)
+
+    def library_changes(self) -> list[dict]:
+        if not self._has_table("library_changes"):
+            return []
+        return [{k: row[k] for k in row.keys() if k != "row_hash"} for row in self.db.execute(
+            "SELECT * FROM library_changes ORDER BY id DESC")]
+
+    def library_signed(self, library_hash: str) -> bool:
+        return self._has_table("library_changes") and self.db.execute(
+            "SELECT 1 FROM library_changes WHERE library_hash = ?",
+            (library_hash,)).fetchone() is not None
 
     def _has_table(self, name: str) -> bool:
         return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",

@@ -16,7 +16,7 @@ APPLICATION_ID = 0x494E4A52
 """'INJR': PRAGMA application_id of every record this program writes."""
 APPEND_ONLY = ("devices", "calibrations", "calibration_status", "sessions", "session_ends",
                "shots", "alarms", "alarm_acks", "state_changes", "record_gaps",
-               "calibration_context", "verifications")
+               "calibration_context", "verifications", "library_changes")
 UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     # Every key a new row could collide with, besides the rowid: INSERT OR REPLACE and
     # UPSERT would otherwise delete or rewrite the row it collides with.
@@ -117,6 +117,16 @@ liquid), and every verification with its points and verdict. New tables rather t
 columns, so no row already hashed changes."""
 
 
+V4 = """
+CREATE TABLE library_changes (
+    id INTEGER PRIMARY KEY, library_hash TEXT NOT NULL, version TEXT NOT NULL,
+    text TEXT NOT NULL, diff TEXT NOT NULL, person TEXT NOT NULL, at TEXT NOT NULL,
+    row_hash TEXT)
+"""
+"""Version 4: a clinic's library, signed: who, when, the whole file and the diff from the
+one signed before it."""
+
+
 def _add_row_hashes(db: sqlite3.Connection) -> None:
     from injector.store.chain import rehash_table
 
@@ -129,6 +139,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     lambda db: _run_script(db, V1),
     lambda db: (_run_script(db, V2), _add_row_hashes(db)),
     lambda db: _run_script(db, V3),
+    lambda db: _run_script(db, V4),
 )
 
 
