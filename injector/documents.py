@@ -74,7 +74,8 @@ def history(rows: list[SessionRow]) -> dict:
         "session_id": row.id, "serial_number": row.device_serial, "preset": row.preset,
         "zone": row.zone, "needle": row.needle, "person": row.person,
         "started_at": row.started_at, "status": row.status, "shots_done": row.shots_done,
-        "volume_delivered_ul": row.volume_delivered_ul} for row in rows]})
+        "volume_delivered_ul": row.volume_delivered_ul,
+        "override_reason": row.override_reason} for row in rows]})
 
 
 def _named(row: dict, names: dict = RECORD_NAMES) -> dict:

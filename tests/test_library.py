@@ -166,6 +166,9 @@ def test_a_saved_plan_runs_as_planned_with_its_override_recorded(tmp_path):
     assert summary["override"]["reason"] == "wide photo-damage, agreed with the patient"
     assert [c["limit"] for c in summary["override"]["limits"]] == ["shot_rate_hz"]
     assert summary["checklist"]["answered_by"] == "test nurse"
+    history = json.loads(run_cli("history", "--json", "--db", db).stdout)
+    assert history["sessions"][0]["override_reason"] == (
+        "wide photo-damage, agreed with the patient")
     report = json.loads(run_cli("overrides", "--json", "--db", db).stdout)
     assert [o["session_id"] for o in report] == [summary["session_id"]]
     # A plan made with another library is refused.

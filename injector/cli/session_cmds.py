@@ -271,13 +271,19 @@ def history_command(args: argparse.Namespace) -> int:
         print_json(documents.history(rows))
     elif rows:
         print(format_table(["id", "started", "status", "gun", "by", "preset", "zone", "shots",
-                            "delivered ul"],
+                            "delivered ul", "override"],
                            [[str(r.id), r.started_at[:19], r.status, r.device_serial,
                              r.person or "-", r.preset, r.zone, str(r.shots_done),
-                             f"{r.volume_delivered_ul:.1f}"] for r in rows]))
+                             f"{r.volume_delivered_ul:.1f}",
+                             _cell(r.override_reason) if r.override_reason else "-"]
+                            for r in rows]))
     else:
         print(f"no sessions recorded in {store.path}")
     return 0
+
+
+def _cell(text: str, most: int = 40) -> str:
+    return text if len(text) <= most else text[:most - 3] + "..."
 
 
 def show_command(args: argparse.Namespace) -> int:

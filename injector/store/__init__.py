@@ -105,6 +105,8 @@ class SessionRow:
     shots_done: int
     volume_delivered_ul: float
     person: str
+    override_reason: str | None = None
+    """Why soft limits or contraindications were passed, when they were."""
 
 
 @dataclass(frozen=True)
@@ -674,6 +676,7 @@ class Store:
     def history(self, limit: int = 50) -> list[SessionRow]:
         rows_ = self.db.execute(
             "SELECT s.id, s.device_serial, s.preset, s.zone, s.needle, s.started_at, s.person, "
+            "s.plan, "
             "COALESCE(e.status, 'running') AS status, "
             "(SELECT COUNT(*) FROM shots WHERE session_id = s.id) AS shots_done, "
             "(SELECT COALESCE(SUM(delivered_nl), 0) FROM shots WHERE session_id = s.id) AS nl "
@@ -681,7 +684,8 @@ class Store:
             "ORDER BY s.id DESC LIMIT ?", (limit,))
         return [SessionRow(r["id"], r["device_serial"], r["preset"], r["zone"], r["needle"],
                            r["started_at"], r["status"], r["shots_done"], r["nl"] / 1000,
-                           r["person"])
+                           r["person"], (json.loads(r["plan"]).get("override") or {}).get(
+                               "reason"))
                 for r in rows_]
 
     def gaps(self, session_id: int) -> list[dict]:
