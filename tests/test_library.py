@@ -233,3 +233,10 @@ def test_a_clinic_library_narrows_runs_only_once_signed_and_never_widens(tmp_pat
     planned = run_cli("plan", "--preset", "nappage-superficial", "--zone", "face", "--needle",
                       "32g-4mm", "--shots", "400", env=env)
     assert planned.returncode == 3 and "0.01 to 3 ml" in planned.stderr
+
+
+def test_a_run_override_names_the_person_who_takes_it(tmp_path):
+    done = run_cli("run", *CHECKLIST, "--port", "sim://", "--preset", "nappage-superficial",
+                   "--zone", "face", "--needle", "32g-4mm", "--shots", "5", "--override",
+                   "because", "--db", str(tmp_path / "r.db"))
+    assert done.returncode == 2 and "needs the person who takes it" in done.stderr

@@ -82,8 +82,8 @@ def register(subparsers) -> None:
     p.add_argument("--calibration-override", metavar="REASON",
                    type=typed(inputs.REASON, "--calibration-override"),
                    help="a technician's explicit, recorded override of an expired calibration")
-    add_value(p, "--person", inputs.PERSON, "who runs the session (recorded)",
-              default="operator")
+    add_value(p, "--person", inputs.PERSON, "who runs the session (recorded; default "
+              "operator; named when an override is given)")
     add_setting_overrides(p)
     add_limit_override(p, "operator")
     add_checklist_option(p)
@@ -148,10 +148,13 @@ def run_command(args: argparse.Namespace) -> int:
     catalog = catalog_from(args)
     library = load_library()
     planned = _planned_request(args, library)
+    if planned["override_reason"] and args.person is None:
+        raise UsageError("injector run", "an override needs the person who takes it: give "
+                                         "--person NAME")
     request = SessionRequest(
         **planned, syringe_ml=args.syringe_ml, budget_ml=args.budget_ml,
         prime_ul=args.prime_ul, refill=not args.no_refill,
-        calibration_override=args.calibration_override, person=args.person)
+        calibration_override=args.calibration_override, person=args.person or "operator")
     try:
         check_request(catalog, request)
     except ValueRefused as refused:

@@ -81,7 +81,7 @@ def collect_checklist(args: argparse.Namespace) -> Checklist:
                 answers[question.id] = text.startswith("y")
                 break
             print("    answer y or n", file=sys.stderr)
-    return Checklist(answers, args.person, "terminal")
+    return Checklist(answers, args.person or "operator", "terminal")
 
 
 def save_plan(path: Path, plan: Plan, library: Library, request: dict) -> None:
