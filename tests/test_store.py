@@ -160,6 +160,8 @@ def full_record(tmp_path):
                               calibrations={}, conditions=None, instruments=[], points=[],
                               passed=False).result()
     store.end_session(session, "completed", "ok", {}).result()
+    store.record_action(user="dr-a", role="clinician", via="token", address="127.0.0.1",
+                        action="session.start", target="SIM-1", outcome="ok").result()
     store.close()
     return path
 

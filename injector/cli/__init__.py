@@ -13,11 +13,12 @@ from injector.cli.common import OptionRefused, Parser, UsageError
 from injector.cli.logs import configure_logging
 from injector.cli import (
     alarm_cmds, calibration_cmds, record_cmds, catalog_cmds, demo_cmd, device_cmds, exit_codes,
-    metrology_cmds, session_cmds,
+    metrology_cmds, serve_cmd, session_cmds, user_cmds,
 )
 from injector.errors import InjectorError, PlanError
 from injector.metrology import ConditionsError, InstrumentUnusable
 from injector.plots import PlotPathError
+from injector.service.credentials import CredentialsError
 from injector.store import RecordRefused
 from simulator.gun import NvramError
 from profiles.errors import ProfileError
@@ -25,7 +26,7 @@ from simulator.faults import FaultSpecError
 
 REFUSALS = (ProfileError, PlanError, UnitRangeError, PortURLError, FaultSpecError,
             OptionRefused, ValueRefused, PlotPathError, InstrumentUnusable, ConditionsError,
-            RecordRefused, NvramError)
+            RecordRefused, NvramError, CredentialsError)
 """Refused before anything ran: exit 3."""
 FAILURES = (DriverError, InjectorError)
 """Ran and failed (device absent, refused a command, link lost): exit 1."""
@@ -48,6 +49,8 @@ def build_parser() -> Parser:
     alarm_cmds.register(subparsers)
     record_cmds.register(subparsers)
     demo_cmd.register(subparsers)
+    serve_cmd.register(subparsers)
+    user_cmds.register(subparsers)
     return parser
 
 

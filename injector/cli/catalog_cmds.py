@@ -8,7 +8,8 @@ from injector import inputs
 from injector.cli.common import (
     add_catalog_options, add_value, catalog_from, format_table, plot_option, print_json,
 )
-from injector.planner import Overrides, Plan, plan
+from injector.plan_request import PlanRequest
+from injector.planner import Overrides, Plan
 from profiles import Preset
 
 
@@ -77,12 +78,12 @@ def presets_command(args: argparse.Namespace) -> int:
 
 
 def build_plan(args: argparse.Namespace) -> Plan:
-    catalog = catalog_from(args)
-    syringe = catalog.syringe(args.syringe_ml, args.dead_volume_ul)
     overrides = Overrides(depth_mm=args.depth_mm, dose_ul=args.dose_ul,
                           spacing_mm=args.spacing_mm, shot_rate_hz=args.rate_hz)
-    return plan(catalog.preset(args.preset), catalog.zone(args.zone), catalog.needle(args.needle),
-                syringe, shots=args.shots, area_cm2=args.area_cm2, overrides=overrides)
+    return PlanRequest(args.preset, args.zone, args.needle, shots=args.shots,
+                       area_cm2=args.area_cm2, syringe_ml=args.syringe_ml,
+                       dead_volume_ul=args.dead_volume_ul,
+                       overrides=overrides).build(catalog_from(args))
 
 
 def _duration(seconds: float) -> str:

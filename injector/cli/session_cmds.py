@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import io
 import json
 import sys
 from pathlib import Path
@@ -18,6 +16,7 @@ from injector.cli.common import (
 )
 from injector.cli.progress import SessionProgress
 from injector.controller import Controller
+from injector.exports import session_document, session_export, shots_csv
 from injector.cli.signals import Stop, stop_on_signals
 from injector.session import (
     AlarmLatched, SessionRequest, SessionResult, check_request, run_session,
@@ -204,11 +203,10 @@ def history_command(args: argparse.Namespace) -> int:
 
 def show_command(args: argparse.Namespace) -> int:
     store = Store(args.db, readonly=True)
-    session = store.session(args.id)
-    alarms, states = store.alarms(args.id), store.state_changes(args.id)
-    gaps = store.gaps(args.id)
+    document = session_document(store, args.id)
+    session, alarms, gaps = document, document["alarms"], document["gaps"]
     if args.json:
-        print_json(session | {"alarms": alarms, "state_changes": states, "gaps": gaps})
+        print_json(document)
         return 0
     print(f"session {session['id']}: {session['status']}"
           + (f" ({session['end_reason']})" if session["end_reason"] else ""))
@@ -231,17 +229,8 @@ def show_command(args: argparse.Namespace) -> int:
 
 def export_command(args: argparse.Namespace) -> int:
     store = Store(args.db, readonly=True)
-    session = store.session(args.id)
-    shots = store.shots(args.id)
     if args.format == "json":
-        print_json({"session": session, "shots": shots, "alarms": store.alarms(args.id),
-                    "state_changes": store.state_changes(args.id)})
+        print_json(session_export(store, args.id))
         return 0
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["session_id", *shots[0].keys()] if shots else
-                            ["session_id", "shot_index"])
-    writer.writeheader()
-    for shot in shots:
-        writer.writerow({"session_id": args.id, **shot})
-    sys.stdout.write(out.getvalue())
+    sys.stdout.write(shots_csv(store, args.id))
     return 0
