@@ -8,7 +8,7 @@ import asyncio
 
 from injector.service.credentials import Role
 from injector.service.events import EventKind
-from tests.service_rig import SESSION, Watch, messages, running_service
+from tests.service_rig import SESSION, Watch, running_service
 
 
 def pull_cable(gun, seconds: float) -> None:

@@ -63,6 +63,7 @@ class GunSupervisor:
         self._fresh = asyncio.Event()
         self._task: asyncio.Task | None = None
 
+
     @property
     def name(self) -> str:
         return self.serial or str(self.number)
@@ -91,6 +92,9 @@ class GunSupervisor:
                 continue
             try:
                 await controller.connect()
+            except asyncio.CancelledError:
+                await self._close(controller)       # the service stops mid-connect
+                raise
             except (DriverError, InjectorError, OSError) as exc:
                 await self._close(controller)
                 self._set_link(Link.LOST, str(exc))
