@@ -3,9 +3,9 @@ through a bounded queue of its own.
 
 Every event gets the next number (1, 2, 3, ...; numbers start again when the service
 restarts, which the `service` id in each hello says). `publish` never waits: it appends to
-the ring and offers the event to each subscriber's queue; a subscriber whose queue is full
-(a client that stopped reading) is dropped there and then, so no client can slow the others
-or the guns. A client that reconnects with `after=N` gets every event after N from the ring
+the ring and offers the event to each subscriber's queue. A client that stopped reading is
+dropped, so no client can slow the others or the guns: when a send to it cannot go out for
+SEND_STALL_S (its socket's buffers are full), or when its queue is full. A client that reconnects with `after=N` gets every event after N from the ring
 first, then the live ones, with nothing missed or doubled in between (the ring is read and
 the subscription made in one step of the loop); when N is older than the ring, or newer
 than this service's newest, it is told so (a `missed` notice) and gets what the ring holds.
@@ -23,8 +23,12 @@ from enum import Enum
 
 RING_SIZE = 4096
 """About four minutes of a session at the gun's fastest, with its progress and syringe."""
-CLIENT_QUEUE = 256
-"""Events waiting for one client; more and it is dropped (it may reconnect with after=N)."""
+CLIENT_QUEUE = 4096
+"""Events waiting for one client (about a megabyte); more and it is dropped (it may
+reconnect with after=N). Generous, because a commit of a hundred shots arrives at once."""
+SEND_STALL_S = 5.0
+"""A send to one client that cannot go out for this long (its socket's buffers are full:
+it stopped reading) drops the client."""
 
 
 class EventKind(Enum):
@@ -54,12 +58,13 @@ class Event:
     def __post_init__(self) -> None:
         object.__setattr__(self, "text", json.dumps(
             {"seq": self.seq, "type": self.kind.value, "gun": self.gun,
-             "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+             "at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
              **self.data}, separators=(",", ":")))
 
 
 class DropReason(Enum):
     QUEUE_FULL = "queue_full"
+    STALLED = "stalled"
     CLOSED = "closed"
 
 
@@ -158,3 +163,10 @@ class EventHub:
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
         subscriber.drop(DropReason.CLOSED)
+
+    def stalled(self, subscriber: Subscriber) -> None:
+        """The subscriber's client stopped reading (a send could not go out): dropped."""
+        if subscriber in self._subscribers:
+            self._subscribers.discard(subscriber)
+            self.dropped += 1
+        subscriber.drop(DropReason.STALLED)

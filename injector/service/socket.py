@@ -23,10 +23,11 @@ from fastapi import WebSocket
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
 
+from drivers.values import Quantity, ValueRefused
 from injector.service.auth import bearer, ws_protocol_token
 from injector.service.credentials import Role
 from injector.service.errors import ServiceError
-from injector.service.events import EventHub, Subscriber
+from injector.service.events import SEND_STALL_S, EventHub, Subscriber
 
 SUBPROTOCOL = "injector.v1"
 CHUNK = 200
@@ -73,6 +74,11 @@ async def events(websocket: WebSocket) -> None:
     except ServiceError as refused:
         await websocket.send_denial_response(JSONResponse(refused.body(), refused.status))
         return
+    except ValueRefused as refused:
+        await websocket.send_denial_response(JSONResponse(
+            {"error": "refused", "detail": str(refused), "field": refused.name,
+             "limit": refused.limit}, 422))
+        return
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     hub: EventHub = service.hub
     subscriber, backlog, missed = hub.subscribe(after)
@@ -86,7 +92,7 @@ async def events(websocket: WebSocket) -> None:
         for start in range(0, len(backlog), CHUNK):
             await websocket.send_text("[" + ",".join(e.text for e in
                                                      backlog[start:start + CHUNK]) + "]")
-        await _serve(websocket, subscriber,
+        await _serve(websocket, hub, subscriber,
                      RateLimit(config.send_rate_hz, config.send_burst),
                      RateLimit(config.receive_rate_hz, config.receive_burst))
     except (WebSocketDisconnect, RuntimeError):
@@ -95,17 +101,17 @@ async def events(websocket: WebSocket) -> None:
         hub.unsubscribe(subscriber)
 
 
+AFTER = Quantity("after", "", 0, 2**63 - 1, whole=True)
+"""The last event number a client saw."""
+
+
 def _after(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    from drivers.values import Quantity
-
-    return Quantity("after", "", 0, 2**63 - 1, whole=True).check(raw)
+    return None if raw is None else AFTER.check(raw)
 
 
-async def _serve(websocket: WebSocket, subscriber: Subscriber, send_rate: RateLimit,
-                 receive_rate: RateLimit) -> None:
-    sender = asyncio.ensure_future(_send(websocket, subscriber, send_rate))
+async def _serve(websocket: WebSocket, hub: EventHub, subscriber: Subscriber,
+                 send_rate: RateLimit, receive_rate: RateLimit) -> None:
+    sender = asyncio.ensure_future(_send(websocket, hub, subscriber, send_rate))
     receiver = asyncio.ensure_future(_receive(websocket, receive_rate))
     gone = asyncio.ensure_future(subscriber.gone.wait())
     try:
@@ -122,7 +128,8 @@ async def _serve(websocket: WebSocket, subscriber: Subscriber, send_rate: RateLi
                                       "?after=N")
 
 
-async def _send(websocket: WebSocket, subscriber: Subscriber, rate: RateLimit) -> None:
+async def _send(websocket: WebSocket, hub: EventHub, subscriber: Subscriber,
+                rate: RateLimit) -> None:
     queue = subscriber.queue
     while True:
         first = await queue.get()
@@ -130,7 +137,12 @@ async def _send(websocket: WebSocket, subscriber: Subscriber, rate: RateLimit) -
         batch = [first.text]
         while not queue.empty():
             batch.append(queue.get_nowait().text)
-        await websocket.send_text("[" + ",".join(batch) + "]")
+        try:
+            await asyncio.wait_for(websocket.send_text("[" + ",".join(batch) + "]"),
+                                   SEND_STALL_S)
+        except TimeoutError:
+            hub.stalled(subscriber)             # it stopped reading: let it go
+            return
 
 
 async def _receive(websocket: WebSocket, rate: RateLimit) -> tuple[int, str] | None:
