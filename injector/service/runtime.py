@@ -22,6 +22,7 @@ from pathlib import Path
 
 import uvicorn
 
+from drivers.values import shown
 from injector import inputs
 from injector.service.app import VERSION, build_app
 from injector.service.auth import (
@@ -172,10 +173,10 @@ class Service:
             self.throttle.end(keys)
         if user is None:
             self.throttle.failed(keys, loop.time())
-            self._record(user=name[:40], role="-", via=Via.SIGN_IN.value, address=address,
+            self._record(user=shown(name), role="-", via=Via.SIGN_IN.value, address=address,
                          action="sign-in", target=None, outcome="refused",
                          detail="unknown name or wrong PIN/password")
-            raise SignInRefused(name[:40])
+            raise SignInRefused(shown(name))
         self.throttle.succeeded(keys)
         principal = Principal(user.name, user.role, Via.SIGN_IN)
         token, grant = self.tokens.issue(principal, loop.time())
