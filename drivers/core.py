@@ -332,6 +332,8 @@ class DriverCore:
             self._request_replay()
 
     def _request_replay(self) -> None:
+        if self._next_event is None:
+            return                  # not following yet: connect() asks from where it starts
         if not self._closed and (self._replay_task is None or self._replay_task.done()):
             self._replay_task = self._spawn(self._replay())
 

@@ -333,11 +333,25 @@ class Controller:
     async def close(self) -> None:
         if self._pump:
             self._pump.cancel()
+        self.store.remove_listener(self._notify)
+        self.store.remove_listener(self._record_failed)
         try:
             await self.driver.close()
         finally:
             if self.state != "disconnected":
                 self._go("disconnect")
+
+    async def ended(self) -> InjectorError:
+        """Until this connection's events end (the link lost, another or a rebooted gun,
+        the events themselves lost), and why: a resident service reconnects after it."""
+        if self._pump is not None:
+            try:
+                await asyncio.shield(self._pump)
+            except asyncio.CancelledError:
+                if not self._pump.cancelled():
+                    raise                   # the caller is cancelled, not the connection
+                return InjectorError("the connection was closed")
+        return self.link_failure or InjectorError(self.disagreement or "the connection ended")
 
     async def refresh(self) -> Status:
         self.status = await self.driver.status()
@@ -544,10 +558,13 @@ class Controller:
             self._go("pause")
 
     async def resume(self) -> None:
+        """Go on after a pause: the run the gun was held in goes on; a gun held between
+        runs (or as its run ended) is armed again, with nothing fired."""
         await self.refresh()
         self.require_interlocks("resume")
         await self.driver.resume()
-        self._fire("resume")
+        status = await self.refresh()
+        self._fire("rearm" if DeviceState(status.state) is DeviceState.ARMED else "resume")
 
     async def disarm(self) -> None:
         await self.driver.disarm()

@@ -10,6 +10,7 @@ says why it is where it is.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from drivers.calibration_table import MAX_POINTS
@@ -83,3 +84,68 @@ class Day:
 
 
 DUE_DATE = Day()
+
+
+# ---- the service (injector serve, injector user, injector apikey) -----------------------
+
+USER_NAME = Text("user name", 40, r"[a-z0-9._-]", "lowercase letters, digits, dots, hyphens "
+                 "and underscores")
+"""A sign-in name: plain ASCII, so a look-alike letter cannot pose as another user."""
+KEY_NAME = Text("key name", 40, r"[a-z0-9._-]", "lowercase letters, digits, dots, hyphens "
+                "and underscores")
+TOKEN_MINUTES = Quantity("sign-in lifetime", "min", 1, 24 * 60, whole=True)
+"""How long a sign-in lasts unused; a clinic's working day at the most."""
+
+
+class Secret:
+    """A PIN or a password, kept exactly as typed: 4 to 128 characters, any script, no
+    control characters (a terminal or a form cannot carry them unchanged)."""
+
+    name = "PIN or password"
+    fewest, most = 4, 128
+    limit = f"{fewest} to {most} characters, no control characters"
+
+    def check(self, value: object) -> str:
+        if not isinstance(value, str):
+            raise ValueRefused(self.name, "(hidden)", f"is not text; give {self.limit}",
+                               self.limit)
+        if not self.fewest <= len(value) <= self.most:
+            raise ValueRefused(self.name, "(hidden)", f"has {len(value)} characters; give "
+                               f"{self.limit}", self.limit)
+        if any(not c.isprintable() for c in value):
+            raise ValueRefused(self.name, "(hidden)", f"holds a control character; give "
+                               f"{self.limit}", self.limit)
+        return value
+
+
+SECRET = Secret()
+
+
+class ListenAddress:
+    """Where the service listens, HOST:PORT: an IP address (IPv6 in brackets) or a host
+    name, and a port (0 picks a free one)."""
+
+    name = "listen address"
+    limit = "HOST:PORT, such as 127.0.0.1:8080 or [::1]:0 (port 0 picks a free one)"
+
+    def check(self, value: object) -> tuple[str, int]:
+        def refuse(problem: str) -> ValueRefused:
+            return ValueRefused(self.name, value, f"{problem}; give {self.limit}", self.limit)
+
+        if not isinstance(value, str) or not value.isascii() or len(value) > 300:
+            raise refuse("is not a HOST:PORT")
+        host, colon, port = value.strip().rpartition(":")
+        if not colon or not host:
+            raise refuse("has no HOST:PORT")
+        if host.startswith("["):
+            if not host.endswith("]"):
+                raise refuse("has an unclosed [")
+            host = host[1:-1]
+        if not re.fullmatch(r"[A-Za-z0-9.:-]+", host):
+            raise refuse("has a host that is neither an address nor a name")
+        if not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise refuse("has a port that is not 0 to 65535")
+        return host, int(port)
+
+
+LISTEN = ListenAddress()

@@ -41,6 +41,7 @@ TRANSITIONS = (
     {"trigger": "pause", "source": ["injecting", "armed"], "dest": "paused"},
     {"trigger": "resume", "source": "paused", "dest": "injecting",
      "conditions": list(INTERLOCKS)},
+    {"trigger": "rearm", "source": "paused", "dest": "armed", "conditions": list(INTERLOCKS)},
     {"trigger": "disarm", "source": ["armed", "paused"], "dest": "ready"},
     {"trigger": "alarm", "source": list(RUNNING), "dest": "fault"},
     {"trigger": "mismatch", "source": list(RUNNING), "dest": "fault"},

@@ -157,11 +157,15 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
                       library: Library | None = None,
                       on_shot: Callable[[int, Controller], None] | None = None,
                       stop_reason: Callable[[], str] = lambda: "stopped by the operator "
-                                                               "(Ctrl-C)") -> SessionResult:
+                                                               "(Ctrl-C)",
+                      held: Callable[[], bool] = lambda: False) -> SessionResult:
     """Connect, check, home, prime, load, arm and run; always record the ending.
 
     `on_shot(n, controller)` is called for the n-th shot of the session once it is in the
-    record, in order, each once. `stop_reason()` says why, when the task is cancelled."""
+    record, in order, each once. `stop_reason()` says why, when the task is cancelled.
+    `held()` true holds the session before its next run of shots (a clinician's hold that
+    came between runs), until it is false and the controller notified. A controller
+    already connected (a resident service's) is used as it is."""
     report = _ShotReporter(controller, on_shot)
     library = library or load_library()
     check_request(catalog, request)
@@ -170,7 +174,8 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
                              "without one (--checklist FILE.json, or at a terminal)")
     contraindications = request.checklist.check(request.override_reason)
     check_signed(library, controller.store)
-    await controller.connect()
+    if controller.state == "disconnected":
+        await controller.connect()
     if latched := controller.latched_stop_alarms():
         raise AlarmLatched(latched)
     target = shots_for(request, session_plan(controller, catalog, request).setting.dose_ul)
@@ -199,7 +204,7 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     started = asyncio.get_running_loop().time()
     status, reason = "completed", f"{target} shots given"
     try:
-        await _treat(controller, the_plan, target, budget_nl, request, report)
+        await _treat(controller, the_plan, target, budget_nl, request, report, held)
     except AlarmStop as exc:
         status, reason = "aborted", str(exc)
     except InterlockError as exc:
@@ -262,7 +267,8 @@ class _ShotReporter:
 
 
 async def _treat(controller: Controller, the_plan: Plan, target: int, budget_nl: int,
-                 request: SessionRequest, report: _ShotReporter) -> None:
+                 request: SessionRequest, report: _ShotReporter,
+                 held: Callable[[], bool] = lambda: False) -> None:
     drug = the_plan.drug
     fresh_nl = drug.capacity_nl
     if not controller.is_homed():
@@ -289,6 +295,10 @@ async def _treat(controller: Controller, the_plan: Plan, target: int, budget_nl:
         batch = min(remaining, by_budget, by_syringe, MAX_RUN)
         # Record first: no run starts while the record is behind the gun.
         await controller.record_caught_up()
+        if held():
+            # Held between runs: nothing fires until the clinician resumes.
+            await controller.wait_for(lambda: not held(), math.inf, "resume")
+            continue
         before = controller.account.shots_done
         await controller.fire(batch)
         timeout = batch * the_plan.shot_period_s + 10.0

@@ -139,7 +139,7 @@ def test_a_session_that_ends_early_names_itself_in_its_error(capsys, injector_re
 def test_an_unexpected_error_under_json_names_the_log(capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a fault of this program")
-    monkeypatch.setattr("injector.cli.catalog_cmds.plan", broken)
+    monkeypatch.setattr("injector.plan_request.plan", broken)
     code, document = error_of(capsys, "plan", *RUN, "--shots", "4", "--json")
     assert (code, document["kind"]) == (1, "unexpected")
     assert document["message"].startswith("unexpected RuntimeError: a fault of this program")

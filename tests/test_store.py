@@ -162,6 +162,8 @@ def full_record(tmp_path):
     store.record_library_change(library_hash="0" * 16, version="1+clinic.1", text="x",
                                 person="tech").result()
     store.end_session(session, "completed", "ok", {}).result()
+    store.record_action(user="dr-a", role="clinician", via="token", address="127.0.0.1",
+                        action="session.start", target="SIM-1", outcome="ok").result()
     store.close()
     return path
 

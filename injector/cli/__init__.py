@@ -14,7 +14,8 @@ from drivers.values import ValueRefused, shown
 from injector import documents
 from injector.cli import (
     alarm_cmds, calibration_cmds, catalog_cmds, conformance_cmd, demo_cmd, exit_codes,
-    library_cmds, metrology_cmds, record_cmds, session_cmds, sim_cmd, status_cmd,
+    library_cmds, metrology_cmds, record_cmds, serve_cmd, session_cmds, sim_cmd, status_cmd,
+    user_cmds,
 )
 from injector.cli.common import OptionRefused, Parser, UsageError
 from injector.cli.logs import configure_logging
@@ -22,6 +23,7 @@ from injector.cli.outcomes import ErrorKind, Interrupted, SessionEnded
 from injector.errors import InjectorError, PlanError
 from injector.metrology import ConditionsError, InstrumentUnusable
 from injector.plots import PlotPathError
+from injector.service.credentials import CredentialsError
 from injector.store import RecordRefused
 from injector.cli.treatment_options import SavedPlanError
 from simulator.gun import NvramError
@@ -30,7 +32,7 @@ from simulator.faults import FaultSpecError
 
 REFUSALS = (ProfileError, PlanError, UnitRangeError, PortURLError, FaultSpecError,
             OptionRefused, ValueRefused, PlotPathError, InstrumentUnusable, ConditionsError,
-            RecordRefused, NvramError, SavedPlanError)
+            RecordRefused, NvramError, SavedPlanError, CredentialsError)
 """Refused before anything ran: exit 3."""
 FAILURES = (DriverError, InjectorError)
 """Ran and failed (device absent, refused a command, link lost): exit 1."""
@@ -56,6 +58,8 @@ def build_parser() -> Parser:
     record_cmds.register(subparsers)
     demo_cmd.register(subparsers)
     conformance_cmd.register(subparsers)
+    serve_cmd.register(subparsers)
+    user_cmds.register(subparsers)
     return parser
 
 

@@ -14,7 +14,8 @@ from injector.cli.treatment_options import (
     add_limit_override, add_setting_overrides, plan_path, save_plan, setting_overrides,
 )
 from injector.limits import Override, check_plan
-from injector.planner import Plan, plan
+from injector.plan_request import PlanRequest
+from injector.planner import Plan
 from profiles.library import load_library
 from profiles import Preset
 
@@ -84,11 +85,10 @@ def presets_command(args: argparse.Namespace) -> int:
 
 
 def build_plan(args: argparse.Namespace) -> Plan:
-    catalog = catalog_from(args)
-    syringe = catalog.syringe(args.syringe_ml, args.dead_volume_ul)
-    return plan(catalog.preset(args.preset), catalog.zone(args.zone), catalog.needle(args.needle),
-                syringe, shots=args.shots, area_cm2=args.area_cm2,
-                overrides=setting_overrides(args))
+    return PlanRequest(args.preset, args.zone, args.needle, shots=args.shots,
+                       area_cm2=args.area_cm2, syringe_ml=args.syringe_ml,
+                       dead_volume_ul=args.dead_volume_ul,
+                       overrides=setting_overrides(args)).build(catalog_from(args))
 
 
 def _duration(seconds: float) -> str:

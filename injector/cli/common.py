@@ -131,9 +131,13 @@ def add_catalog_options(parser: argparse.ArgumentParser) -> None:
                              f"${PRESETS_DIR_ENV} adds more, separated by '{os.pathsep}')")
 
 
-def catalog_from(args: argparse.Namespace) -> Catalog:
+def preset_dirs(args: argparse.Namespace) -> list[Path]:
     dirs = [Path(p) for p in os.environ.get(PRESETS_DIR_ENV, "").split(os.pathsep) if p]
-    return load_catalog([*dirs, *args.presets_dir])
+    return [*dirs, *args.presets_dir]
+
+
+def catalog_from(args: argparse.Namespace) -> Catalog:
+    return load_catalog(preset_dirs(args))
 
 
 def print_json(data: Any) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 import asyncio
-import csv
-import io
 import json
 import sys
 from pathlib import Path
@@ -22,6 +20,7 @@ from injector.cli.outcomes import Interrupted, SessionEnded
 from injector.cli.progress import SessionProgress
 from injector.controller import Controller
 from injector.events import Event
+from injector.exports import session_export, shots_csv
 from injector.cli.signals import Stop, stop_on_signals
 from injector.session import (
     AlarmLatched, SessionRequest, SessionResult, check_request, run_session,
@@ -318,18 +317,8 @@ def show_command(args: argparse.Namespace) -> int:
 
 def export_command(args: argparse.Namespace) -> int:
     store = Store(args.db, readonly=True)
-    session = store.session(args.id)
-    shots = store.shots(args.id)
     if args.format == "json":
-        print_json(documents.session_export(session, store.alarms(args.id),
-                                            store.state_changes(args.id), store.gaps(args.id),
-                                            shots))
+        print_json(session_export(store, args.id))
         return 0
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["session_id", *shots[0].keys()] if shots else
-                            ["session_id", "shot_index"])
-    writer.writeheader()
-    for shot in shots:
-        writer.writerow({"session_id": args.id, **shot})
-    sys.stdout.write(out.getvalue())
+    sys.stdout.write(shots_csv(store, args.id))
     return 0

@@ -170,6 +170,7 @@ class Store:
         self.failure: StoreError | None = None
         self._commit_listeners: list[Callable[[], None]] = []
         self._failure_listeners: list[Callable[[StoreError], None]] = []
+        self._row_listeners: list[Callable[[list[tuple[str, dict]]], None]] = []
         self._committed_shots: Counter[int] = Counter()
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -279,6 +280,19 @@ class Store:
     def add_failure_listener(self, listener: Callable[[StoreError], None]) -> None:
         self._failure_listeners.append(listener)
 
+    def add_row_listener(self, listener: Callable[[list[tuple[str, dict]]], None]) -> None:
+        """`listener(rows)` gets each committed batch's (table, row) pairs, on the loop, in
+        commit order: what a live view may show, since a power cut would leave it."""
+        self._row_listeners.append(listener)
+
+    def remove_listener(self, listener: Callable) -> None:
+        """Stop calling `listener` (a commit, failure or row listener): a controller that
+        closes must not hear of, or hold a gun for, a record it no longer writes."""
+        for listeners in (self._commit_listeners, self._failure_listeners,
+                          self._row_listeners):
+            while listener in listeners:
+                listeners.remove(listener)
+
     def committed_shots(self, session_id: int) -> int:
         """Shots of this session that this store has committed: what may be reported."""
         return self._committed_shots[session_id]
@@ -302,6 +316,8 @@ class Store:
                 self._committed_shots[row["session_id"]] += 1
         for listener in list(self._commit_listeners):
             listener()
+        for listener in list(self._row_listeners):
+            listener(appended)
 
     def _on_failure(self, exc: Exception) -> None:
         self.failure = StoreError(self.path, f"cannot be written: {exc}")
@@ -494,6 +510,22 @@ class Store:
         return self.append("record_gaps", device_serial=device_serial, session_id=session_id,
                            reason=reason, boot_id=boot_id, from_seq=from_seq, to_seq=to_seq,
                            at=now_iso())
+
+    def record_action(self, *, user: str, role: str, via: str, address: str | None,
+                      action: str, target: str | None, outcome: str,
+                      detail: str = "") -> Future:
+        """Who did what through the service (or the command line's user management), and
+        what came of it: every action is recorded with its user."""
+        return self.append("actions", at=now_iso(), user=user, role=role, via=via,
+                           address=address, action=action, target=target, outcome=outcome,
+                           detail=detail)
+
+    def actions(self, limit: int = 100) -> list[dict]:
+        """The newest recorded actions first."""
+        if not self._has_table("actions"):
+            return []
+        return [{k: row[k] for k in row.keys() if k != "row_hash"} for row in self.db.execute(
+            "SELECT * FROM actions ORDER BY id DESC LIMIT ?", (limit,))]
 
     def close_orphans(self) -> list[int]:
         """Sessions whose process died without ending them are recorded as interrupted."""

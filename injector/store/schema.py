@@ -16,7 +16,7 @@ APPLICATION_ID = 0x494E4A52
 """'INJR': PRAGMA application_id of every record this program writes."""
 APPEND_ONLY = ("devices", "calibrations", "calibration_status", "sessions", "session_ends",
                "shots", "alarms", "alarm_acks", "state_changes", "record_gaps",
-               "calibration_context", "verifications", "library_changes")
+               "calibration_context", "verifications", "library_changes", "actions")
 UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     # Every key a new row could collide with, besides the rowid: INSERT OR REPLACE and
     # UPSERT would otherwise delete or rewrite the row it collides with.
@@ -127,6 +127,17 @@ CREATE TABLE library_changes (
 one signed before it."""
 
 
+V5 = """
+CREATE TABLE actions (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, user TEXT NOT NULL, role TEXT NOT NULL,
+    via TEXT NOT NULL, address TEXT, action TEXT NOT NULL, target TEXT,
+    outcome TEXT NOT NULL, detail TEXT NOT NULL, row_hash TEXT);
+CREATE INDEX actions_by_user ON actions(user, id)
+"""
+"""Version 5: every action taken through the service (and every user or key made on the
+command line) with its user, role, how they signed in, from where, and what came of it."""
+
+
 def _add_row_hashes(db: sqlite3.Connection) -> None:
     from injector.store.chain import rehash_table
 
@@ -140,6 +151,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     lambda db: (_run_script(db, V2), _add_row_hashes(db)),
     lambda db: _run_script(db, V3),
     lambda db: _run_script(db, V4),
+    lambda db: _run_script(db, V5),
 )
 
 

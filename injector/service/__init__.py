@@ -1,0 +1,21 @@
+"""The device service (`injector serve`): the guns' controllers kept connected in one
+process, with a versioned HTTP API and a WebSocket of events, for every interface (the
+touchscreen, a technician's laptop, a clinic's system, a CI pipeline).
+
+One module per job:
+
+    config.py       what the service is told (ports, address, record), checked first
+    errors.py       its refusals, each an HTTP status with the offending value
+    credentials.py  the users and API keys (a file of their own beside the record)
+    auth.py         sign-in tokens, sign-in throttling, roles, cross-site refusal
+    supervisor.py   one gun: connected all the time, reconnected after a lost link
+    runs.py         sessions on a gun: started, held, resumed, stopped, one at a time
+    events.py       numbered events from the record's commits, a ring, bounded clients
+    app.py          the FastAPI application: middleware, error mapping, the routes
+    socket.py       the WebSocket /api/v1/events
+    runtime.py      the service's life: uvicorn in the controllers' loop, signals
+
+The command line and the service share one core: sessions run through
+injector.session.run_session, values are checked through injector.inputs, plans through
+injector.plan_request, records read through injector.store.
+"""

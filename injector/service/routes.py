@@ -1,0 +1,375 @@
+"""The HTTP routes of /api/v1/: what the command line does, for clients of the service.
+
+Reads are open to every signed-in role; a session and an alarm's acknowledgement need a
+clinician (or more); calibration changes a technician; the record of actions an admin.
+Values are checked through injector/inputs.py and the session's and planner's own checks,
+as the command line checks them: the body's types say only what JSON a field takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from injector import inputs
+from injector.cli.alarm_cmds import _code_of, describe
+from injector.cli.catalog_cmds import preset_json
+from injector.exports import session_document, session_export, shots_csv
+from injector.fleet import devices_due
+from injector.plan_request import PlanRequest, checked_overrides
+from injector.planner import PRIME_UL
+from injector.service.app import signed_in
+from injector.service.auth import Principal
+from injector.service.credentials import Role
+from injector import documents
+from injector.session import SessionRequest
+from injector.checklist import Checklist
+from injector.limits import Override, check_plan
+from profiles.library import load_library
+
+router = APIRouter()
+ANYONE = Role.CLINICIAN
+GUN_WAIT_S = 5.0
+"""How long a request about a gun waits for it to be connected (again) before 503."""
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignInBody(_Body):
+    name: str = Field(description=inputs.USER_NAME.limit)
+    secret: str = Field(description=f"the PIN or password: {inputs.SECRET.limit}")
+
+
+class OverridesBody(_Body):
+    depth_mm: float | None = Field(None, description=inputs.DEPTH_MM.limit)
+    dose_ul: float | None = Field(None, description=inputs.DOSE_UL.limit)
+    spacing_mm: float | None = Field(None, description=inputs.SPACING_MM.limit)
+    shot_rate_hz: float | None = Field(None, description=inputs.RATE_HZ.limit)
+
+
+class PlanBody(_Body):
+    preset: str
+    zone: str
+    needle: str
+    shots: float | None = Field(None, description=f"{inputs.SHOTS.limit}; or area_cm2")
+    area_cm2: float | None = Field(None, description=inputs.AREA_CM2.limit)
+    syringe_ml: float = Field(10.0, description=inputs.SYRINGE_ML.limit)
+    dead_volume_ul: float | None = Field(None, description=inputs.DEAD_VOLUME_UL.limit)
+    overrides: OverridesBody = OverridesBody()
+    override: str | None = Field(None, description="passes the library's soft limits")
+
+
+class SessionBody(_Body):
+    """A session's request, as `injector run` takes it; who runs it is the signed-in user."""
+
+    preset: str
+    zone: str
+    needle: str
+    shots: float | None = Field(None, description=f"{inputs.SHOTS.limit}; or volume_ml")
+    volume_ml: float | None = Field(None, description=inputs.VOLUME_ML.limit)
+    syringe_ml: float | None = Field(None, description=f"{inputs.SYRINGE_ML.limit}; must "
+                                                       "match the gun (default: the gun's)")
+    budget_ml: float | None = Field(None, description=f"{inputs.BUDGET_ML.limit} (default: "
+                                                      "the planned volume)")
+    prime_ul: float = Field(PRIME_UL, description=inputs.PRIME_UL.limit)
+    refill: bool = Field(True, description="confirm a new syringe when one runs out")
+    calibration_override: str | None = Field(None, description=f"a recorded reason to run "
+                                                               f"on an expired calibration: "
+                                                               f"{inputs.REASON.limit}")
+    overrides: OverridesBody = OverridesBody()
+    checklist: dict[str, bool] = Field(description="the pre-treatment checklist's answers, "
+                                                   "every question of injector/checklist.py "
+                                                   "(true or false)")
+    override: str | None = Field(None, description="passes the library's soft limits and "
+                                                   "contraindications answered yes, recorded "
+                                                   "with the signed-in user")
+
+
+class AckBody(_Body):
+    alarm: str | None = Field(None, description="the alarm's name or code (default: every "
+                                                "one latched)")
+
+
+class MarkBadBody(_Body):
+    reason: str = Field(description=inputs.REASON.limit)
+
+
+def _service(request: Request):
+    return request.app.state.service
+
+
+# ---- sign-in -------------------------------------------------------------------------------
+
+@router.post("/auth/sign-in", tags=["auth"], summary="Sign in: a token that expires")
+async def sign_in(body: SignInBody, request: Request) -> dict:
+    return await _service(request).sign_in(body.name, body.secret, request)
+
+
+@router.post("/auth/sign-out", tags=["auth"], summary="End this sign-in")
+async def sign_out(request: Request,
+                   who: Principal = signed_in(ANYONE, "sign out")) -> dict:
+    return _service(request).sign_out(request, who)
+
+
+@router.get("/auth/me", tags=["auth"], summary="Who this token or key is")
+async def me(who: Principal = signed_in(ANYONE, "read who is signed in")) -> dict:
+    return {"name": who.name, "role": who.role.value, "via": who.via.value}
+
+
+# ---- status and guns -----------------------------------------------------------------------
+
+@router.get("/status", tags=["guns"], summary="The service and every gun")
+async def status(request: Request, who: Principal = signed_in(ANYONE, "read status")) -> dict:
+    return _service(request).status()
+
+
+@router.get("/guns", tags=["guns"], summary="The guns this service supervises")
+async def guns(request: Request, who: Principal = signed_in(ANYONE, "read guns")) -> list:
+    return [gun.describe() for gun in _service(request).guns]
+
+
+@router.get("/guns/{gun}", tags=["guns"], summary="One gun: link, state, alarms, syringe")
+async def gun(gun: str, request: Request,
+              who: Principal = signed_in(ANYONE, "read a gun")) -> dict:
+    return _service(request).gun(gun).describe()
+
+
+@router.get("/guns/{gun}/alarms", tags=["alarms"], summary="The gun's latched alarms")
+async def alarms(gun: str, request: Request,
+                 who: Principal = signed_in(ANYONE, "read alarms")) -> dict:
+    controller = await _service(request).gun(gun).connected(GUN_WAIT_S)
+    return {"alarms": [describe(code) for code in controller.latched]}
+
+
+@router.post("/guns/{gun}/alarms/acknowledge", tags=["alarms"],
+             summary="Acknowledge latched alarms (recorded with the signed-in user)")
+async def acknowledge(gun: str, body: AckBody, request: Request,
+                      who: Principal = signed_in(Role.CLINICIAN, "acknowledge alarms")) -> dict:
+    service = _service(request)
+    supervisor = service.gun(gun)
+    controller = await supervisor.connected(GUN_WAIT_S)
+    given = inputs.ALARM_NAME.check(body.alarm) if body.alarm is not None else None
+    codes = [_code_of(given, controller.latched)] if given else list(controller.latched)
+    for code in codes:
+        await controller.acknowledge(code, who.name)
+    service.record(who, request, "alarm.acknowledge", supervisor.name, "ok",
+                   ", ".join(describe(c)["name"] for c in codes) or "none latched")
+    return {"acknowledged": [describe(code) for code in codes], "by": who.name,
+            "still_latched": [describe(c) for c in controller.latched],
+            "state": controller.state}
+
+
+# ---- the library and plans -----------------------------------------------------------------
+
+@router.get("/presets", tags=["library"], summary="The technique presets")
+async def presets(request: Request, who: Principal = signed_in(ANYONE, "read presets")) -> dict:
+    catalog = _service(request).catalog
+    return documents.presets([preset_json(p) for p in sorted(catalog.presets.values(),
+                                                            key=lambda p: p.name)])
+
+
+@router.get("/presets/{name}", tags=["library"], summary="One preset")
+async def preset(name: str, request: Request,
+                 who: Principal = signed_in(ANYONE, "read presets")) -> dict:
+    return preset_json(_service(request).catalog.preset(name))
+
+
+@router.post("/plans", tags=["library"], summary="What a preset becomes: program and totals")
+async def plans(body: PlanBody, request: Request,
+                who: Principal = signed_in(ANYONE, "plan")) -> dict:
+    overrides = checked_overrides(**body.overrides.model_dump())
+    the_plan = PlanRequest(body.preset, body.zone, body.needle, shots=body.shots,
+                           area_cm2=body.area_cm2, syringe_ml=body.syringe_ml,
+                           dead_volume_ul=body.dead_volume_ul,
+                           overrides=overrides).build(_service(request).catalog)
+    library = load_library()
+    crossings = check_plan(library, the_plan,
+                           Override(body.override, who.name) if body.override else None)
+    return documents.plan(the_plan, None, {"library": library.stamp(), "soft_limits_passed":
+                                           [c.describe() for c in crossings]})
+
+
+# ---- sessions ------------------------------------------------------------------------------
+
+@router.post("/guns/{gun}/sessions", tags=["sessions"], status_code=201,
+             summary="Start a session on a gun; it runs in the service")
+async def start_session(gun: str, body: SessionBody, request: Request,
+                        who: Principal = signed_in(Role.CLINICIAN, "start a session")
+                        ) -> JSONResponse:
+    service = _service(request)
+    supervisor = service.gun(gun)
+    overrides = checked_overrides(**body.overrides.model_dump())
+    session_request = SessionRequest(
+        preset=body.preset, zone=body.zone, needle=body.needle, shots=body.shots,
+        volume_ml=body.volume_ml, syringe_ml=body.syringe_ml, budget_ml=body.budget_ml,
+        prime_ul=body.prime_ul, refill=body.refill,
+        calibration_override=body.calibration_override, person=who.name,
+        overrides=overrides, override_reason=body.override,
+        checklist=Checklist(body.checklist, who.name, "service"))
+    try:
+        run = await service.runs.start(supervisor, session_request, who)
+    except Exception as exc:
+        service.record(who, request, "session.start", supervisor.name, "refused", str(exc))
+        raise
+    service.record(who, request, "session.start", f"session {run.session_id}", "ok",
+                   f"{body.preset} on {body.zone} with {body.needle}, gun {supervisor.name}")
+    return JSONResponse({"session_id": run.session_id, "gun": supervisor.name,
+                         "status": "running", "person": who.name},
+                        status_code=201,
+                        headers={"Location": f"/api/v1/sessions/{run.session_id}"})
+
+
+@router.get("/sessions", tags=["sessions"], summary="The recorded sessions, newest first")
+async def history(request: Request, limit: int = 50,
+                  who: Principal = signed_in(ANYONE, "read history")) -> list:
+    limit = inputs.LIMIT.check(limit)
+    rows = await _service(request).read(lambda store: store.history(limit))
+    return [row.__dict__ for row in rows]
+
+
+@router.get("/sessions/{session_id}", tags=["sessions"],
+            summary="One session: summary, alarms, state changes")
+async def show(session_id: int, request: Request,
+               who: Principal = signed_in(ANYONE, "read a session")) -> dict:
+    session_id = inputs.RECORD_ID.check(session_id)
+    return await _service(request).read(lambda store: session_document(store, session_id))
+
+
+@router.get("/sessions/{session_id}/export", tags=["sessions"],
+            summary="Every shot of a session, as JSON or CSV")
+async def export(session_id: int, request: Request, format: Literal["json", "csv"] = "json",
+                 who: Principal = signed_in(ANYONE, "export a session")) -> Response:
+    session_id = inputs.RECORD_ID.check(session_id)
+    if format == "csv":
+        text = await _service(request).read(lambda store: shots_csv(store, session_id))
+        return PlainTextResponse(text, media_type="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="session-{session_id}.csv"'})
+    return JSONResponse(await _service(request).read(
+        lambda store: session_export(store, session_id)))
+
+
+async def _act(request: Request, who: Principal, session_id: int, action: str):
+    service = _service(request)
+    run = service.runs.running(inputs.RECORD_ID.check(session_id))
+    try:
+        if action == "hold":
+            state = await service.runs.hold(run)
+            out = {"held": True, "state": state}
+        elif action == "resume":
+            state = await service.runs.resume(run)
+            out = {"held": False, "state": state}
+        else:
+            result = await service.runs.stop(run, f"stopped by {who.name} through the "
+                                                  "service")
+            out = {"status": result.status if result else "ended",
+                   "reason": result.reason if result else run.stop_reason,
+                   "summary": result.summary if result else None}
+    except Exception as exc:
+        service.record(who, request, f"session.{action}", f"session {session_id}",
+                       "refused", str(exc))
+        raise
+    service.record(who, request, f"session.{action}", f"session {session_id}", "ok")
+    return {"session_id": session_id, "by": who.name} | out
+
+
+@router.post("/sessions/{session_id}/hold", tags=["sessions"],
+             summary="Hold: the gun stops and retracts; nothing fires until resumed")
+async def hold(session_id: int, request: Request,
+               who: Principal = signed_in(Role.CLINICIAN, "hold a session")) -> dict:
+    return await _act(request, who, session_id, "hold")
+
+
+@router.post("/sessions/{session_id}/resume", tags=["sessions"], summary="Resume a held session")
+async def resume(session_id: int, request: Request,
+                 who: Principal = signed_in(Role.CLINICIAN, "resume a session")) -> dict:
+    return await _act(request, who, session_id, "resume")
+
+
+@router.post("/sessions/{session_id}/stop", tags=["sessions"],
+             summary="Stop: the session ends, the gun held and disarmed, recorded")
+async def stop(session_id: int, request: Request,
+               who: Principal = signed_in(Role.CLINICIAN, "stop a session")) -> dict:
+    return await _act(request, who, session_id, "stop")
+
+
+# ---- calibrations, verifications, devices, certificates ------------------------------------
+
+@router.get("/calibrations", tags=["calibrations"], summary="Every calibration, newest first")
+async def calibrations(request: Request,
+                       who: Principal = signed_in(ANYONE, "read calibrations")) -> list:
+    return await _service(request).read(lambda store: store.calibrations())
+
+
+@router.get("/calibrations/{calibration_id}", tags=["calibrations"],
+            summary="One calibration, its points and fit")
+async def calibration(calibration_id: int, request: Request,
+                      who: Principal = signed_in(ANYONE, "read calibrations")) -> dict:
+    calibration_id = inputs.RECORD_ID.check(calibration_id)
+    return await _service(request).read(lambda store: store.calibration(calibration_id))
+
+
+@router.post("/calibrations/{calibration_id}/mark-bad", tags=["calibrations"],
+             summary="Take a calibration out of force (technician)")
+async def mark_bad(calibration_id: int, body: MarkBadBody, request: Request,
+                   who: Principal = signed_in(Role.TECHNICIAN, "mark a calibration bad")
+                   ) -> dict:
+    service = _service(request)
+    calibration_id = inputs.RECORD_ID.check(calibration_id)
+    reason = inputs.REASON.check(body.reason)
+    await service.read(lambda store: store.calibration(calibration_id))
+    await asyncio.wrap_future(service.store.set_calibration_status(calibration_id, "bad",
+                                                                   reason, who.name))
+    service.record(who, request, "calibration.mark-bad", f"calibration {calibration_id}",
+                   "ok", reason)
+    return {"calibration_id": calibration_id, "status": "bad", "reason": reason,
+            "by": who.name}
+
+
+@router.get("/calibrations/{calibration_id}/certificate", tags=["calibrations"],
+            summary="The calibration's certificate, as a PDF (or its content as JSON)")
+async def certificate(calibration_id: int, request: Request,
+                      format: Literal["pdf", "json"] = "pdf",
+                      who: Principal = signed_in(ANYONE, "read a certificate")) -> Response:
+    from injector.certificate import certificate_data, write_pdf
+
+    calibration_id = inputs.RECORD_ID.check(calibration_id)
+    data = await _service(request).read(lambda store: certificate_data(store, calibration_id))
+    if format == "json":
+        return JSONResponse(data)
+
+    def render() -> bytes:
+        with tempfile.TemporaryDirectory() as folder:
+            return write_pdf(data, Path(folder) / "certificate.pdf").read_bytes()
+    pdf = await asyncio.to_thread(render)
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="calibration-{calibration_id}.pdf"'})
+
+
+@router.get("/verifications", tags=["calibrations"], summary="Every verification, newest first")
+async def verifications(request: Request,
+                        who: Principal = signed_in(ANYONE, "read verifications")) -> list:
+    return await _service(request).read(lambda store: store.verifications())
+
+
+@router.get("/devices", tags=["guns"],
+            summary="Every gun in the record, and when each is due for calibration")
+async def devices(request: Request, who: Principal = signed_in(ANYONE, "read devices")) -> list:
+    now = datetime.now(timezone.utc)
+    return await _service(request).read(
+        lambda store: [gun.describe() for gun in devices_due(store, now)])
+
+
+@router.get("/actions", tags=["audit"], summary="The recorded actions, newest first (admin)")
+async def actions(request: Request, limit: int = 100,
+                  who: Principal = signed_in(Role.ADMIN, "read the record of actions")) -> list:
+    limit = inputs.LIMIT.check(limit)
+    return await _service(request).read(lambda store: store.actions(limit))

@@ -1,0 +1,216 @@
+"""The service's HTTP API with a real client on a real socket: what the command line does,
+through the API, with the command line's own checks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from injector import inputs
+from injector.service.credentials import Role
+from injector.service.events import EventKind
+from injector.service.openapi import DOC, document
+from tests.conftest import run_cli
+from tests.service_rig import PLAN, SESSION, Watch, running_service
+
+
+async def test_a_session_started_through_the_api_runs_to_completion_and_is_recorded(tmp_path):
+    async with running_service(tmp_path) as running:
+        token = await running.token(Role.CLINICIAN)
+        await running.online()
+        watch = Watch(running.service)
+        async with running.client(token) as client:
+            started = await client.post("/api/v1/guns/1/sessions", json=SESSION | {"shots": 12})
+            assert started.status_code == 201, started.text
+            session_id = started.json()["session_id"]
+            assert started.headers["location"] == f"/api/v1/sessions/{session_id}"
+            assert started.json()["person"] == "clinician-user"
+            end = await watch.session_end(session_id)
+            assert end.data["status"] == "completed" and end.data["shots_done"] == 12
+            shown = (await client.get(f"/api/v1/sessions/{session_id}")).json()
+            history = (await client.get("/api/v1/sessions", params={"limit": 5})).json()
+            exported = (await client.get(f"/api/v1/sessions/{session_id}/export")).json()
+            csv = await client.get(f"/api/v1/sessions/{session_id}/export",
+                                   params={"format": "csv"})
+        assert (shown["status"], shown["shots_done"], shown["person"]) == (
+            "completed", 12, "clinician-user")
+        assert {"alarms", "state_changes", "gaps"} <= set(shown)
+        assert history[0]["id"] == session_id and history[0]["shots_done"] == 12
+        assert [s["shot_index"] for s in exported["shots"]] == list(range(1, 13))
+        assert csv.headers["content-type"].startswith("text/csv")
+        assert csv.text.splitlines()[0].startswith("session_id,shot_index")
+        assert len(csv.text.splitlines()) == 13
+        cli = run_cli("session", "export", str(session_id), "--format", "csv", "--db",
+                      str(running.record))
+        assert cli.stdout == csv.text.replace("\r\n", "\n")     # one export, two interfaces
+
+
+async def test_two_clients_cannot_start_two_sessions_on_one_gun(tmp_path):
+    async with running_service(tmp_path) as running:
+        first, second = await running.token(Role.CLINICIAN), await running.token(Role.ADMIN)
+        await running.online()
+        watch = Watch(running.service)
+        async with running.client(first) as a, running.client(second) as b:
+            answers = await asyncio.gather(
+                a.post("/api/v1/guns/1/sessions", json=SESSION | {"shots": 20}),
+                b.post("/api/v1/guns/1/sessions", json=SESSION | {"shots": 20}))
+        codes = sorted(answer.status_code for answer in answers)
+        assert codes == [201, 409], [a.text for a in answers]
+        busy = next(a for a in answers if a.status_code == 409).json()
+        assert busy["error"] == "gun_busy"
+        started = next(a for a in answers if a.status_code == 201).json()["session_id"]
+        assert (await watch.session_end(started)).data["status"] == "completed"
+
+
+async def test_a_bad_request_is_refused_with_the_command_lines_words(tmp_path):
+    async with running_service(tmp_path) as running:
+        token = await running.token(Role.CLINICIAN)
+        async with running.client(token) as client:
+            async def refused(path: str, body: dict) -> dict:
+                answer = await client.post(path, json=body)
+                assert answer.status_code == 422, answer.text
+                return answer.json()
+
+            zero = await refused("/api/v1/guns/1/sessions", SESSION | {"shots": 0})
+            assert (zero["field"], zero["limit"]) == ("shots", inputs.SHOTS.limit)
+            both = await refused("/api/v1/guns/1/sessions", SESSION | {"shots": 3,
+                                                                       "volume_ml": 1})
+            assert "exactly one of shots or volume_ml" in both["detail"]
+            name = await refused("/api/v1/guns/1/sessions", SESSION | {
+                "preset": "nappage-midle", "shots": 3})
+            assert "did you mean nappage-middle?" in name["detail"]
+            deep = await refused("/api/v1/plans", PLAN | {
+                "shots": 10, "overrides": {"depth_mm": 20}})
+            extra = await refused("/api/v1/guns/1/sessions", SESSION | {"shots": 3,
+                                                                        "person": "someone"})
+            assert extra["field"] == "person"       # who runs it is the signed-in user
+        cli = run_cli("plan", "--preset", "nappage-superficial", "--zone", "face", "--needle",
+                      "32g-4mm", "--shots", "10", "--depth-mm", "20")
+        assert cli.returncode == 3
+        assert deep["detail"].split(": ", 1)[1] == cli.stderr.strip().split(": ", 3)[3]
+        assert running.service.store.history() == []            # nothing started
+
+
+async def test_presets_and_plans_are_the_command_lines(tmp_path):
+    async with running_service(tmp_path) as running:
+        token = await running.token(Role.CLINICIAN)
+        async with running.client(token) as client:
+            presets = (await client.get("/api/v1/presets")).json()
+            one = (await client.get("/api/v1/presets/NAPPAGE-middle")).json()
+            plan = (await client.post("/api/v1/plans", json={
+                "preset": "nappage-superficial", "zone": "thighs", "needle": "32g-4mm",
+                "area_cm2": 100})).json()
+        cli_presets = json.loads(run_cli("presets", "--json").stdout)
+        assert presets == cli_presets and one["name"] == "nappage-middle"
+        cli_plan = json.loads(run_cli("plan", "--preset", "nappage-superficial", "--zone",
+                                      "thighs", "--needle", "32g-4mm", "--area-cm2", "100",
+                                      "--json").stdout)
+        assert plan == cli_plan and plan["shots"] == 1156
+
+
+async def test_hold_resume_and_stop_act_on_the_running_session(tmp_path):
+    async with running_service(tmp_path) as running:
+        token = await running.token(Role.CLINICIAN)
+        await running.online()
+        watch = Watch(running.service)
+        sim = running.gun.sim
+        async with running.client(token) as client:
+            session_id = await running.start(token, shots=60)
+            await watch.until(lambda e: e.kind is EventKind.SHOT and e.data["shot_index"] >= 5)
+            held = await client.post(f"/api/v1/sessions/{session_id}/hold")
+            assert held.status_code == 200 and held.json()["state"] == "paused", held.text
+            shots = running.gun.controller.account.shots_done
+            await asyncio.sleep(10.0)                       # held: nothing fires
+            assert running.gun.controller.account.shots_done <= shots + 1
+            assert sim.firmware.physics.depth.position(
+                asyncio.get_running_loop().time()) == 0.0    # the needle is out
+            again = await client.post(f"/api/v1/sessions/{session_id}/resume")
+            assert again.status_code == 200, again.text
+            end = await watch.session_end(session_id)
+            assert (end.data["status"], end.data["shots_done"]) == ("completed", 60)
+            gone = await client.post(f"/api/v1/sessions/{session_id}/hold")
+            assert gone.status_code == 409 and gone.json()["error"] == "not_running"
+
+            second = await running.start(token, shots=2000)
+            await watch.until(lambda e: e.kind is EventKind.SHOT and e.data["session_id"]
+                              == second)
+            stopped = await client.post(f"/api/v1/sessions/{second}/stop")
+            assert stopped.status_code == 200, stopped.text
+            assert stopped.json()["status"] == "interrupted"
+            assert stopped.json()["reason"] == "stopped by clinician-user through the service"
+        record = running.service.store
+        device = [c["state"] for c in record.state_changes(second) if c["side"] == "device"]
+        assert device[-2:] == ["held", "idle"]
+
+
+async def test_a_latched_alarm_is_shown_refuses_the_next_session_and_is_acknowledged(tmp_path):
+    async with running_service(tmp_path, ports=("sim://?fault=occlusion@4",)) as running:
+        token = await running.token(Role.CLINICIAN)
+        await running.online()
+        watch = Watch(running.service)
+        session_id = await running.start(token, shots=20)
+        alarm = await watch.until(lambda e: e.kind is EventKind.ALARM)
+        assert (alarm.data["name"], alarm.data["severity"]) == ("occlusion", "stop")
+        assert (await watch.session_end(session_id)).data["status"] == "aborted"
+        async with running.client(token) as client:
+            await running.online()
+            latched = (await client.get("/api/v1/guns/1/alarms")).json()["alarms"]
+            assert [a["name"] for a in latched] == ["occlusion"]
+            refused = await client.post("/api/v1/guns/1/sessions", json=SESSION | {"shots": 3})
+            assert refused.status_code == 409 and refused.json()["alarms"] == ["occlusion"]
+            wrong = await client.post("/api/v1/guns/1/alarms/acknowledge",
+                                      json={"alarm": "motor_stall"})
+            assert wrong.status_code == 409 and "not latched" in wrong.json()["detail"]
+            acked = await client.post("/api/v1/guns/1/alarms/acknowledge",
+                                      json={"alarm": "occlusion"})
+            assert acked.status_code == 200, acked.text
+            assert acked.json()["by"] == "clinician-user" and acked.json()["state"] == "idle"
+        ack = running.service.store.alarms(session_id)[0]
+        assert ack["acknowledged_by"] == "clinician-user"
+        again = await running.start(token, shots=5)
+        assert (await watch.session_end(again)).data["status"] == "completed"
+
+
+async def test_calibrations_verifications_devices_and_a_certificate(tmp_path):
+    async with running_service(tmp_path) as running:
+        await running.online()
+        store = running.service.store
+        calibration = await asyncio.wrap_future(store.record_calibration(
+            device_serial="SIM-000001", kind="dose", person="a.novak", expires_at=None,
+            expires_after_shots=None, points=[],
+            fit={"kind": "linear", "gain": 1.0, "offset": 0.0, "max_residual": 0.0}))
+        clinician = await running.token(Role.CLINICIAN)
+        technician = await running.token(Role.TECHNICIAN)
+        async with running.client(clinician) as client:
+            listed = (await client.get("/api/v1/calibrations")).json()
+            assert [c["id"] for c in listed] == [calibration]
+            assert (await client.get("/api/v1/verifications")).json() == []
+            devices = (await client.get("/api/v1/devices")).json()
+            assert [d["serial_number"] for d in devices] == [
+                running.service.guns[0].controller.identity.serial_number]
+            pdf = await client.get(f"/api/v1/calibrations/{calibration}/certificate")
+            assert pdf.headers["content-type"] == "application/pdf"
+            assert pdf.content.startswith(b"%PDF")
+            data = (await client.get(f"/api/v1/calibrations/{calibration}/certificate",
+                                     params={"format": "json"})).json()
+            assert data["verdict"] == "NOT VERIFIED"
+            missing = await client.get("/api/v1/calibrations/99")
+            assert missing.status_code == 404
+            refused = await client.post(f"/api/v1/calibrations/{calibration}/mark-bad",
+                                        json={"reason": "balance not level"})
+            assert refused.status_code == 403
+        async with running.client(technician) as client:
+            marked = await client.post(f"/api/v1/calibrations/{calibration}/mark-bad",
+                                       json={"reason": "balance not level"})
+            assert marked.status_code == 200, marked.text
+        assert store.calibration(calibration)["status"] == "bad"
+
+
+async def test_the_openapi_document_is_served_unauthenticated_and_docs_holds_it(tmp_path):
+    async with running_service(tmp_path) as running:
+        async with running.client() as client:
+            served = await client.get("/api/v1/openapi.json")
+    assert served.status_code == 200
+    assert served.json() == document()
+    assert json.loads(DOC.read_text()) == document(), (
+        "docs/openapi.json is stale: python -m injector.service.openapi")

@@ -1,0 +1,82 @@
+"""The service lives through what a clinic's day brings: a cable pulled mid-session, a gun
+power-cycled, clients that come, go and freeze. The session ends safe and recorded; the
+gun is connected again by itself; the next session runs."""
+
+from __future__ import annotations
+
+import asyncio
+
+from injector.service.credentials import Role
+from injector.service.events import EventKind
+from tests.service_rig import SESSION, Watch, running_service
+
+
+def pull_cable(gun, seconds: float) -> None:
+    """The gun's USB cable out for `seconds`: its links carry nothing, and a link opened
+    again meanwhile neither, until it is back (SimulatedGun.unplug puts a USB link back at
+    once)."""
+    until = asyncio.get_running_loop().time() + seconds
+    for adapter in gun.adapters:
+        adapter.cut_until = until
+    attach = gun.attach_serial
+
+    def attach_while_out(transport, channel):
+        adapter = attach(transport, channel)
+        adapter.cut_until = until
+        return adapter
+    gun.attach_serial = attach_while_out
+
+
+def contiguous(store, session_id: int) -> bool:
+    indexes = [s["shot_index"] for s in store.shots(session_id)]
+    return indexes == list(range(indexes[0], indexes[0] + len(indexes)))
+
+
+async def test_a_lost_link_ends_the_session_safe_and_the_service_reconnects(tmp_path):
+    async with running_service(tmp_path) as running:
+        token = await running.token(Role.CLINICIAN)
+        await running.online()
+        watch = Watch(running.service)
+        session_id = await running.start(token, shots=2000)
+        await watch.until(lambda e: e.kind is EventKind.SHOT and e.data["shot_index"] >= 5)
+        pull_cable(running.gun.sim, 3.0)
+        end = await watch.session_end(session_id)
+        assert end.data["status"] == "failed" and "link" in end.data["reason"]
+        await watch.until(lambda e: e.kind is EventKind.LINK and e.data["link"] == "lost")
+        await watch.until(lambda e: e.kind is EventKind.LINK and e.data["link"] == "online",
+                          timeout=60)
+        gun = running.gun.describe()
+        assert gun["connections"] == 2 and gun["link"] == "online"
+        # The gun, silent host and all, tripped its watchdog: latched, read back, shown.
+        assert [a["name"] for a in gun["alarms"]] == ["watchdog"]
+        async with running.client(token) as client:
+            refused = await client.post("/api/v1/guns/1/sessions", json=SESSION | {"shots": 5})
+            assert refused.status_code == 409 and "watchdog" in refused.json()["detail"]
+            acked = await client.post("/api/v1/guns/1/alarms/acknowledge", json={})
+            assert acked.status_code == 200, acked.text
+            assert acked.json()["still_latched"] == []
+        again = await running.start(token, shots=10)
+        assert (await watch.session_end(again)).data["status"] == "completed"
+        store = running.service.store
+        assert contiguous(store, session_id) and store.verify().intact
+
+
+async def test_a_power_cycled_gun_is_not_adopted_mid_session_and_serves_the_next(tmp_path):
+    async with running_service(tmp_path) as running:
+        token = await running.token(Role.CLINICIAN)
+        await running.online()
+        watch = Watch(running.service)
+        first_boot = running.gun.controller.identity.boot_id
+        session_id = await running.start(token, shots=2000)
+        await watch.until(lambda e: e.kind is EventKind.SHOT and e.data["shot_index"] >= 5)
+        running.gun.sim.power_cycle()
+        end = await watch.session_end(session_id)
+        assert end.data["status"] == "failed" and "reboot" in end.data["reason"]
+        await watch.until(lambda e: e.kind is EventKind.LINK and e.data["link"] == "online",
+                          timeout=60)
+        controller = running.gun.controller
+        assert controller.identity.boot_id != first_boot
+        assert controller.state == "locked"             # not homed since its power came back
+        again = await running.start(token, shots=10)
+        assert (await watch.session_end(again)).data["status"] == "completed"
+        assert running.service.store.session(again)["shots_done"] == 10
