@@ -68,25 +68,19 @@ class Parser(argparse.ArgumentParser):
 
 def typed(kind: Quantity | NumberList | Text, option: str):
     """An argparse `type` that checks a value against its definition, naming the option."""
-    def parse(raw: str):
-        try:
-            return kind.check(raw)
-        except ValueRefused as refused:
-            raise OptionRefused(ValueRefused(option, refused.value, refused.problem,
-                                             refused.limit)) from None
-    parse.__name__ = kind.name
-    return parse
+    return typed_path(kind.check, option, kind.name)
 
 
-def typed_path(check, option: str):
-    """An argparse `type` from a path check: a ValueRefused names the option."""
+def typed_path(check, option: str, name: str = "path"):
+    """An argparse `type` from any check: a ValueRefused names the option. (Not a
+    ValueError out of argparse, which would turn it into its own usage text.)"""
     def parse(raw: str):
         try:
             return check(raw)
         except ValueRefused as refused:
             raise OptionRefused(ValueRefused(option, refused.value, refused.problem,
                                              refused.limit)) from None
-    parse.__name__ = "path"
+    parse.__name__ = name
     return parse
 
 
