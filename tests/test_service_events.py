@@ -15,7 +15,7 @@ import websockets
 
 from injector.service.credentials import Role
 from injector.service.events import SEND_STALL_S, DropReason, EventHub, EventKind
-from injector.service.socket import RateLimit, _send
+from injector.service.event_socket import RateLimit, _send
 from tests.service_rig import Watch, messages, running_service
 
 
@@ -207,3 +207,14 @@ async def test_a_send_that_cannot_go_out_drops_its_client_after_the_stall_time()
     assert subscriber.dropped is DropReason.STALLED
     assert loop.time() - started == pytest.approx(SEND_STALL_S, abs=0.1)
     assert hub.dropped == 1 and sender.done()
+
+
+async def test_a_rate_limit_short_of_a_token_by_rounding_does_not_spin():
+    limit = RateLimit(3.0, 1)
+    limit.tokens = 1 - 1e-12                    # what 1/3 s of 3 a second can add up to
+    assert limit.allow()                        # a token, not a wait of a picosecond
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    limit.tokens, limit.at = 0.5, started
+    await limit.take()
+    assert loop.time() - started == pytest.approx(0.5 / 3.0, abs=0.01)
