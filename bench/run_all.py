@@ -18,6 +18,7 @@ import modbus_bench  # noqa: E402
 import plan_bench  # noqa: E402
 import record_bench  # noqa: E402
 import serial_bench  # noqa: E402
+import service_bench  # noqa: E402
 
 TARGETS = {
     "planner_points_per_s": (">=", 1_000_000),
@@ -25,6 +26,10 @@ TARGETS = {
     "virtual_time_speedup": (">=", 500.0),
     "heartbeat_locked_p99_ms": ("<", 5.0),
     "heartbeat_locked_watchdog_trips": ("<", 1),
+    "service_push_p99_ms": ("<", 50.0),
+    "service_shot_events_missed": ("<", 1),
+    "service_clients_dropped": ("<", 1),
+    "service_session_completed": (">=", 1),
 }
 
 TABLE = [
@@ -45,13 +50,19 @@ TABLE = [
     ("heartbeat_free_p99_ms", "heartbeat lateness p99, record free", "ms"),
     ("heartbeat_locked_p99_ms", "heartbeat lateness p99, record locked 1 s", "ms"),
     ("heartbeat_locked_watchdog_trips", "watchdog trips, record locked 1 s", "trips"),
+    ("service_push_p50_ms", "WebSocket push to 50 clients, median", "ms"),
+    ("service_push_p99_ms", "WebSocket push to 50 clients, p99", "ms"),
+    ("service_shot_events_missed", "shot events missed by those clients", "events"),
+    ("service_clients_dropped", "clients dropped by the service", "clients"),
+    ("service_session_completed", "the watched session completed", "yes=1"),
 ]
 
 
 def main() -> dict:
     results: dict = {"machine": f"{platform.machine()}, Python {platform.python_version()}, "
                                 f"{platform.system()} {platform.release()}"}
-    for module in (plan_bench, serial_bench, modbus_bench, device_bench, record_bench):
+    for module in (plan_bench, serial_bench, modbus_bench, device_bench, record_bench,
+                   service_bench):
         print(f"== {module.__name__}")
         results |= module.main()
     print()

@@ -195,9 +195,11 @@ def check_instruments(instruments: list[Instrument]) -> None:
 
 
 async def prepare(controller: Controller, kind: str, person: str) -> None:
-    """Connect, home and prime, and open a recorded calibration run. A gun with a latched
-    alarm is refused first: a person acknowledges it (`injector alarm ack`)."""
-    await controller.connect()
+    """Connect (unless connected: a resident service's controller), home and prime, and
+    open a recorded calibration run. A gun with a latched alarm is refused first: a person
+    acknowledges it (`injector alarm ack`)."""
+    if controller.state == "disconnected":
+        await controller.connect()
     if latched := controller.latched_stop_alarms():
         raise AlarmLatched(latched)
     controller.calibration_override = f"{kind} calibration run by {person}"

@@ -214,3 +214,73 @@ async def test_the_openapi_document_is_served_unauthenticated_and_docs_holds_it(
     assert served.json() == document()
     assert json.loads(DOC.read_text()) == document(), (
         "docs/openapi.json is stale: python -m injector.service.openapi")
+
+
+async def test_two_guns_one_controller_each_two_sessions_at_once(tmp_path):
+    ports = ("sim://", "sim://?serial_number=SIM-000002")
+    async with running_service(tmp_path, ports=ports) as running:
+        token = await running.token(Role.CLINICIAN)
+        await running.online(0)
+        await running.online(1)
+        watch = Watch(running.service)
+        first = await running.start(token, gun="SIM-000001", shots=30)
+        second = await running.start(token, gun="2", shots=20)
+        ends = {}
+        while len(ends) < 2:
+            event = await watch.until(lambda e: e.kind is EventKind.SESSION
+                                      and e.data["status"] != "running")
+            ends[event.data["session_id"]] = (event.gun, event.data["shots_done"])
+        assert ends == {first: ("SIM-000001", 30), second: ("SIM-000002", 20)}
+        async with running.client(token) as client:
+            guns = (await client.get("/api/v1/guns")).json()
+            unknown = await client.get("/api/v1/guns/SIM-9")
+        assert [g["serial_number"] for g in guns] == ["SIM-000001", "SIM-000002"]
+        assert unknown.status_code == 404 and unknown.json()["known"] == [
+            "SIM-000001", "SIM-000002"]
+
+
+async def test_a_technician_calibrates_and_verifies_through_the_api(tmp_path):
+    async with running_service(tmp_path, ports=("sim://?volume_gain=1.07",)) as running:
+        technician = await running.token(Role.TECHNICIAN)
+        clinician = await running.token(Role.CLINICIAN)
+        await running.online()
+        watch = Watch(running.service)
+        async with running.client(clinician) as client:
+            refused = await client.post("/api/v1/guns/1/calibrations", json={"kind": "dose"})
+            assert refused.status_code == 403
+        async with running.client(technician) as client:
+            bad = await client.post("/api/v1/guns/1/calibrations",
+                                    json={"kind": "dose", "volumes": [10, 20]})
+            assert bad.status_code == 422 and bad.json()["field"] == "--volumes"
+            typed = await client.post("/api/v1/guns/1/calibrations",
+                                      json={"kind": "verify", "balance": "prompt"})
+            assert typed.status_code == 422 and "terminal" in typed.json()["detail"]
+
+            async def run(body: dict):
+                answer = await client.post("/api/v1/guns/1/calibrations", json=body)
+                assert answer.status_code == 201, answer.text
+                run_id = answer.json()["session_id"]
+                end = await watch.session_end(run_id)
+                assert end.data["status"] == "completed", end.data
+                return run_id
+
+            await run({"kind": "verify", "volumes": [10, 50], "depths": [2],
+                       "shots_each": 3})
+            found = await watch.until(lambda e: e.kind is EventKind.VERIFICATION)
+            assert found.data["pass"] is False                  # 7% too much, as found
+            await run({"kind": "dose", "volumes": [10, 25, 50, 100], "shots_each": 3})
+            made = next(e for e in watch.seen if e.kind is EventKind.CALIBRATION)
+            assert made.data["person"] == "technician-user"
+            await run({"kind": "verify", "volumes": [10, 50], "depths": [2],
+                       "shots_each": 3})
+            left = await watch.until(lambda e: e.kind is EventKind.VERIFICATION)
+            assert left.data["pass"] is True                    # as left
+            certificate = (await client.get(
+                f"/api/v1/calibrations/{made.data['calibration_id']}/certificate",
+                params={"format": "json"})).json()
+        assert certificate["verdict"] == "PASS"
+        # The next session plans through the new calibration.
+        session_id = await running.start(clinician, shots=10)
+        assert (await watch.session_end(session_id)).data["status"] == "completed"
+        session = running.service.store.session(session_id)
+        assert session["calibration"]["dose"]["record_id"] == made.data["calibration_id"]

@@ -271,3 +271,20 @@ async def test_every_action_is_recorded_with_its_user(tmp_path):
         assert store.session(session_id)["person"] == "clinician-user"
         assert all(a["via"] == "sign-in" and a["address"] == "127.0.0.1"
                    for a in store.actions())
+
+
+def test_the_first_user_of_a_new_device_makes_the_default_record_and_listing_makes_nothing(
+        tmp_path):
+    import os
+
+    env = os.environ | {"XDG_DATA_HOME": str(tmp_path / "data")}
+    env.pop("INJECTOR_DB", None)
+    listed = run_cli("user", "list", env=env)
+    assert listed.returncode == 0 and listed.stdout.strip() == "no users"
+    assert not (tmp_path / "data").exists()             # a read creates nothing
+    added = run_cli("user", "add", "first.admin", "--role", "admin", env=env,
+                    input="pin-0001\n")
+    assert added.returncode == 0, added.stderr
+    folder = tmp_path / "data" / "injector"
+    assert sorted(p.name for p in folder.iterdir() if not p.name.endswith(("-wal", "-shm"))) \
+        == ["injector-credentials.db", "injector.db"]

@@ -14,6 +14,8 @@ import pytest
 import websockets
 
 from injector.service.credentials import Role
+from injector.service.events import SEND_STALL_S, DropReason, EventHub, EventKind
+from injector.service.event_socket import RateLimit, _send
 from tests.service_rig import Watch, messages, running_service
 
 
@@ -56,14 +58,20 @@ async def test_a_client_asking_for_events_the_ring_no_longer_holds_is_told(tmp_p
         await running.online()
         watch = Watch(running.service)
         await watch.session_end(await running.start(token, shots=40))
+        await watch.until(lambda e: e.kind is EventKind.LINK and e.data["link"] == "online"
+                          and e.data["connections"] == 2)       # the gun taken up again
         hub = running.service.hub
         assert hub.oldest > 2
         async with running.socket(token, after=1) as late:
             first = json.loads(await late.recv())
             assert [m["type"] for m in first] == ["hello", "missed"]
-            assert first[1]["oldest"] == hub.oldest and "no longer kept" in first[1]["reason"]
-            backlog = await messages(late, count=50)
-            assert [e["seq"] for e in backlog] == list(range(hub.oldest, hub.newest + 1))
+            notice = first[1]
+            assert notice["oldest"] > 2 and "no longer kept" in notice["reason"]
+            # What the ring held at that moment, in order, then whatever came after it.
+            held = notice["newest"] - notice["oldest"] + 1
+            backlog = await messages(late, count=held)
+            assert [e["seq"] for e in backlog[:held]] == list(range(notice["oldest"],
+                                                                    notice["newest"] + 1))
         async with running.socket(token, after=hub.newest + 1000) as ahead:
             notice = json.loads(await ahead.recv())[1]
             assert notice["type"] == "missed" and "restarted" in notice["reason"]
@@ -110,7 +118,8 @@ async def test_events_to_a_client_are_paced_into_fewer_messages_never_fewer_even
         assert min(gaps) >= 0.5 - 1e-6                              # 2 messages a second
 
 
-async def frozen_client(url: str, token: str) -> asyncio.StreamWriter:
+async def frozen_client(url: str, token: str) -> tuple[asyncio.StreamReader,
+                                                      asyncio.StreamWriter]:
     """A WebSocket client that signs in, takes the handshake's answer, and never reads
     again: its socket takes almost nothing before the kernel stops the service's sends."""
     host, port = url.removeprefix("http://").split(":")
@@ -127,35 +136,86 @@ async def frozen_client(url: str, token: str) -> asyncio.StreamWriter:
     head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101"), head
     writer.transport.pause_reading()                # frozen from here on
-    return writer
+    return reader, writer
 
 
 async def test_a_frozen_client_is_dropped_without_slowing_the_session_or_the_others(tmp_path):
     async with running_service(tmp_path) as running:
         token = await running.token(Role.CLINICIAN)
         await running.online()
-        frozen = await frozen_client(running.url, token)
+        _, frozen = await frozen_client(running.url, token)
         async with running.socket(token) as reader:
             await reader.recv()
-            # Fast shots, so the frozen socket's buffers fill (about 150 kB here) and its
-            # send stalls well before the server's keepalive ping would give up on it.
             session_id = await running.start(token, shots=1000,
                                              overrides={"shot_rate_hz": 16},
                                              override="a test past the field's 9 shots/s")
             events = await messages(reader, until=is_end)
-        # The frozen client read nothing all along: it was let go, and nobody waited for it.
-        assert running.service.hub.dropped == 1
-        assert running.service.hub.subscribers == 0
+            # The frozen client read nothing all along: it was let go (its sends stalled
+            # once its buffers were full, or it never answered the keepalive ping), and
+            # nobody waited for it. The reader is the one subscriber left.
+            assert running.service.hub.subscribers == 1
+        frozen.transport.abort()
         shots = [e["shot_index"] for e in events if e["type"] == "shot"]
         assert shots == list(range(1, 1001))
         end = next(e for e in events if is_end(e))
         assert end["status"] == "completed"
         duration = summary_duration(running.service.store, session_id)
         assert duration < 1000 / 16 + 10                # at the gun's pace, not the client's
-        frozen.transport.abort()
 
 
 def summary_duration(store, session_id: int) -> float:
     row = store.db.execute("SELECT summary FROM session_ends WHERE session_id = ?",
                            (session_id,)).fetchone()
     return json.loads(row[0])["duration_s"]
+
+
+async def test_a_subscriber_whose_queue_is_full_is_dropped_and_the_others_get_everything():
+    hub = EventHub(queue_size=8)
+    stuck, _, _ = hub.subscribe(None)
+    reading, _, _ = hub.subscribe(None)
+    got = []
+    for number in range(20):
+        hub.publish(EventKind.SHOT, "SIM-1", {"shot_index": number + 1})
+        while not reading.queue.empty():
+            got.append(reading.queue.get_nowait().data["shot_index"])
+    assert stuck.dropped is DropReason.QUEUE_FULL and stuck.gone.is_set()
+    assert got == list(range(1, 21)) and reading.dropped is None
+    assert (hub.dropped, hub.subscribers) == (1, 1)
+
+
+class StuckSocket:
+    """A client whose socket takes nothing more: every send waits for ever."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def send_text(self, text: str) -> None:
+        self.sent += 1
+        if self.sent > 1:
+            await asyncio.Event().wait()
+
+
+async def test_a_send_that_cannot_go_out_drops_its_client_after_the_stall_time():
+    hub = EventHub()
+    subscriber, _, _ = hub.subscribe(None)
+    sender = asyncio.create_task(_send(StuckSocket(), hub, subscriber, RateLimit(50, 25)))
+    loop = asyncio.get_running_loop()
+    hub.publish(EventKind.SHOT, "SIM-1", {"shot_index": 1})
+    await asyncio.sleep(0.1)
+    hub.publish(EventKind.SHOT, "SIM-1", {"shot_index": 2})          # this one is stuck
+    started = loop.time()
+    await subscriber.gone.wait()
+    assert subscriber.dropped is DropReason.STALLED
+    assert loop.time() - started == pytest.approx(SEND_STALL_S, abs=0.1)
+    assert hub.dropped == 1 and sender.done()
+
+
+async def test_a_rate_limit_short_of_a_token_by_rounding_does_not_spin():
+    limit = RateLimit(3.0, 1)
+    limit.tokens = 1 - 1e-12                    # what 1/3 s of 3 a second can add up to
+    assert limit.allow()                        # a token, not a wait of a picosecond
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    limit.tokens, limit.at = 0.5, started
+    await limit.take()
+    assert loop.time() - started == pytest.approx(0.5 / 3.0, abs=0.01)

@@ -8,7 +8,7 @@ import asyncio
 
 from injector.service.credentials import Role
 from injector.service.events import EventKind
-from tests.service_rig import SESSION, Watch, running_service
+from tests.service_rig import SESSION, Watch, messages, running_service
 
 
 def pull_cable(gun, seconds: float) -> None:
@@ -80,3 +80,36 @@ async def test_a_power_cycled_gun_is_not_adopted_mid_session_and_serves_the_next
         again = await running.start(token, shots=10)
         assert (await watch.session_end(again)).data["status"] == "completed"
         assert running.service.store.session(again)["shots_done"] == 10
+
+
+async def test_a_session_runs_to_completion_while_clients_come_go_and_freeze(tmp_path):
+    from tests.test_service_events import frozen_client, is_end
+
+    async with running_service(tmp_path) as running:
+        clinician = await running.token(Role.CLINICIAN)
+        technician = await running.token(Role.TECHNICIAN)
+        await running.online()
+        watch = Watch(running.service)
+        _, frozen = await frozen_client(running.url, technician)    # never reads again
+        # The client that starts the session goes away at once: the session is the
+        # service's, not its connection's.
+        session_id = await running.start(clinician, shots=1000,
+                                         overrides={"shot_rate_hz": 16})
+        async with running.socket(clinician) as passing:             # watches a while
+            seen = await messages(passing, until=lambda e: e.get("type") == "shot"
+                                  and e["shot_index"] >= 100)
+        last = seen[-1]["seq"]
+        for _ in range(5):                                           # come and go
+            async with running.socket(technician) as brief:
+                await brief.recv()
+            async with running.client(technician) as client:
+                assert (await client.get("/api/v1/guns/1")).json()["session_id"] == session_id
+        async with running.socket(clinician, after=last) as back:    # and come back
+            rest = await messages(back, until=is_end)
+            assert running.service.hub.subscribers == 2     # back, and the test's watch:
+        end = next(e for e in rest if is_end(e))            # the frozen one was let go
+        assert (end["status"], end["shots_done"]) == ("completed", 1000)
+        shots = [e["shot_index"] for e in seen + rest if e.get("type") == "shot"]
+        assert shots == list(range(1, 1001))
+        assert (await watch.session_end(session_id)).data["status"] == "completed"
+        frozen.transport.abort()

@@ -176,9 +176,20 @@ async def _calibrate(args) -> dict:
     catalog = catalog_from(args)
     driver, gun, store = await open_port_and_record(args.port, args.db)
     controller = Controller(driver, store, person=args.person)
-    setup = None
     try:
-        setup = await open_instruments(args, gun)
+        return await calibration_run(controller, catalog, args, gun)
+    finally:
+        await controller.close()
+        if gun is not None:
+            await gun.aclose()
+        store.close()
+
+
+async def calibration_run(controller: Controller, catalog, args, gun) -> dict:
+    """The instruments opened, the calibration or verification `args` ask for run on the
+    controller's gun, the instruments closed: the command line's and the service's."""
+    setup = await open_instruments(args, gun)
+    try:
         common = dict(person=args.person, balance=setup.balance, gauge=setup.gauge,
                       needle=args.needle, conditions=setup.conditions,
                       instruments=setup.instruments)
@@ -191,12 +202,7 @@ async def _calibrate(args) -> dict:
                                expires_days=args.expires_days,
                                expires_shots=args.expires_shots, **common)
     finally:
-        await controller.close()
-        if setup is not None:
-            setup.close()
-        if gun is not None:
-            await gun.aclose()
-        store.close()
+        setup.close()
 
 
 def list_command(args: argparse.Namespace) -> int:

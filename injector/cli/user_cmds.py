@@ -83,8 +83,13 @@ def role(raw: str) -> Role:
         raise OptionRefused(ValueRefused("--role", raw, refused.problem, refused.limit)) from None
 
 
-def _paths(args) -> tuple[Path, Credentials]:
+def _paths(args, *, making: bool = False) -> tuple[Path, Credentials]:
+    """The record and the credentials beside it. A command that makes a user or a key makes
+    the default record's folder (the first user of a new device; a --db folder was checked
+    to exist); one that only reads never creates anything."""
     record = Path(args.db) if args.db else default_db_path()
+    if making and not args.db:
+        record.parent.mkdir(parents=True, exist_ok=True)
     return record, Credentials(credentials_path(record))
 
 
@@ -127,7 +132,7 @@ def read_secret() -> str:
 
 
 def user_add_command(args: argparse.Namespace) -> int:
-    record, credentials = _paths(args)
+    record, credentials = _paths(args, making=True)
     secret = read_secret()
     user = credentials.add_user(args.name, args.role, secret, by=_account())
     _recorded(record, "user.add", user.name, f"role {user.role.value}")
@@ -136,7 +141,7 @@ def user_add_command(args: argparse.Namespace) -> int:
 
 
 def key_add_command(args: argparse.Namespace) -> int:
-    record, credentials = _paths(args)
+    record, credentials = _paths(args, making=True)
     key, text = credentials.add_key(args.name, args.role, by=_account())
     _recorded(record, "apikey.add", key.name, f"role {key.role.value}, id {key.key_id}")
     print(text)

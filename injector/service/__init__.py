@@ -9,10 +9,13 @@ One module per job:
     credentials.py  the users and API keys (a file of their own beside the record)
     auth.py         sign-in tokens, sign-in throttling, roles, cross-site refusal
     supervisor.py   one gun: connected all the time, reconnected after a lost link
-    runs.py         sessions on a gun: started, held, resumed, stopped, one at a time
-    events.py       numbered events from the record's commits, a ring, bounded clients
-    app.py          the FastAPI application: middleware, error mapping, the routes
-    socket.py       the WebSocket /api/v1/events
+    runs.py         sessions and calibration runs on a gun: started, held, stopped
+    feed.py         the record's committed rows, as events
+    events.py       numbered events, a ring, a bounded queue per client
+    app.py          the FastAPI application: middleware, error mapping
+    routes.py       the HTTP routes of /api/v1/
+    event_socket.py the WebSocket /api/v1/events
+    openapi.py      the OpenAPI document, as docs/openapi.json holds it
     runtime.py      the service's life: uvicorn in the controllers' loop, signals
 
 The command line and the service share one core: sessions run through

@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from drivers.errors import DriverError
 from drivers.values import ValueRefused, shown
+from injector.cli.common import OptionRefused
 from injector.errors import InjectorError, PlanError
 from injector.service.auth import check_same_origin
 from injector.service.credentials import CredentialsError, Role
@@ -118,6 +119,10 @@ def add_error_handlers(app: FastAPI) -> None:
         return refusal(422, {"error": "refused", "detail": str(exc), "field": exc.name,
                              "value": shown(exc.value), "limit": exc.limit})
 
+    @app.exception_handler(OptionRefused)
+    async def option_refused(request: Request, exc: OptionRefused):
+        return await value_refused(request, exc.refused)
+
     @app.exception_handler(ProfileError)
     async def profile_error(request: Request, exc: ProfileError):
         return refusal(422, {"error": "refused", "detail": str(exc), "field": exc.field,
@@ -163,7 +168,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
 def build_app(service=None) -> FastAPI:
     """The application; `service` is None only to write the OpenAPI document."""
-    from injector.service import routes, socket
+    from injector.service import event_socket, routes
 
     app = FastAPI(title="injector device service",
                   summary="A mesotherapy injector gun's controller as a service: presets, "
@@ -174,6 +179,6 @@ def build_app(service=None) -> FastAPI:
     app.state.service = service
     add_error_handlers(app)
     app.include_router(routes.router, prefix=API)
-    app.add_api_websocket_route(f"{API}/events", socket.events, name="events")
+    app.add_api_websocket_route(f"{API}/events", event_socket.events, name="events")
     app.add_middleware(OriginCheck)
     return app

@@ -24,7 +24,6 @@ class _Session:
     planned_shots: int
     delivered_nl: int = 0
     shots: int = 0
-    running: bool = True
 
 
 class RecordFeed:

@@ -8,6 +8,7 @@ as the command line checks them: the body's types say only what JSON a field tak
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import tempfile
 from datetime import datetime, timezone
@@ -18,8 +19,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from drivers.values import ValueRefused
 from injector import inputs
+from injector.calibration import DEPTHS_MM, DOSE_VOLUMES_UL, SHOTS_EACH, VERIFY_SHOTS_EACH
 from injector.cli.alarm_cmds import _code_of, describe
+from injector.cli.calibration_cmds import check_calibration_args
+from injector.cli.common import OptionRefused
+from injector.errors import InjectorError
+from profiles.errors import ProfileError
 from injector.cli.catalog_cmds import preset_json
 from injector.exports import session_document, session_export, shots_csv
 from injector.fleet import devices_due
@@ -29,6 +36,7 @@ from injector.service.app import signed_in
 from injector.service.auth import Principal
 from injector.service.credentials import Role
 from injector import documents
+from injector.service.errors import Refused
 from injector.session import SessionRequest
 from injector.checklist import Checklist
 from injector.limits import Override, check_plan
@@ -92,6 +100,30 @@ class SessionBody(_Body):
     override: str | None = Field(None, description="passes the library's soft limits and "
                                                    "contraindications answered yes, recorded "
                                                    "with the signed-in user")
+
+
+class CalibrationBody(_Body):
+    """`injector calibrate`'s options; who calibrates is the signed-in technician."""
+
+    kind: Literal["dose", "depth", "verify"]
+    volumes: list[float] = Field(list(DOSE_VOLUMES_UL),
+                                 description=inputs.SET_VOLUMES_UL.limit)
+    depths: list[float] = Field(list(DEPTHS_MM), description=inputs.SET_DEPTHS_MM.limit)
+    shots_each: float | None = Field(None, description=f"{inputs.SHOTS_EACH.limit} (default "
+                                     f"{SHOTS_EACH}, verify {VERIFY_SHOTS_EACH})")
+    needle: str = Field("30G-4mm", description="the needle mounted for calibration")
+    balance: str | None = Field(None, description="the balance's port URL (default: a "
+                                                  "simulated gun's own balance)")
+    gauge: str | None = Field(None, description="the depth gauge's port URL (default: a "
+                                                "simulated gun's own gauge)")
+    balance_serial: str | None = Field(None, description=inputs.INSTRUMENT_SERIAL.limit)
+    balance_due: str | None = Field(None, description=inputs.DUE_DATE.limit)
+    gauge_serial: str | None = Field(None, description=inputs.INSTRUMENT_SERIAL.limit)
+    gauge_due: str | None = Field(None, description=inputs.DUE_DATE.limit)
+    temperature_c: float | None = Field(None, description=inputs.TEMPERATURE_C.limit)
+    density: float | None = Field(None, description=inputs.DENSITY_G_ML.limit)
+    expires_days: float = Field(90, description=inputs.EXPIRES_DAYS.limit)
+    expires_shots: float = Field(20_000, description=inputs.EXPIRES_SHOTS.limit)
 
 
 class AckBody(_Body):
@@ -270,9 +302,13 @@ async def _act(request: Request, who: Principal, session_id: int, action: str):
         else:
             result = await service.runs.stop(run, f"stopped by {who.name} through the "
                                                   "service")
-            out = {"status": result.status if result else "ended",
-                   "reason": result.reason if result else run.stop_reason,
-                   "summary": result.summary if result else None}
+            if result is None:              # a calibration run: its end is in the record
+                ended = await service.read(lambda store: store.session(run.session_id))
+                out = {"status": ended["status"], "reason": ended["end_reason"],
+                       "summary": None}
+            else:
+                out = {"status": result.status, "reason": result.reason,
+                       "summary": result.summary}
     except Exception as exc:
         service.record(who, request, f"session.{action}", f"session {session_id}",
                        "refused", str(exc))
@@ -302,6 +338,69 @@ async def stop(session_id: int, request: Request,
 
 
 # ---- calibrations, verifications, devices, certificates ------------------------------------
+
+def _calibration_args(body: CalibrationBody, gun, person: str) -> argparse.Namespace:
+    """The request as `injector calibrate`'s options, each value checked by its definition,
+    then by the command's own check of what options cannot say alone."""
+    def checked(name: str, kind, value):
+        if value is None:
+            return None
+        try:
+            return kind.check(value)
+        except ValueRefused as refused:
+            raise ValueRefused(name, value, refused.problem, refused.limit) from None
+
+    for name in ("balance", "gauge"):
+        if getattr(body, name) == "prompt":
+            raise ValueRefused(name, "prompt", "typed readings need a terminal: use "
+                               "injector calibrate, or give the instrument's port",
+                               "an instrument's port URL")
+    args = argparse.Namespace(
+        what=body.kind, port=gun.url, presets_dir=[], person=person, needle=body.needle,
+        balance=checked("balance", inputs.FILE_PATH, body.balance),
+        gauge=checked("gauge", inputs.FILE_PATH, body.gauge),
+        volumes=checked("volumes", inputs.SET_VOLUMES_UL, body.volumes),
+        depths=checked("depths", inputs.SET_DEPTHS_MM, body.depths),
+        shots_each=checked("shots_each", inputs.SHOTS_EACH, body.shots_each),
+        balance_serial=checked("balance_serial", inputs.INSTRUMENT_SERIAL,
+                               body.balance_serial),
+        balance_due=checked("balance_due", inputs.DUE_DATE, body.balance_due),
+        gauge_serial=checked("gauge_serial", inputs.INSTRUMENT_SERIAL, body.gauge_serial),
+        gauge_due=checked("gauge_due", inputs.DUE_DATE, body.gauge_due),
+        temperature_c=checked("temperature_c", inputs.TEMPERATURE_C, body.temperature_c),
+        density=checked("density", inputs.DENSITY_G_ML, body.density),
+        expires_days=checked("expires_days", inputs.EXPIRES_DAYS, body.expires_days),
+        expires_shots=checked("expires_shots", inputs.EXPIRES_SHOTS, body.expires_shots))
+    try:
+        check_calibration_args(args)
+    except (OptionRefused, ProfileError):
+        raise
+    except InjectorError as exc:            # an instrument the run needs is not given
+        raise Refused(str(exc)) from None
+    return args
+
+
+@router.post("/guns/{gun}/calibrations", tags=["calibrations"], status_code=201,
+             summary="Calibrate dose or depth, or verify (technician); it runs in the service")
+async def start_calibration(gun: str, body: CalibrationBody, request: Request,
+                            who: Principal = signed_in(Role.TECHNICIAN, "calibrate")
+                            ) -> JSONResponse:
+    service = _service(request)
+    supervisor = service.gun(gun)
+    args = _calibration_args(body, supervisor, who.name)
+    try:
+        run = await service.runs.calibrate(supervisor, args, who)
+    except Exception as exc:
+        service.record(who, request, f"calibration.{body.kind}", supervisor.name, "refused",
+                       str(exc))
+        raise
+    service.record(who, request, f"calibration.{body.kind}", f"session {run.session_id}",
+                   "ok", f"gun {supervisor.name}")
+    return JSONResponse({"session_id": run.session_id, "kind": body.kind,
+                         "gun": supervisor.name, "status": "running", "person": who.name},
+                        status_code=201,
+                        headers={"Location": f"/api/v1/sessions/{run.session_id}"})
+
 
 @router.get("/calibrations", tags=["calibrations"], summary="Every calibration, newest first")
 async def calibrations(request: Request,

@@ -1,7 +1,7 @@
-"""Sessions on the service's guns: started by a request that returns at once, run as tasks
-of the service (never of a connection: a client that goes away leaves its session running
-under the service's supervision, and any signed-in clinician can hold or stop it), one at a
-time on a gun.
+"""Sessions (and technicians' calibration runs) on the service's guns: started by a request
+that returns at once, run as tasks of the service (never of a connection: a client that goes
+away leaves its session running under the service's supervision, and any signed-in
+clinician can hold or stop it), one at a time on a gun.
 
 Each session is injector.session.run_session, as the command line runs it: the same checks,
 the same ending always recorded, the same make_safe. Hold, resume and stop act on it:
@@ -10,13 +10,18 @@ the same ending always recorded, the same make_safe. Hold, resume and stop act o
   retracts); whatever the session is doing, it fires nothing more until resumed;
 - resume: the run it was held in goes on, or the next one starts;
 - stop: the session ends, recorded as interrupted by that person; the gun held, disarmed.
+
+A calibration run (injector.cli.calibration_cmds.calibration_run, as `injector calibrate`)
+is a run like a session, recorded as a session of its own; it can be stopped, not held (its
+shots are one at a time, each weighed or gauged).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from enum import Enum
 
 from drivers.errors import DriverError
 from injector.controller import Controller, InterlockError
@@ -36,16 +41,25 @@ START_WAIT_S = 10.0
 """How long a start waits for its gun to be (re)connected before answering 503."""
 
 
-class Run:
-    """One session on one gun, from its start request to its recorded end."""
+class RunKind(Enum):
+    SESSION = "session"
+    CALIBRATION = "calibration"
 
-    def __init__(self, gun: GunSupervisor, request: SessionRequest, by: Principal) -> None:
-        self.gun, self.request, self.by = gun, request, by
+
+Work = Callable[[Controller, "Run"], Awaitable[object]]
+
+
+class Run:
+    """One session (or calibration run) on one gun, from its start request to its recorded
+    end."""
+
+    def __init__(self, gun: GunSupervisor, kind: RunKind, by: Principal, work: Work) -> None:
+        self.gun, self.kind, self.by, self.work = gun, kind, by, work
         self.controller: Controller | None = None
         self.session_id: int | None = None
         self.held = False
         self.stop_reason = "stopped through the service"
-        self.result: SessionResult | None = None
+        self.result: SessionResult | dict | None = None
         self.task: asyncio.Task | None = None
         self.started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         """The session's id once its row is durable, or why it could not start."""
@@ -69,7 +83,24 @@ class Runs:
         """Checked, claimed, started; returns once the session is in the record (or raises
         why it could not start: a latched alarm, the gun offline, a plan the gun refuses)."""
         check_request(self.catalog, request)
-        run = Run(gun, request, by)
+
+        def session(controller: Controller, run: Run):
+            return run_session(controller, self.catalog, request,
+                               stop_reason=lambda: run.stop_reason, held=lambda: run.held)
+        return await self._begin(Run(gun, RunKind.SESSION, by, session))
+
+    async def calibrate(self, gun: GunSupervisor, args, by: Principal) -> Run:
+        """A calibration or verification, as `injector calibrate` runs it (`args` as its
+        options, checked by check_calibration_args first); returns once its run is in the
+        record."""
+        from injector.cli.calibration_cmds import calibration_run
+
+        def calibration(controller: Controller, run: Run):
+            return calibration_run(controller, self.catalog, args, gun.sim)
+        return await self._begin(Run(gun, RunKind.CALIBRATION, by, calibration))
+
+    async def _begin(self, run: Run) -> Run:
+        gun = run.gun
         gun.claim(run)
         run.task = asyncio.get_running_loop().create_task(self._run(run))
         await asyncio.wait({run.started, run.task}, return_when=asyncio.FIRST_COMPLETED)
@@ -95,9 +126,7 @@ class Runs:
         controller = None
         try:
             controller = run.controller = await run.gun.connected(START_WAIT_S)
-            run.result = await run_session(controller, self.catalog, run.request,
-                                           stop_reason=lambda: run.stop_reason,
-                                           held=lambda: run.held)
+            run.result = await run.work(controller, run)
         except KeyboardInterrupt as interrupted:
             # run_session's way of saying "interrupted, and recorded": a result, not an error.
             if interrupted.args and isinstance(interrupted.args[0], SessionResult):
@@ -109,7 +138,7 @@ class Runs:
                 await self._end_unexpected(run, controller, exc)
         finally:
             if not run.started.done():
-                if run.result is not None:
+                if isinstance(run.result, SessionResult):
                     run.started.set_result(run.result.session_id)
                 else:
                     run.started.set_exception(Unavailable("the session ended before it "
@@ -120,8 +149,13 @@ class Runs:
                               exc: BaseException) -> None:
         """A session that ended by something run_session does not expect: the gun made safe,
         and its end recorded, so no session is left 'running' in the record."""
-        log.error("session %s on gun %s: unexpected %r", run.session_id, run.gun.name, exc,
-                  exc_info=exc)
+        if isinstance(exc, InjectorError):
+            # A calibration's refusal of its measurements: recorded by the run itself.
+            log.warning("%s run %s on gun %s ended: %s", run.kind.value, run.session_id,
+                        run.gun.name, exc)
+        else:
+            log.error("%s run %s on gun %s: unexpected %r", run.kind.value, run.session_id,
+                      run.gun.name, exc, exc_info=exc)
         if controller is not None:
             await make_safe(controller)
         try:
@@ -148,7 +182,13 @@ class Runs:
         except StoreError:
             return "unknown"
 
+    def _session_only(self, run: Run, action: str) -> None:
+        if run.kind is not RunKind.SESSION:
+            raise CannotNow(action, run.session_id, run.controller.state,
+                            f"a {run.kind.value} run cannot be held; stop ends it")
+
     async def hold(self, run: Run) -> str:
+        self._session_only(run, "hold")
         controller = run.controller
         run.held = True
         if controller.state in ("injecting", "armed"):
@@ -156,6 +196,7 @@ class Runs:
         return controller.state
 
     async def resume(self, run: Run) -> str:
+        self._session_only(run, "resume")
         controller = run.controller
         if not run.held:
             raise CannotNow("resume", run.session_id, controller.state, "it is not held")
@@ -169,7 +210,7 @@ class Runs:
         run.stop_reason = reason
         run.task.cancel()
         await run.finished()
-        return run.result
+        return run.result if isinstance(run.result, SessionResult) else None
 
     async def stop_all(self, reason: str) -> list[SessionResult]:
         """The service ends: every running session stopped, made safe and recorded."""

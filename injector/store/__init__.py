@@ -141,8 +141,11 @@ def _check_ours(path: Path) -> None:
             raise RecordRefused(path, "not an injector record (not a SQLite database); "
                                       "left untouched")
     try:
-        probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
         try:
+            # One read transaction: a snapshot, not the mark from before another process's
+            # migration and the tables from after it (which read as another program's file).
+            probe.execute("BEGIN")
             application_id = probe.execute("PRAGMA application_id").fetchone()[0]
             version = probe.execute("PRAGMA user_version").fetchone()[0]
             tables = {row[0] for row in probe.execute(

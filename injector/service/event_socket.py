@@ -39,6 +39,11 @@ CLOSE_WAIT_S = 1.0
 class RateLimit:
     """A token bucket on the loop's clock."""
 
+    EPSILON = 1e-9
+    """A token short of one by rounding is a token: else a wait of a few nanoseconds, which
+    a clock of finite resolution does not advance, would spin for ever."""
+    LEAST_WAIT_S = 0.001
+
     def __init__(self, rate_hz: float, burst: int) -> None:
         self.rate, self.burst = rate_hz, burst
         self.tokens = float(burst)
@@ -51,14 +56,14 @@ class RateLimit:
 
     def allow(self) -> bool:
         self._fill()
-        if self.tokens >= 1:
-            self.tokens -= 1
+        if self.tokens >= 1 - self.EPSILON:
+            self.tokens = max(0.0, self.tokens - 1)
             return True
         return False
 
     async def take(self) -> None:
         while not self.allow():
-            await asyncio.sleep((1 - self.tokens) / self.rate)
+            await asyncio.sleep(max((1 - self.tokens) / self.rate, self.LEAST_WAIT_S))
 
 
 async def events(websocket: WebSocket) -> None:
