@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -18,6 +19,21 @@ CHECKLIST = ["--checklist", str(REPO / "tests" / "data" / "checklist-clear.json"
 def _logs_in_a_temporary_file(tmp_path_factory, monkeypatch):
     """The command line logs to a file: the tests' logs go to a temporary one."""
     monkeypatch.setenv("INJECTOR_LOG", str(tmp_path_factory.getbasetemp() / "injector.log"))
+
+
+@pytest.fixture(autouse=True)
+def _repeatable_serials(monkeypatch):
+    """A simulated gun draws a random serial, and its scatter (dose, depth, the balance) is
+    seeded by that serial: a test that met a random gun would pass or fail by chance. Here
+    each new gun in a test takes the next of a fixed sequence, in the same format, so every
+    run repeats. (A CLI in a subprocess still draws its own.)"""
+    numbers = itertools.count(1)
+
+    def next_serial() -> str:
+        return f"SIM-{next(numbers):08X}"
+
+    for where in ("simulator.gun", "injector.ports", "injector.cli.sim_cmd"):
+        monkeypatch.setattr(f"{where}.unique_serial", next_serial)
 
 
 @pytest.fixture(scope="session")

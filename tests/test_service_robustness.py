@@ -94,7 +94,8 @@ async def test_a_session_runs_to_completion_while_clients_come_go_and_freeze(tmp
         # The client that starts the session goes away at once: the session is the
         # service's, not its connection's.
         session_id = await running.start(clinician, shots=1000,
-                                         overrides={"shot_rate_hz": 16})
+                                         overrides={"shot_rate_hz": 16},
+                                         override="a fast session for the robustness test")
         async with running.socket(clinician) as passing:             # watches a while
             seen = await messages(passing, until=lambda e: e.get("type") == "shot"
                                   and e["shot_index"] >= 100)
