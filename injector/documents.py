@@ -15,6 +15,7 @@ from injector.events import EndEvent, Event
 from injector.planner import Plan
 from injector.session import SessionResult
 from injector.store import SessionRow, VerifyReport
+from profiles.library import LIMIT_NAMES, Library
 
 if TYPE_CHECKING:                       # the simulator is composed in by the command line
     from simulator.serve import ServedPorts
@@ -102,6 +103,37 @@ def session_export(record: dict, alarms: list[dict], state_changes: list[dict],
 def presets(listed: list[dict]) -> dict:
     """`injector presets --json`: the technique presets, by name."""
     return _document({"presets": listed})
+
+
+def library(the_library: Library, signed: bool | None) -> dict:
+    """`injector library --json`, `GET /api/v1/library`: the library in force, its version
+    and hash, whether a clinic's file narrows it and whether that file is signed (`signed`
+    None when there is no clinic file), and every limit with its source."""
+    limits = []
+    for kind, table in (("technique", the_library.techniques), ("zone", the_library.zones)):
+        for scope, scoped in table.items():
+            for limit in scoped.values():
+                limits.append({"scope": f"{kind} {scope}", "limit": limit.name,
+                               "unit": limit.unit, "what": LIMIT_NAMES[limit.name][1],
+                               "soft": list(limit.soft), "hard": list(limit.hard),
+                               "step": limit.step, "source": limit.source})
+    return _document({"version": the_library.version, "hash": the_library.hash,
+                      "clinic": the_library.clinic_text is not None, "signed": signed,
+                      "limits": limits})
+
+
+def library_change(change: dict) -> dict:
+    """`injector library --sign --json`, `POST /api/v1/library/sign`: a clinic's library
+    signed, by whom, with the diff from the one signed before."""
+    return _document({"change_id": change["id"], "version": change["version"],
+                      "hash": change["library_hash"], "person": change["person"],
+                      "at": change["at"], "diff": change["diff"]})
+
+
+def overrides(items: list[dict]) -> dict:
+    """`injector overrides --json`, `GET /api/v1/overrides`: every session that passed a
+    soft limit or a contraindication, who took it and why, newest first."""
+    return _document({"overrides": [_named(item) for item in items]})
 
 
 def calibration_result(result: dict) -> dict:

@@ -17,6 +17,7 @@ from profiles.errors import PresetFileError
 from profiles.library import Library, Limit, load_library
 from tests.conftest import CHECKLIST, run_cli
 from tests.rig import CATALOG
+from tests.schemas import validate
 
 LIBRARY = load_library()
 OVERRIDE = Override("a documented clinical reason", "Dr. A")
@@ -111,6 +112,8 @@ def test_the_eleven_litre_face_plan_is_refused_and_the_library_is_listed():
                    "32g-4mm", "--area-cm2", "10000", "--override", "why not", "--person", "X")
     assert done.returncode == 3 and "hard limit is never passed" in done.stderr
     listed = json.loads(run_cli("library", "--json").stdout)
+    validate(listed, "library")
+    assert (listed["clinic"], listed["signed"]) == (False, None)
     assert listed["version"] == LIBRARY.version and listed["hash"] == LIBRARY.hash
     kinds = {(r["scope"], r["limit"]) for r in listed["limits"]}
     assert ("zone face", "session_volume_ml") in kinds
@@ -170,7 +173,8 @@ def test_a_saved_plan_runs_as_planned_with_its_override_recorded(tmp_path):
     assert history["sessions"][0]["override_reason"] == (
         "wide photo-damage, agreed with the patient")
     report = json.loads(run_cli("overrides", "--json", "--db", db).stdout)
-    assert [o["session_id"] for o in report] == [summary["session_id"]]
+    validate(report, "overrides")
+    assert [o["session_id"] for o in report["overrides"]] == [summary["session_id"]]
     # A plan made with another library is refused.
     document = json.loads(saved.read_text())
     document["library"]["hash"] = "0" * 16
@@ -226,10 +230,13 @@ def test_a_clinic_library_narrows_runs_only_once_signed_and_never_widens(tmp_pat
                      "--json")
     assert signed.returncode == 0, signed.stderr
     change = json.loads(signed.stdout)
+    validate(change, "library-change")
     assert change["version"] == f"{LIBRARY.version}+clinic.3" and "+version" in change["diff"]
     done = run_cli(*run, env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["library"]["hash"] == change["hash"]
+    listed = json.loads(run_cli("library", "--json", "--db", db, env=env).stdout)
+    assert (listed["clinic"], listed["signed"], listed["hash"]) == (True, True, change["hash"])
     planned = run_cli("plan", "--preset", "nappage-superficial", "--zone", "face", "--needle",
                       "32g-4mm", "--shots", "400", env=env)
     assert planned.returncode == 3 and "0.01 to 3 ml" in planned.stderr

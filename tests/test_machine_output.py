@@ -41,7 +41,8 @@ def test_every_schema_is_a_valid_draft_2020_12_schema_with_an_id():
 
     names = sorted(path.stem for path in SCHEMAS.glob("*.json"))
     assert names == ["alarm-ack", "alarms", "calibration", "calibration-result",
-                     "calibrations", "common", "error", "event", "history", "plan", "presets",
+                     "calibrations", "common", "error", "event", "history", "library",
+                     "library-change", "overrides", "plan", "presets",
                      "record-verify", "session", "session-export", "session-summary",
                      "sim-ready", "status", "verification"]
     for name in names:

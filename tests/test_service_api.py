@@ -11,6 +11,7 @@ from injector.service.credentials import Role
 from injector.service.events import EventKind
 from injector.service.openapi import DOC, document
 from tests.conftest import run_cli
+from tests.schemas import validate
 from tests.service_rig import PLAN, SESSION, Watch, running_service
 
 
@@ -35,7 +36,9 @@ async def test_a_session_started_through_the_api_runs_to_completion_and_is_recor
         assert (shown["status"], shown["shots_done"], shown["person"]) == (
             "completed", 12, "clinician-user")
         assert {"alarms", "state_changes", "gaps"} <= set(shown)
-        assert history[0]["id"] == session_id and history[0]["shots_done"] == 12
+        validate(history, "history")                 # the command line's documents
+        assert history["sessions"][0]["session_id"] == session_id
+        assert history["sessions"][0]["shots_done"] == 12
         assert [s["shot_index"] for s in exported["shots"]] == list(range(1, 13))
         assert csv.headers["content-type"].startswith("text/csv")
         assert csv.text.splitlines()[0].startswith("session_id,shot_index")
@@ -154,8 +157,9 @@ async def test_a_latched_alarm_is_shown_refuses_the_next_session_and_is_acknowle
         assert (await watch.session_end(session_id)).data["status"] == "aborted"
         async with running.client(token) as client:
             await running.online()
-            latched = (await client.get("/api/v1/guns/1/alarms")).json()["alarms"]
-            assert [a["name"] for a in latched] == ["occlusion"]
+            latched = (await client.get("/api/v1/guns/1/alarms")).json()
+            validate(latched, "alarms")
+            assert [a["name"] for a in latched["alarms"]] == ["occlusion"]
             refused = await client.post("/api/v1/guns/1/sessions", json=SESSION | {"shots": 3})
             assert refused.status_code == 409 and refused.json()["alarms"] == ["occlusion"]
             wrong = await client.post("/api/v1/guns/1/alarms/acknowledge",
@@ -164,6 +168,7 @@ async def test_a_latched_alarm_is_shown_refuses_the_next_session_and_is_acknowle
             acked = await client.post("/api/v1/guns/1/alarms/acknowledge",
                                       json={"alarm": "occlusion"})
             assert acked.status_code == 200, acked.text
+            validate(acked.json(), "alarm-ack")
             assert acked.json()["by"] == "clinician-user" and acked.json()["state"] == "idle"
         ack = running.service.store.alarms(session_id)[0]
         assert ack["acknowledged_by"] == "clinician-user"
@@ -178,12 +183,17 @@ async def test_calibrations_verifications_devices_and_a_certificate(tmp_path):
         calibration = await asyncio.wrap_future(store.record_calibration(
             device_serial="SIM-000001", kind="dose", person="a.novak", expires_at=None,
             expires_after_shots=None, points=[],
-            fit={"kind": "linear", "gain": 1.0, "offset": 0.0, "max_residual": 0.0}))
+            fit={"kind": "linear", "gain": 1.0, "offset": 0.0, "max_residual": 0.0,
+                 "residuals": [], "table": {"commanded": [0, 100_000],
+                                            "delivered": [0, 100_000]}}))
         clinician = await running.token(Role.CLINICIAN)
         technician = await running.token(Role.TECHNICIAN)
         async with running.client(clinician) as client:
             listed = (await client.get("/api/v1/calibrations")).json()
-            assert [c["id"] for c in listed] == [calibration]
+            validate(listed, "calibrations")
+            assert [c["calibration_id"] for c in listed["calibrations"]] == [calibration]
+            one = (await client.get(f"/api/v1/calibrations/{calibration}")).json()
+            validate(one, "calibration")
             assert (await client.get("/api/v1/verifications")).json() == []
             devices = (await client.get("/api/v1/devices")).json()
             assert [d["serial_number"] for d in devices] == [

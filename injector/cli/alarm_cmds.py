@@ -6,19 +6,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from drivers.codes import ALARMS, alarm_name
 from injector import documents, inputs
+from injector.alarm_actions import acknowledge, latched
 from injector.cli.common import add_value, format_table, open_port_and_record, print_json, typed
 from injector.cli.session_cmds import add_db_option
 from injector.controller import Controller
-from injector.errors import InjectorError
-
-
-class UnknownAlarmError(InjectorError):
-    def __init__(self, given: str, latched: list[str]) -> None:
-        self.given, self.latched = given, latched
-        super().__init__(f"alarm {given!r} is not latched on this gun (latched: "
-                         f"{', '.join(latched) or 'none'})")
 
 
 def register(subparsers) -> None:
@@ -44,30 +36,6 @@ def register(subparsers) -> None:
     ack.set_defaults(handler=ack_command)
 
 
-def describe(code: int) -> dict:
-    name = alarm_name(code)
-    known = ALARMS.get(name)
-    return {"code": f"0x{code:04X}", "name": name,
-            "severity": known.severity.value if known else "stop",
-            "text": known.text if known else "an alarm this program does not know",
-            "action": known.action if known else "see the gun's manual, then acknowledge",
-            "forces_homing": bool(known and known.forces_homing)}
-
-
-def _code_of(given: str, latched: dict[int, int]) -> int:
-    names = {alarm_name(code): code for code in latched}
-    text = given.strip().lower()
-    if text in names:
-        return names[text]
-    try:
-        code = int(text, 0)
-    except ValueError:
-        raise UnknownAlarmError(given, sorted(names)) from None
-    if code not in latched:
-        raise UnknownAlarmError(given, sorted(names))
-    return code
-
-
 async def _with_controller(args, work):
     driver, gun, store = await open_port_and_record(args.port, args.db)
     controller = Controller(driver, store)
@@ -83,7 +51,7 @@ async def _with_controller(args, work):
 
 def list_command(args: argparse.Namespace) -> int:
     async def work(controller: Controller) -> list[dict]:
-        return [describe(code) for code in controller.latched]
+        return latched(controller)
 
     alarms = asyncio.run(_with_controller(args, work))
     if args.json:
@@ -99,13 +67,7 @@ def list_command(args: argparse.Namespace) -> int:
 
 def ack_command(args: argparse.Namespace) -> int:
     async def work(controller: Controller) -> dict:
-        codes = ([_code_of(args.alarm, controller.latched)] if args.alarm
-                 else list(controller.latched))
-        for code in codes:
-            await controller.acknowledge(code, args.person)
-        return {"acknowledged": [describe(code) for code in codes],
-                "by": args.person, "still_latched": [describe(c) for c in controller.latched],
-                "state": controller.state}
+        return await acknowledge(controller, args.alarm, args.person)
 
     result = asyncio.run(_with_controller(args, work))
     if args.json:

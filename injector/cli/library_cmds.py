@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from injector import inputs
+from injector import documents, inputs
 from injector.cli.common import UsageError, add_value, format_table, print_json, typed_path
 from injector.store import Store, default_db_path
 from profiles.library import CLINIC_ENV, LIMIT_NAMES, load_library
@@ -38,23 +38,32 @@ def register(subparsers) -> None:
     p.set_defaults(handler=overrides_command)
 
 
+def _read(path: Path, query):
+    store = Store(path, readonly=True)
+    try:
+        return query(store)
+    finally:
+        store.close()
+
+
 def library_command(args: argparse.Namespace) -> int:
     if args.sign is not None:
         return sign_command(args)
     library = load_library()
-    rows = []
-    for kind, table in (("technique", library.techniques), ("zone", library.zones)):
-        for scope, limits in table.items():
-            for limit in limits.values():
-                rows.append({"scope": f"{kind} {scope}", "limit": limit.name,
-                             "unit": limit.unit, "what": LIMIT_NAMES[limit.name][1],
-                             "soft": list(limit.soft), "hard": list(limit.hard),
-                             "step": limit.step, "source": limit.source})
+    signed = None
+    if library.clinic_text is not None:
+        path = Path(args.db) if args.db else default_db_path()
+        signed = path.exists() and _read(path, lambda store: store.library_signed(library.hash))
+    document = documents.library(library, signed)
+    rows = document["limits"]
     if args.json:
-        print_json({"version": library.version, "hash": library.hash, "limits": rows})
+        print_json(document)
         return 0
+    state = {None: "", True: "; the clinic's file is signed",
+             False: "; the clinic's file is NOT signed: sessions are refused until a "
+                    "technician signs it (--sign)"}[signed]
     print(f"library {library.version} ({library.hash}): soft limits pass only with "
-          "--override REASON --person NAME; hard limits never")
+          f"--override REASON --person NAME; hard limits never{state}")
     print(format_table(["scope", "limit", "soft", "hard", "step", "source"],
                        [[r["scope"], r["limit"], f"{r['soft'][0]:g} to {r['soft'][1]:g}",
                          f"{r['hard'][0]:g} to {r['hard'][1]:g}", f"{r['step']:g}",
@@ -64,9 +73,9 @@ def library_command(args: argparse.Namespace) -> int:
 
 def overrides_command(args: argparse.Namespace) -> int:
     path = Path(args.db) if args.db else default_db_path()
-    items = Store(path, readonly=True).overrides() if path.exists() else []
+    items = _read(path, Store.overrides) if path.exists() else []
     if args.json:
-        print_json(items)
+        print_json(documents.overrides(items))
         return 0
     if not items:
         print("no overrides recorded")
@@ -90,12 +99,11 @@ def sign_command(args: argparse.Namespace) -> int:
         change_id = store.record_library_change(
             library_hash=library.hash, version=library.version, text=library.clinic_text,
             person=args.person).result()
-        change = store.library_changes()[0]
+        change = next(c for c in store.library_changes() if c["id"] == change_id)
     finally:
         store.close()
     if args.json:
-        print_json({"change_id": change_id, "version": library.version, "hash": library.hash,
-                    "person": args.person, "diff": change["diff"]})
+        print_json(documents.library_change(change))
         return 0
     print(f"clinic library {library.version} ({library.hash}) signed by {args.person}; "
           f"sessions run under it where ${CLINIC_ENV} names {args.sign}")

@@ -129,6 +129,20 @@ class Conflict(ServiceError):
     status, code = 409, "refused_by_gun"
 
 
+class NotWhatWasRead(ServiceError):
+    """A signature for a library other than the one in force: what a technician reviewed is
+    what they sign, or nothing is signed (409)."""
+
+    status, code = 409, "library_changed"
+
+    def __init__(self, asked_hash: str, in_force_hash: str | None) -> None:
+        super().__init__(
+            f"library {asked_hash} is not the clinic library in force ("
+            + (in_force_hash or "none: the service runs the built-in library, set "
+               "$INJECTOR_CLINIC_LIMITS to a clinic's file") + "); read it again and sign "
+            "what it shows", hash=asked_hash, in_force=in_force_hash)
+
+
 class Refused(ServiceError):
     """A value outside its definition, an unknown name, a plan outside the envelope: 422."""
 

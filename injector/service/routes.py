@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from drivers.values import ValueRefused
 from injector import inputs
 from injector.calibration import DEPTHS_MM, DOSE_VOLUMES_UL, SHOTS_EACH, VERIFY_SHOTS_EACH
-from injector.cli.alarm_cmds import _code_of, describe
+from injector.alarm_actions import acknowledge as acknowledge_alarms, latched
 from injector.cli.calibration_cmds import check_calibration_args
 from injector.cli.common import OptionRefused
 from injector.errors import InjectorError
@@ -36,7 +36,7 @@ from injector.service.app import signed_in
 from injector.service.auth import Principal
 from injector.service.credentials import Role
 from injector import documents
-from injector.service.errors import Refused
+from injector.service.errors import NotWhatWasRead, Refused
 from injector.session import SessionRequest
 from injector.checklist import Checklist
 from injector.limits import Override, check_plan
@@ -131,6 +131,12 @@ class AckBody(_Body):
                                                 "one latched)")
 
 
+class SignLibraryBody(_Body):
+    hash: str = Field(description="the hash of the clinic library in force, as GET "
+                                  "/api/v1/library shows it: what was reviewed is what is "
+                                  "signed")
+
+
 class MarkBadBody(_Body):
     reason: str = Field(description=inputs.REASON.limit)
 
@@ -179,7 +185,7 @@ async def gun(gun: str, request: Request,
 async def alarms(gun: str, request: Request,
                  who: Principal = signed_in(ANYONE, "read alarms")) -> dict:
     controller = await _service(request).gun(gun).connected(GUN_WAIT_S)
-    return {"alarms": [describe(code) for code in controller.latched]}
+    return documents.alarms(latched(controller))
 
 
 @router.post("/guns/{gun}/alarms/acknowledge", tags=["alarms"],
@@ -190,14 +196,10 @@ async def acknowledge(gun: str, body: AckBody, request: Request,
     supervisor = service.gun(gun)
     controller = await supervisor.connected(GUN_WAIT_S)
     given = inputs.ALARM_NAME.check(body.alarm) if body.alarm is not None else None
-    codes = [_code_of(given, controller.latched)] if given else list(controller.latched)
-    for code in codes:
-        await controller.acknowledge(code, who.name)
+    result = await acknowledge_alarms(controller, given, who.name)
     service.record(who, request, "alarm.acknowledge", supervisor.name, "ok",
-                   ", ".join(describe(c)["name"] for c in codes) or "none latched")
-    return {"acknowledged": [describe(code) for code in codes], "by": who.name,
-            "still_latched": [describe(c) for c in controller.latched],
-            "state": controller.state}
+                   ", ".join(a["name"] for a in result["acknowledged"]) or "none latched")
+    return documents.acknowledgement(result)
 
 
 # ---- the library and plans -----------------------------------------------------------------
@@ -228,6 +230,53 @@ async def plans(body: PlanBody, request: Request,
                            Override(body.override, who.name) if body.override else None)
     return documents.plan(the_plan, None, {"library": library.stamp(), "soft_limits_passed":
                                            [c.describe() for c in crossings]})
+
+
+@router.get("/library", tags=["library"],
+            summary="The library in force: version, hash, signed or not, every limit")
+async def library(request: Request, who: Principal = signed_in(ANYONE, "read the library")
+                  ) -> dict:
+    in_force = load_library()
+    signed = (await _service(request).read(lambda store: store.library_signed(in_force.hash))
+              if in_force.clinic_text is not None else None)
+    return documents.library(in_force, signed)
+
+
+@router.get("/library/changes", tags=["library"],
+            summary="Every clinic library signed, by whom, with its diff (technician)")
+async def library_changes(request: Request,
+                          who: Principal = signed_in(Role.TECHNICIAN, "read library changes")
+                          ) -> list:
+    changes = await _service(request).read(lambda store: store.library_changes())
+    return [documents.library_change(change) for change in changes]
+
+
+@router.post("/library/sign", tags=["library"], status_code=201,
+             summary="Sign the clinic library in force, so sessions run under it (technician)")
+async def sign_library(body: SignLibraryBody, request: Request,
+                       who: Principal = signed_in(Role.TECHNICIAN, "sign the library")
+                       ) -> dict:
+    service = _service(request)
+    in_force = load_library()
+    if in_force.clinic_text is None or body.hash != in_force.hash:
+        service.record(who, request, "library.sign", f"library {body.hash}", "refused",
+                       "not the clinic library in force")
+        raise NotWhatWasRead(body.hash, in_force.hash if in_force.clinic_text else None)
+    change_id = await asyncio.wrap_future(service.store.record_library_change(
+        library_hash=in_force.hash, version=in_force.version, text=in_force.clinic_text,
+        person=who.name))
+    service.record(who, request, "library.sign", f"library {in_force.hash}", "ok",
+                   in_force.version)
+    changes = await service.read(lambda store: store.library_changes())
+    return documents.library_change(next(c for c in changes if c["id"] == change_id))
+
+
+@router.get("/overrides", tags=["library"],
+            summary="Every session that passed a soft limit or a contraindication (technician)")
+async def overrides(request: Request,
+                    who: Principal = signed_in(Role.TECHNICIAN, "read the overrides report")
+                    ) -> dict:
+    return documents.overrides(await _service(request).read(lambda store: store.overrides()))
 
 
 # ---- sessions ------------------------------------------------------------------------------
@@ -262,10 +311,10 @@ async def start_session(gun: str, body: SessionBody, request: Request,
 
 @router.get("/sessions", tags=["sessions"], summary="The recorded sessions, newest first")
 async def history(request: Request, limit: int = 50,
-                  who: Principal = signed_in(ANYONE, "read history")) -> list:
+                  who: Principal = signed_in(ANYONE, "read history")) -> dict:
     limit = inputs.LIMIT.check(limit)
     rows = await _service(request).read(lambda store: store.history(limit))
-    return [row.__dict__ for row in rows]
+    return documents.history(rows)
 
 
 @router.get("/sessions/{session_id}", tags=["sessions"],
@@ -404,8 +453,9 @@ async def start_calibration(gun: str, body: CalibrationBody, request: Request,
 
 @router.get("/calibrations", tags=["calibrations"], summary="Every calibration, newest first")
 async def calibrations(request: Request,
-                       who: Principal = signed_in(ANYONE, "read calibrations")) -> list:
-    return await _service(request).read(lambda store: store.calibrations())
+                       who: Principal = signed_in(ANYONE, "read calibrations")) -> dict:
+    return documents.calibrations(
+        await _service(request).read(lambda store: store.calibrations()))
 
 
 @router.get("/calibrations/{calibration_id}", tags=["calibrations"],
@@ -413,7 +463,8 @@ async def calibrations(request: Request,
 async def calibration(calibration_id: int, request: Request,
                       who: Principal = signed_in(ANYONE, "read calibrations")) -> dict:
     calibration_id = inputs.RECORD_ID.check(calibration_id)
-    return await _service(request).read(lambda store: store.calibration(calibration_id))
+    return documents.calibration(
+        await _service(request).read(lambda store: store.calibration(calibration_id)))
 
 
 @router.post("/calibrations/{calibration_id}/mark-bad", tags=["calibrations"],

@@ -23,7 +23,7 @@ from drivers.errors import DriverError
 from drivers.messages import DeviceState
 from drivers.serial_link import serial_driver
 from drivers.urls import PortURLError
-from injector.cli.alarm_cmds import describe
+from injector.alarm_actions import describe
 from injector.controller import Controller
 from injector.errors import InjectorError
 from injector.ports import open_driver
