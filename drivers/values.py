@@ -27,6 +27,17 @@ class ValueRefused(ValueError):
         super().__init__(f"{name} {shown(value)}: {problem}")
 
 
+def checked_as(name: str, kind, value):
+    """`value` through its definition `kind`, the refusal naming the field as the caller
+    gave it (an API field, a file's key); None passes as None (not given)."""
+    if value is None:
+        return None
+    try:
+        return kind.check(value)
+    except ValueRefused as refused:
+        raise ValueRefused(name, value, refused.problem, refused.limit) from None
+
+
 def shown(value: object, most: int = SHOWN_CHARS) -> str:
     """The value as the user typed it, cut short and made printable."""
     text = value if isinstance(value, str) else repr(value)

@@ -10,23 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drivers.values import ValueRefused
+from drivers.values import ValueRefused, checked_as
 from injector import inputs
 from injector.planner import Overrides, Plan, plan
 from profiles import Catalog
 
 OVERRIDE_KINDS = {"depth_mm": inputs.DEPTH_MM, "dose_ul": inputs.DOSE_UL,
                   "spacing_mm": inputs.SPACING_MM, "shot_rate_hz": inputs.RATE_HZ}
-
-
-def _checked(name: str, kind, value):
-    """The value through `kind`, a refusal naming the field as given."""
-    if value is None:
-        return None
-    try:
-        return kind.check(value)
-    except ValueRefused as refused:
-        raise ValueRefused(name, value, refused.problem, refused.limit) from None
 
 
 def checked_overrides(**given) -> Overrides:
@@ -36,7 +26,7 @@ def checked_overrides(**given) -> Overrides:
         name = sorted(unknown)[0]
         raise ValueRefused(name, given[name], f"is not an override; give one of "
                            f"{', '.join(OVERRIDE_KINDS)}", ", ".join(OVERRIDE_KINDS))
-    return Overrides(**{name: _checked(name, OVERRIDE_KINDS[name], value)
+    return Overrides(**{name: checked_as(name, OVERRIDE_KINDS[name], value)
                         for name, value in given.items()})
 
 
@@ -59,9 +49,9 @@ class PlanRequest:
         for name, kind in (("shots", inputs.SHOTS), ("area_cm2", inputs.AREA_CM2),
                            ("syringe_ml", inputs.SYRINGE_ML),
                            ("dead_volume_ul", inputs.DEAD_VOLUME_UL)):
-            object.__setattr__(self, name, _checked(name, kind, getattr(self, name)))
+            object.__setattr__(self, name, checked_as(name, kind, getattr(self, name)))
         for name, kind in OVERRIDE_KINDS.items():
-            _checked(name, kind, getattr(self.overrides, name))
+            checked_as(name, kind, getattr(self.overrides, name))
 
     def build(self, catalog: Catalog) -> Plan:
         """The plan, or the catalog's or the planner's refusal (a name, the envelope)."""

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from drivers.values import ValueRefused
+from drivers.values import ValueRefused, checked_as
 from injector import inputs
 from injector.calibration import DEPTHS_MM, DOSE_VOLUMES_UL, SHOTS_EACH, VERIFY_SHOTS_EACH
 from injector.alarm_actions import acknowledge as acknowledge_alarms, latched
@@ -391,14 +391,7 @@ async def stop(session_id: int, request: Request,
 def _calibration_args(body: CalibrationBody, gun, person: str) -> argparse.Namespace:
     """The request as `injector calibrate`'s options, each value checked by its definition,
     then by the command's own check of what options cannot say alone."""
-    def checked(name: str, kind, value):
-        if value is None:
-            return None
-        try:
-            return kind.check(value)
-        except ValueRefused as refused:
-            raise ValueRefused(name, value, refused.problem, refused.limit) from None
-
+    checked = checked_as
     for name in ("balance", "gauge"):
         if getattr(body, name) == "prompt":
             raise ValueRefused(name, "prompt", "typed readings need a terminal: use "
