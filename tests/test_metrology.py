@@ -238,17 +238,20 @@ def test_a_real_balance_needs_its_due_date_and_an_overdue_one_is_refused(tmp_pat
     assert not db.exists() or Store(db, readonly=True).history() == []
 
 
-def test_devices_and_the_certificate_from_the_command_line(tmp_path):
-    db = str(tmp_path / "r.db")
-    port = "sim://?volume_gain=1.04&serial_number=SIM-DEV-1"
-    assert run_cli("calibrate", "dose", "--port", port, "--db", db,
-                   "--shots-each", "2").returncode == 0
-    assert run_cli("calibrate", "verify", "--port", port, "--db", db, "--shots-each", "3",
-                   "--volumes", "10,50").returncode in (0, 1)
+async def test_devices_and_the_certificate_from_the_command_line(make_bench, tmp_path):
+    # The technician's calibration and verification run here in virtual time (the command
+    # line's own are tests/test_cli_calibration.py); the commands read what they recorded.
+    bench = make_bench(volume_gain=1.04, serial_number="SIM-DEV-1")
+    await bench.step(calibrate, kind="dose", balance=bench.balance, shots_each=2)
+    await bench.step(verify, balance=bench.balance, gauge=bench.gauge, shots_each=3,
+                     volumes=(10.0, 50.0))
+    bench.store.flush()
+    db = str(bench.store.path)
     listed = json.loads(run_cli("devices", "--json", "--db", db).stdout)
     assert [(d["serial_number"], d["dose"]["state"]) for d in listed] == [
         ("SIM-DEV-1", "valid")]
     assert listed[0]["dose"]["days_left"] in (89, 90)
+    assert listed[0]["last_verification"]["id"] == 1
     out = tmp_path / "cal.pdf"
     made = run_cli("calibration", "certificate", "1", "--out", str(out), "--db", db)
     assert made.returncode == 0, made.stderr
