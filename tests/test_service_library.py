@@ -1,4 +1,4 @@
-"""The technique library through the service: read by anyone signed in, signed and reported
+"""The technique library and the record's check through the service: read by anyone signed in, signed and reported
 to a technician only, and a clinic's file signed through the API is the one sessions then run
 under (the command line's rules: issue 17)."""
 
@@ -72,3 +72,28 @@ async def test_a_clinic_library_signed_through_the_api_is_what_sessions_run_unde
             shown = (await client.get(f"/api/v1/sessions/{end.data['session_id']}")).json()
         assert end.data["status"] == "completed"
         assert shown["library"]["hash"] == unsigned["hash"]
+
+
+async def test_the_record_is_verified_through_the_api_by_a_technician(tmp_path):
+    import sqlite3
+
+    async with running_service(tmp_path) as running:
+        clinician = await running.token(Role.CLINICIAN)
+        technician = await running.token(Role.TECHNICIAN)
+        await running.online()
+        async with running.client(clinician) as client:
+            assert (await client.get("/api/v1/record/verify")).status_code == 403
+        async with running.client(technician) as client:
+            whole = (await client.get("/api/v1/record/verify")).json()
+            validate(whole, "record-verify")
+            assert whole["intact"] is True and whole["rows"] > 0
+            db = sqlite3.connect(running.record)              # a row rewritten by hand
+            triggers = [name for (name,) in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'")]
+            for name in triggers:
+                db.execute(f"DROP TRIGGER {name}")
+            db.execute("UPDATE devices SET model = 'another' WHERE rowid = 1")
+            db.commit()
+            db.close()
+            broken = (await client.get("/api/v1/record/verify")).json()
+        assert broken["intact"] is False and broken["problem"]["table"] == "devices"

@@ -511,6 +511,16 @@ async def devices(request: Request, who: Principal = signed_in(ANYONE, "read dev
         lambda store: [gun.describe() for gun in devices_due(store, now)])
 
 
+@router.get("/record/verify", tags=["audit"],
+            summary="Whether the record is whole and unchanged: its hash chain checked "
+                    "(technician)")
+async def record_verify(request: Request,
+                        who: Principal = signed_in(Role.TECHNICIAN, "verify the record")
+                        ) -> dict:
+    service = _service(request)
+    return await service.read(lambda store: documents.record_check(store.path, store.verify()))
+
+
 @router.get("/actions", tags=["audit"], summary="The recorded actions, newest first (admin)")
 async def actions(request: Request, limit: int = 100,
                   who: Principal = signed_in(Role.ADMIN, "read the record of actions")) -> list:
