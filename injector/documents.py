@@ -158,6 +158,26 @@ def calibration(item: dict) -> dict:
     return _document(_named(item, CALIBRATION_NAMES))
 
 
+VERIFICATION_NAMES = {"id": "verification_id", "device_serial": "serial_number",
+                      "created_at": "at"}
+
+
+def verifications(items: list[dict]) -> dict:
+    """`injector calibration verifications --json`, `GET /api/v1/verifications`: every
+    recorded verification, newest first, with its points and verdict."""
+    return _document({"verifications": [_named(item, VERIFICATION_NAMES) for item in items]})
+
+
+def devices(guns: list[dict]) -> dict:
+    """`injector devices --json`, `GET /api/v1/devices`: every gun the record knows, each
+    axis's calibration and when it is due, and the last verification."""
+    def one(gun: dict) -> dict:
+        last = gun["last_verification"]
+        return gun | {"last_verification": None if last is None else _named(
+            last, VERIFICATION_NAMES)}
+    return _document({"devices": [one(gun) for gun in guns]})
+
+
 def alarms(latched: list[dict]) -> dict:
     """`injector alarm list --json`: a gun's latched alarms, with what to do."""
     return _document({"alarms": latched})

@@ -41,10 +41,10 @@ def test_every_schema_is_a_valid_draft_2020_12_schema_with_an_id():
 
     names = sorted(path.stem for path in SCHEMAS.glob("*.json"))
     assert names == ["alarm-ack", "alarms", "calibration", "calibration-result",
-                     "calibrations", "common", "error", "event", "history", "library",
-                     "library-change", "overrides", "plan", "presets",
+                     "calibrations", "common", "devices", "error", "event", "history",
+                     "library", "library-change", "overrides", "plan", "presets",
                      "record-verify", "session", "session-export", "session-summary",
-                     "sim-ready", "status", "verification"]
+                     "sim-ready", "status", "verification", "verifications"]
     for name in names:
         schema = json.loads((SCHEMAS / f"{name}.json").read_text())
         Draft202012Validator.check_schema(schema)

@@ -23,6 +23,7 @@ from drivers.serial_link import serial_driver
 from simulator.gun import GunOptions, SimulatedGun
 from tests.conftest import run_cli
 from tests.rig import CATALOG
+from tests.schemas import validate
 
 
 class Bench:
@@ -248,10 +249,15 @@ async def test_devices_and_the_certificate_from_the_command_line(make_bench, tmp
     bench.store.flush()
     db = str(bench.store.path)
     listed = json.loads(run_cli("devices", "--json", "--db", db).stdout)
+    validate(listed, "devices")
+    listed = listed["devices"]
     assert [(d["serial_number"], d["dose"]["state"]) for d in listed] == [
         ("SIM-DEV-1", "valid")]
     assert listed[0]["dose"]["days_left"] in (89, 90)
-    assert listed[0]["last_verification"]["id"] == 1
+    assert listed[0]["last_verification"]["verification_id"] == 1
+    verified = json.loads(run_cli("calibration", "verifications", "--json", "--db", db).stdout)
+    validate(verified, "verifications")
+    assert [v["verification_id"] for v in verified["verifications"]] == [1]
     out = tmp_path / "cal.pdf"
     made = run_cli("calibration", "certificate", "1", "--out", str(out), "--db", db)
     assert made.returncode == 0, made.stderr

@@ -194,9 +194,12 @@ async def test_calibrations_verifications_devices_and_a_certificate(tmp_path):
             assert [c["calibration_id"] for c in listed["calibrations"]] == [calibration]
             one = (await client.get(f"/api/v1/calibrations/{calibration}")).json()
             validate(one, "calibration")
-            assert (await client.get("/api/v1/verifications")).json() == []
+            none = (await client.get("/api/v1/verifications")).json()
+            validate(none, "verifications")
+            assert none["verifications"] == []
             devices = (await client.get("/api/v1/devices")).json()
-            assert [d["serial_number"] for d in devices] == [
+            validate(devices, "devices")
+            assert [d["serial_number"] for d in devices["devices"]] == [
                 running.service.guns[0].controller.identity.serial_number]
             pdf = await client.get(f"/api/v1/calibrations/{calibration}/certificate")
             assert pdf.headers["content-type"] == "application/pdf"

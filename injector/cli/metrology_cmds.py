@@ -7,7 +7,7 @@ import argparse
 from datetime import datetime, timezone
 from pathlib import Path
 
-from injector import inputs
+from injector import documents, inputs
 from injector.cli.common import format_table, print_json, typed
 from injector.fleet import devices_due
 from injector.store import Store, default_db_path
@@ -64,7 +64,7 @@ def devices_command(args: argparse.Namespace) -> int:
     store = _store(args)
     guns = devices_due(store, datetime.now(timezone.utc)) if store else []
     if args.json:
-        print_json([gun.describe() for gun in guns])
+        print_json(documents.devices([gun.describe() for gun in guns]))
         return 0
     if not guns:
         print("no guns recorded")
@@ -87,7 +87,7 @@ def verifications_command(args: argparse.Namespace) -> int:
     store = _store(args)
     items = store.verifications() if store else []
     if args.json:
-        print_json(items)
+        print_json(documents.verifications(items))
         return 0
     if not items:
         print("no verifications recorded")

@@ -499,16 +499,17 @@ async def certificate(calibration_id: int, request: Request,
 
 @router.get("/verifications", tags=["calibrations"], summary="Every verification, newest first")
 async def verifications(request: Request,
-                        who: Principal = signed_in(ANYONE, "read verifications")) -> list:
-    return await _service(request).read(lambda store: store.verifications())
+                        who: Principal = signed_in(ANYONE, "read verifications")) -> dict:
+    return documents.verifications(
+        await _service(request).read(lambda store: store.verifications()))
 
 
 @router.get("/devices", tags=["guns"],
             summary="Every gun in the record, and when each is due for calibration")
-async def devices(request: Request, who: Principal = signed_in(ANYONE, "read devices")) -> list:
+async def devices(request: Request, who: Principal = signed_in(ANYONE, "read devices")) -> dict:
     now = datetime.now(timezone.utc)
-    return await _service(request).read(
-        lambda store: [gun.describe() for gun in devices_due(store, now)])
+    return documents.devices(await _service(request).read(
+        lambda store: [gun.describe() for gun in devices_due(store, now)]))
 
 
 @router.get("/record/verify", tags=["audit"],
