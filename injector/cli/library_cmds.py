@@ -9,7 +9,7 @@ from pathlib import Path
 from injector import documents, inputs
 from injector.cli.common import UsageError, add_value, format_table, print_json, typed_path
 from injector.store import Store, default_db_path
-from profiles.library import CLINIC_ENV, LIMIT_NAMES, load_library
+from profiles.library import CLINIC_ENV, load_library
 
 
 def register(subparsers) -> None:
