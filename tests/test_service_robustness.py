@@ -8,6 +8,8 @@ import asyncio
 
 from injector.service.credentials import Role
 from injector.service.events import EventKind
+from injector.store import Store
+from tests.conftest import run_cli
 from tests.service_rig import SESSION, Watch, messages, running_service
 
 
@@ -114,3 +116,27 @@ async def test_a_session_runs_to_completion_while_clients_come_go_and_freeze(tmp
         assert shots == list(range(1, 1001))
         assert (await watch.session_end(session_id)).data["status"] == "completed"
         frozen.transport.abort()
+
+
+async def test_a_user_added_beside_the_running_service_costs_the_record_nothing(tmp_path):
+    """The README's own order: the service runs, a technician adds a user on the same
+    record. The service's reads of its record must not leave it unlocked for the command's
+    close to delete the write-ahead log (rows lost on the next power cut)."""
+    async with running_service(tmp_path) as running:
+        token = await running.token(Role.CLINICIAN)
+        await running.online()
+        watch = Watch(running.service)
+        async with running.client(token) as client:
+            assert (await client.get("/api/v1/sessions")).status_code == 200   # a read
+            added = await asyncio.to_thread(
+                run_cli, "user", "add", "dr.b", "--role", "clinician", "--db",
+                str(running.record), input="pin-2231\npin-2231\n")
+            assert added.returncode == 0, added.stderr
+            assert running.record.with_name(running.record.name + "-wal").exists()
+            session_id = await running.start(token, shots=5)
+            assert (await watch.session_end(session_id)).data["status"] == "completed"
+            shown = await client.get("/api/v1/sessions")
+            assert shown.status_code == 200, shown.text
+            checked = (await client.get(f"/api/v1/sessions/{session_id}")).json()
+        assert checked["shots_done"] == 5
+    assert Store(running.record, readonly=True).verify().intact

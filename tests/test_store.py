@@ -319,3 +319,33 @@ def test_a_full_disk_at_start_is_one_line(tmp_path):
                           preexec_fn=_no_room_to_write)
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert "the record" in done.stderr and "Traceback" not in done.stderr
+
+
+_OTHER_PROCESS_OPENS_AND_CLOSES = """
+import sqlite3, sys
+other = sqlite3.connect(sys.argv[1])
+other.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+other.close()
+"""
+
+
+def test_a_read_in_the_same_process_keeps_the_writers_locks(tmp_path):
+    """POSIX drops every lock a process holds on a file when any of its descriptors of that
+    file closes: a header check with open() would leave the writer unlocked, and another
+    process's last close would then checkpoint and delete the write-ahead log under it (a
+    running service, `injector user add` beside it: the record's newest rows lost)."""
+    path = tmp_path / "record.db"
+    store = Store(path)
+    try:
+        session_id = a_session(store)
+        shot(store, session_id, 1).result()
+        reader = Store(path, readonly=True)         # a service's read of its own record
+        reader.close()
+        subprocess.run([sys.executable, "-c", _OTHER_PROCESS_OPENS_AND_CLOSES, str(path)],
+                       check=True)
+        assert (tmp_path / "record.db-wal").exists(), "the write-ahead log was deleted"
+        shot(store, session_id, 2).result()
+        assert committed_shots(path) == 2
+    finally:
+        store.close()
+    assert Store(path, readonly=True).verify().intact

@@ -40,7 +40,6 @@ from injector.store.writer import Writer
 DB_ENV = "INJECTOR_DB"
 BUSY_TIMEOUT_S = 10.0
 """How long a write waits for another process's lock before the record counts as failed."""
-SQLITE_HEADER = b"SQLite format 3\x00"
 OUR_V1_TABLES = {"devices", "calibrations", "sessions", "shots", "alarms"}
 READABLE_FROM = 2
 """Read-only commands read a record from this version on; tables newer than the record read
@@ -136,12 +135,13 @@ def _check_ours(path: Path) -> None:
         raise RecordRefused(path, "not a regular file")
     if path.stat().st_size == 0:
         return
-    with open(path, "rb") as head:
-        if head.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-            raise RecordRefused(path, "not an injector record (not a SQLite database); "
-                                      "left untouched")
+    # Read through SQLite, never with open(): closing any descriptor of the file drops every
+    # POSIX lock this process holds on it, the writer's included, and another process's
+    # last close would then delete the write-ahead log under the writer (SQLite's "How To
+    # Corrupt", 2.2). Read-only, SQLite writes nothing to a file that is not a database.
     try:
-        probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        probe = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True,
+                                isolation_level=None)
         try:
             # One read transaction: a snapshot, not the mark from before another process's
             # migration and the tables from after it (which read as another program's file).
@@ -153,6 +153,9 @@ def _check_ours(path: Path) -> None:
         finally:
             probe.close()
     except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+            raise RecordRefused(path, "not an injector record (not a SQLite database); "
+                                      "left untouched") from None
         raise StoreError(path, f"cannot be read: {exc}") from None
     if application_id == APPLICATION_ID:
         if version > len(MIGRATIONS):
