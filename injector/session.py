@@ -296,7 +296,11 @@ async def _treat(controller: Controller, the_plan: Plan, target: int, budget_nl:
         # Record first: no run starts while the record is behind the gun.
         await controller.record_caught_up()
         if held():
-            # Held between runs: nothing fires until the clinician resumes.
+            # Held between runs, or before the first (a hold during homing or the prime):
+            # the gun is held too, not left armed, and nothing fires until the clinician
+            # resumes (resuming the gun is the resume's own work).
+            if controller.state == "armed":
+                await controller.pause()
             await controller.wait_for(lambda: not held(), math.inf, "resume")
             continue
         before = controller.account.shots_done

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from drivers.messages import DeviceState
 from injector import inputs
 from injector.service.credentials import Role
 from injector.service.events import EventKind
@@ -144,6 +145,29 @@ async def test_hold_resume_and_stop_act_on_the_running_session(tmp_path):
         record = running.service.store
         device = [c["state"] for c in record.state_changes(second) if c["side"] == "device"]
         assert device[-2:] == ["held", "idle"]
+
+
+async def test_a_hold_before_the_first_shot_leaves_the_gun_held_not_armed(tmp_path):
+    """Found from outside: held while the gun homed and primed, the session went on to arm
+    the gun and left it armed while the service said held."""
+    async with running_service(tmp_path) as running:
+        token = await running.token(Role.CLINICIAN)
+        await running.online()
+        watch = Watch(running.service)
+        async with running.client(token) as client:
+            session_id = await running.start(token, shots=10)
+            held = await client.post(f"/api/v1/sessions/{session_id}/hold")
+            assert held.status_code == 200, held.text
+            await asyncio.sleep(10.0)                   # long past the prime and the load
+            controller = running.gun.controller
+            assert controller.account.shots_done == 0
+            assert controller.state == "paused"
+            status = await controller.refresh()
+            assert DeviceState(status.state) is DeviceState.HELD
+            again = await client.post(f"/api/v1/sessions/{session_id}/resume")
+            assert again.status_code == 200, again.text
+            end = await watch.session_end(session_id)
+        assert (end.data["status"], end.data["shots_done"]) == ("completed", 10)
 
 
 async def test_a_latched_alarm_is_shown_refuses_the_next_session_and_is_acknowledged(tmp_path):
