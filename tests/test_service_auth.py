@@ -117,6 +117,9 @@ async def test_sign_ins_are_throttled_per_name_and_per_address(tmp_path):
         failed = [a for a in actions.actions() if a["action"] == "sign-in"
                   and a["outcome"] == "refused"]
         assert len(failed) == 5 and {a["user"] for a in failed} == {"nobody", "dr.a"}
+        throttled = [a["user"] for a in actions.actions() if a["action"] == "sign-in"
+                     and a["outcome"] == "throttled"]
+        assert sorted(throttled) == ["dr.a", "dr.b"]       # the tries past the limit, too
 
 
 async def test_parallel_guesses_get_no_more_tries_than_one_at_a_time(tmp_path):

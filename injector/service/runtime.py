@@ -30,7 +30,9 @@ from injector.service.auth import (
 )
 from injector.service.config import SEND_BUFFER_BYTES, ServiceConfig, base_url, is_loopback
 from injector.service.credentials import KEY_PREFIX, Credentials, Role, credentials_path
-from injector.service.errors import NotSignedIn, RoleRefused, SignInRefused, UnknownGun
+from injector.service.errors import (
+    NotSignedIn, RoleRefused, SignInRefused, Throttled, UnknownGun,
+)
 from injector.service.events import EventHub
 from injector.service.feed import RecordFeed
 from injector.service.runs import Runs
@@ -159,7 +161,15 @@ class Service:
         loop = asyncio.get_running_loop()
         address = request.client.host if request.client else "-"
         keys = [f"user {name[:40]}", f"address {address}"]
-        self.throttle.check(keys, loop.time())
+        try:
+            self.throttle.check(keys, loop.time())
+        except Throttled as throttled:
+            # Recorded too: an auditor sees how long a guessing run went on, not only its
+            # first five tries.
+            self._record(user=shown(name), role="-", via=Via.SIGN_IN.value, address=address,
+                         action="sign-in", target=None, outcome="throttled",
+                         detail=throttled.detail)
+            raise
         self.throttle.begin(keys)
         try:
             try:
