@@ -233,6 +233,14 @@ async def test_calibrations_verifications_devices_and_a_certificate(tmp_path):
             assert data["verdict"] == "NOT VERIFIED"
             missing = await client.get("/api/v1/calibrations/99")
             assert missing.status_code == 404
+            assert missing.json() == {"error": "not_found", "detail": "no calibration 99",
+                                      "calibration_id": 99}     # not the record's path
+            for action in ("hold", "resume", "stop"):           # nothing to act on: 404
+                nowhere = await client.post(f"/api/v1/sessions/999999/{action}")
+                assert nowhere.status_code == 404, nowhere.text
+                assert nowhere.json()["session_id"] == 999999
+            assert str(running.record) not in (
+                await client.get("/api/v1/sessions/999999")).text
             refused = await client.post(f"/api/v1/calibrations/{calibration}/mark-bad",
                                         json={"reason": "balance not level"})
             assert refused.status_code == 403

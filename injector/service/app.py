@@ -24,7 +24,7 @@ from injector.errors import InjectorError, PlanError
 from injector.service.auth import check_same_origin
 from injector.service.credentials import CredentialsError, Role
 from injector.service.errors import CrossSite, ServiceError
-from injector.store import StoreError
+from injector.store import NotInRecord, StoreError
 from profiles.errors import ProfileError
 
 log = logging.getLogger("injector.service")
@@ -143,8 +143,9 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreError)
     async def store_error(request: Request, exc: StoreError):
-        if "no session" in exc.reason or "no calibration" in exc.reason:
-            return refusal(404, {"error": "not_found", "detail": str(exc)})
+        if isinstance(exc, NotInRecord):        # the record's path is not a client's business
+            return refusal(404, {"error": "not_found", "detail": exc.reason,
+                                 exc.kind.replace(" ", "_") + "_id": exc.number})
         return refusal(503, {"error": "unavailable", "detail": str(exc)})
 
     @app.exception_handler(CredentialsError)

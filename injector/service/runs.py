@@ -177,10 +177,8 @@ class Runs:
         return run
 
     def _status_of(self, session_id: int) -> str:
-        try:
-            return self.store.session(session_id)["status"]
-        except StoreError:
-            return "unknown"
+        """The recorded status; NotInRecord (404) for a number the record never had."""
+        return self.store.session(session_id)["status"]
 
     def _session_only(self, run: Run, action: str) -> None:
         if run.kind is not RunKind.SESSION:

@@ -59,6 +59,14 @@ class RecordRefused(StoreError):
     runs, the file left untouched."""
 
 
+class NotInRecord(StoreError):
+    """A session or calibration number the record does not hold."""
+
+    def __init__(self, path: Path | str, kind: str, number: int) -> None:
+        self.kind, self.number = kind, number
+        super().__init__(path, f"no {kind} {number}")
+
+
 def default_db_path() -> Path:
     if os.environ.get(DB_ENV):
         return Path(os.environ[DB_ENV])
@@ -629,7 +637,7 @@ class Store:
         for item in self.calibrations():
             if item["id"] == calibration_id:
                 return item
-        raise StoreError(self.path, f"no calibration {calibration_id}")
+        raise NotInRecord(self.path, "calibration", calibration_id)
 
     def active_calibration(self, device_serial: str, kind: str) -> dict | None:
         for item in self.calibrations(device_serial):
@@ -662,7 +670,7 @@ class Store:
     def session(self, session_id: int) -> dict:
         row = self.db.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
         if row is None:
-            raise StoreError(self.path, f"no session {session_id}")
+            raise NotInRecord(self.path, "session", session_id)
         end = self.db.execute("SELECT * FROM session_ends WHERE session_id = ?",
                               (session_id,)).fetchone()
         session = {k: row[k] for k in row.keys() if k not in ("plan", "calibration", "pid",
