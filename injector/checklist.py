@@ -74,14 +74,18 @@ class Checklist:
         missing = [q.id for q in QUESTIONS if q.id not in self.answers]
         unknown = sorted(set(self.answers) - set(BY_ID))
         if unknown:
-            raise ChecklistError(f"unknown checklist question {unknown[0]} (known: "
-                                 f"{', '.join(BY_ID)})")
+            raise ChecklistError("is not a question of the checklist", field="checklist",
+                                 value=unknown[0], limit=list(BY_ID))
         if missing:
-            raise ChecklistError(f"the checklist is not answered: {', '.join(missing)}; "
-                                 "answer every question (--checklist FILE.json)")
+            shown_ids = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more"
+                                                  if len(missing) > 3 else "")
+            raise ChecklistError(f"{len(missing)} question(s) not answered ({shown_ids}); "
+                                 "answer every question", field="checklist",
+                                 value=missing, limit=list(BY_ID))
         bad = [k for k, v in self.answers.items() if not isinstance(v, bool)]
         if bad:
-            raise ChecklistError(f"checklist answer {bad[0]} must be true or false")
+            raise ChecklistError("must be answered true or false", field=f"checklist.{bad[0]}",
+                                 value=self.answers[bad[0]], limit="true or false")
         if self.source not in SOURCES:
             raise ChecklistError(f"checklist source {self.source!r} is not one of "
                                  f"{', '.join(SOURCES)}")

@@ -331,3 +331,40 @@ async def test_a_technician_calibrates_and_verifies_through_the_api(tmp_path):
         assert (await watch.session_end(session_id)).data["status"] == "completed"
         session = running.service.store.session(session_id)
         assert session["calibration"]["dose"]["record_id"] == made.data["calibration_id"]
+
+
+async def test_json_types_are_taken_as_given_and_every_refusal_names_the_value(tmp_path):
+    """Found from outside: "shots": true ran a one-shot session, "10" ten, a checklist
+    answered "1" passed; a body that was not JSON got the framework's own words."""
+    async with running_service(tmp_path) as running:
+        token = await running.token(Role.CLINICIAN)
+        await running.online()
+        answers = SESSION["checklist"]
+        async with running.client(token) as client:
+            for change, field, value, limit in [
+                    ({"shots": True}, "shots", True, "a number"),
+                    ({"shots": "10"}, "shots", "10", "a number"),
+                    ({"refill": "yes"}, "refill", "yes", "true or false"),
+                    ({"checklist": answers | {"needle_new_and_sterile": "1"}},
+                     "checklist.needle_new_and_sterile", "1", "true or false"),
+                    ({"checklist": answers | {"needle_new_and_sterile": 1}},
+                     "checklist.needle_new_and_sterile", 1, "true or false")]:
+                refused = await client.post("/api/v1/guns/1/sessions",
+                                            json=SESSION | {"shots": 5} | change)
+                assert refused.status_code == 422, (change, refused.text)
+                body = refused.json()
+                assert (body["field"], body["value"], body["limit"]) == (field, value, limit)
+                assert body["detail"].count("\n") == 0 and field in body["detail"]
+            partial = await client.post("/api/v1/guns/1/sessions", json=SESSION | {
+                "shots": 5, "checklist": {"clotting_disorder": False}})
+            assert partial.status_code == 422 and partial.json()["field"] == "checklist"
+            assert "clotting_disorder" not in partial.json()["value"]     # the missing ones
+            assert set(partial.json()["value"]) < set(partial.json()["limit"])
+            for raw, status in [(b'{"shots": 5,,}', 422), (b"\xff\xfe{", 400)]:
+                bad = await client.post("/api/v1/guns/1/sessions", content=raw,
+                                        headers={"content-type": "application/json"})
+                assert bad.status_code == status and {"error", "detail"} <= set(bad.json())
+            nowhere = await client.get("/api/v1/no-such-route")
+            assert nowhere.json()["error"] == "not_found"
+            history = (await client.get("/api/v1/sessions")).json()
+        assert history["sessions"] == []                    # nothing started

@@ -16,9 +16,10 @@ from fastapi import Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drivers.errors import DriverError
-from drivers.values import ValueRefused, shown
+from drivers.values import ValueRefused, quoted, shown
 from injector.cli.common import OptionRefused
 from injector.errors import InjectorError, PlanError
 from injector.service.auth import check_same_origin
@@ -101,7 +102,58 @@ def refusal(status: int, body: dict, headers: dict | None = None) -> JSONRespons
 
 
 def _jsonable(value) -> object:
-    return value if isinstance(value, (str, int, float, bool, type(None))) else shown(value)
+    scalar = (str, int, float, bool, type(None))
+    if isinstance(value, (list, tuple)) and all(isinstance(v, scalar) for v in value):
+        return list(value)
+    return value if isinstance(value, scalar) else shown(value)
+
+
+EXPECTED = {
+    "float_type": "a number", "float_parsing": "a number", "finite_number": "a finite number",
+    "int_type": "a whole number", "int_parsing": "a whole number", "int_from_float":
+    "a whole number", "bool_type": "true or false", "bool_parsing": "true or false",
+    "string_type": "text", "dict_type": "an object", "model_type": "an object",
+    "model_attributes_type": "an object", "list_type": "a list", "missing": "a value",
+    "json_invalid": "a JSON object", "json_type": "a JSON object",
+}
+"""What each of the framework's type refusals asks for, in the words of our own refusals."""
+
+
+def _as_json(value) -> str:
+    """A value as the client wrote it (true, "10"), cut to a line."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        return quoted(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _malformed(error: dict) -> dict:
+    """One refusal of the request's shape, as ours read: the field, the value given, what
+    to give. JSON's types are taken as they are (strict): "10" is not a number, 1 is not
+    true, so a client's mistake never starts a session by a lucky conversion."""
+    kind = error.get("type", "")
+    where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+    if kind == "json_invalid":
+        return {"error": "refused", "detail": f"the body is not valid JSON ("
+                f"{error.get('ctx', {}).get('error', 'malformed')} at character {where})",
+                "field": None, "value": None, "limit": EXPECTED[kind]}
+    expected = EXPECTED.get(kind)
+    if kind == "literal_error":
+        expected = f"one of {error.get('ctx', {}).get('expected', '')}"
+    expected = expected or error.get("msg", "another value")
+    given = error.get("input")
+    if kind == "missing":
+        detail = f"{where or 'body'}: missing; give {expected}"
+    elif kind == "extra_forbidden":
+        detail = f"{where}: not a field of this request (the OpenAPI document lists them)"
+        expected = "a field of this request"
+    else:
+        detail = f"{where or 'body'} {_as_json(given)}: not {expected}"
+        if kind not in EXPECTED and kind != "literal_error":
+            detail = f"{where or 'body'} {_as_json(given)}: {error.get('msg', 'refused')}"
+    return {"error": "refused", "detail": detail, "field": where or None,
+            "value": None if kind == "missing" else _jsonable(given), "limit": expected}
 
 
 def add_error_handlers(app: FastAPI) -> None:
@@ -135,11 +187,16 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def malformed(request: Request, exc: RequestValidationError):
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return refusal(422, {"error": "refused",
-                             "detail": f"{where or 'body'}: {first.get('msg', 'malformed')}",
-                             "field": where or None})
+        return refusal(422, _malformed(exc.errors()[0] if exc.errors() else {}))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        # The framework's own refusals (a body that is not JSON, no such route, a method the
+        # route lacks) in the same form as ours.
+        code = {400: "malformed", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "refused")
+        return refusal(exc.status_code, {"error": code, "detail": str(exc.detail)},
+                       dict(exc.headers) if exc.headers else None)
 
     @app.exception_handler(StoreError)
     async def store_error(request: Request, exc: StoreError):

@@ -49,7 +49,10 @@ GUN_WAIT_S = 5.0
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: no field it does not name, and JSON's types as given (strict): a
+    client's "10" or true is refused, never converted into a number of shots."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class SignInBody(_Body):
