@@ -131,8 +131,8 @@ def session_plan(controller: Controller, catalog: Catalog, request: SessionReque
     capacity_ml = config.syringe_capacity_nl / 1_000_000
     syringe_ml = request.syringe_ml if request.syringe_ml is not None else capacity_ml
     if syringe_ml != capacity_ml:
-        raise SessionError(f"syringe_ml = {syringe_ml:g}: the gun is configured for a "
-                           f"{capacity_ml:g} ml syringe")
+        raise ValueRefused("syringe_ml", f"{syringe_ml:g}", f"the gun is configured for a "
+                           f"{capacity_ml:g} ml syringe", f"{capacity_ml:g} ml, the gun's")
     syringe = catalog.syringe(syringe_ml, config.dead_volume_nl / 1000)
     return plan(catalog.preset(request.preset), catalog.zone(request.zone),
                 catalog.needle(request.needle), syringe, shots=shots,

@@ -364,6 +364,10 @@ async def test_json_types_are_taken_as_given_and_every_refusal_names_the_value(t
                 bad = await client.post("/api/v1/guns/1/sessions", content=raw,
                                         headers={"content-type": "application/json"})
                 assert bad.status_code == status and {"error", "detail"} <= set(bad.json())
+            other = await client.post("/api/v1/guns/1/sessions",
+                                      json=SESSION | {"shots": 5, "syringe_ml": 5})
+            assert other.status_code == 422                 # a value, not the gun's state
+            assert (other.json()["field"], other.json()["value"]) == ("syringe_ml", "5")
             nowhere = await client.get("/api/v1/no-such-route")
             assert nowhere.json()["error"] == "not_found"
             history = (await client.get("/api/v1/sessions")).json()
