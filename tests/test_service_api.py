@@ -298,7 +298,8 @@ async def test_a_technician_calibrates_and_verifies_through_the_api(tmp_path):
         async with running.client(technician) as client:
             bad = await client.post("/api/v1/guns/1/calibrations",
                                     json={"kind": "dose", "volumes": [10, 20]})
-            assert bad.status_code == 422 and bad.json()["field"] == "--volumes"
+            assert bad.status_code == 422 and bad.json()["field"] == "volumes"
+            assert bad.json()["detail"].startswith("volumes 10,20: 2 set values")
             typed = await client.post("/api/v1/guns/1/calibrations",
                                       json={"kind": "verify", "balance": "prompt"})
             assert typed.status_code == 422 and "terminal" in typed.json()["detail"]

@@ -109,9 +109,12 @@ class CalibrationBody(_Body):
     """`injector calibrate`'s options; who calibrates is the signed-in technician."""
 
     kind: Literal["dose", "depth", "verify"]
-    volumes: list[float] = Field(list(DOSE_VOLUMES_UL),
-                                 description=inputs.SET_VOLUMES_UL.limit)
-    depths: list[float] = Field(list(DEPTHS_MM), description=inputs.SET_DEPTHS_MM.limit)
+    volumes: list[float] = Field(list(DOSE_VOLUMES_UL), description=(
+        f"{inputs.SET_VOLUMES_UL.limit}; a dose calibration takes "
+        f"{inputs.CALIBRATION_POINTS.limit} of them"))
+    depths: list[float] = Field(list(DEPTHS_MM), description=(
+        f"{inputs.SET_DEPTHS_MM.limit}; a depth calibration takes "
+        f"{inputs.CALIBRATION_POINTS.limit} of them"))
     shots_each: float | None = Field(None, description=f"{inputs.SHOTS_EACH.limit} (default "
                                      f"{SHOTS_EACH}, verify {VERIFY_SHOTS_EACH})")
     needle: str = Field("30G-4mm", description="the needle mounted for calibration")
@@ -418,7 +421,11 @@ def _calibration_args(body: CalibrationBody, gun, person: str) -> argparse.Names
         expires_shots=checked("expires_shots", inputs.EXPIRES_SHOTS, body.expires_shots))
     try:
         check_calibration_args(args)
-    except (OptionRefused, ProfileError):
+    except OptionRefused as exc:            # named as the API names it, not as the option
+        given = exc.refused
+        field = given.name.lstrip("-").replace("-", "_")
+        raise ValueRefused(field, given.value, given.problem, given.limit) from None
+    except ProfileError:
         raise
     except InjectorError as exc:            # an instrument the run needs is not given
         raise Refused(str(exc)) from None
