@@ -89,8 +89,9 @@ async def events(websocket: WebSocket) -> None:
     subscriber, backlog, missed = hub.subscribe(after)
     config = service.config
     try:
-        first = [{"type": "hello", "service": hub.service_id, "newest": hub.newest,
-                  "oldest": hub.oldest, "user": who.name, "role": who.role.value}]
+        first = [{"type": "hello", "service": hub.service_id, "first": hub.first,
+                  "newest": hub.newest, "oldest": hub.oldest, "user": who.name,
+                  "role": who.role.value}]
         if missed is not None:
             first.append(missed.notice(hub.service_id))
         await websocket.send_text(json.dumps(first))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -105,11 +106,16 @@ class Missed:
 
 
 class EventHub:
-    def __init__(self, ring_size: int = RING_SIZE, queue_size: int = CLIENT_QUEUE) -> None:
+    def __init__(self, ring_size: int = RING_SIZE, queue_size: int = CLIENT_QUEUE,
+                 first: int | None = None) -> None:
         self.service_id = secrets.token_hex(4)
         self.queue_size = queue_size
         self._ring: deque[Event] = deque(maxlen=ring_size)
-        self._seq = 0
+        self.first = first if first is not None else time.time_ns() // 1000
+        """This run's first event number: the wall clock in microseconds when the service
+        started, so a number from an earlier run is always below it (a client resuming
+        across a restart is told so) and stays exact in a browser's numbers (< 2**53)."""
+        self._seq = self.first - 1
         self._subscribers: set[Subscriber] = set()
         self.dropped = 0
         """Subscribers dropped for not reading, since the service started."""
@@ -152,6 +158,12 @@ class EventHub:
             return list(self._ring), Missed(after, oldest, newest, (
                 f"event {after} is newer than this service's newest, {newest}: the service "
                 "restarted since; read the state again (GET /api/v1/status)"))
+        if after == 0:                  # from the beginning of this run
+            after = self.first - 1
+        if after < self.first - 1:
+            return list(self._ring), Missed(after, oldest, newest, (
+                f"event {after} is from an earlier run of the service (this run's events "
+                f"begin at {self.first}); read the state again (GET /api/v1/status)"))
         if oldest is None or after >= newest:
             return [], None
         if after < oldest - 1:
