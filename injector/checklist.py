@@ -16,6 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Mapping
 
+from injector.remedies import Remedy, command_line, needing
 from profiles.errors import ProfileError
 
 
@@ -104,8 +105,9 @@ class Checklist:
                                  "gun first (no override)")
         present = self.contraindications()
         if present and not override_reason:
-            raise ChecklistError(f"checklist: contraindication {present[0].id} answered yes; "
-                                 "the session needs --override REASON --person NAME")
+            raise needing(ChecklistError(
+                f"checklist: contraindication {present[0].id} answered yes; the session "
+                f"needs {command_line(Remedy.OVERRIDE)}"), Remedy.OVERRIDE)
         return [q.id for q in present]
 
     def describe(self) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from injector.planner import Plan
+from injector.remedies import Remedy, command_line, needing
 from profiles.errors import EnvelopeError
 from profiles.library import LIMIT_NAMES, Library, Limit
 
@@ -19,7 +20,8 @@ class LibraryNotSigned(EnvelopeError):
     def __init__(self, library_hash: str) -> None:
         self.library_hash = library_hash
         super().__init__(f"the clinic's library ({library_hash}) is not signed: a technician "
-                         "signs it first (injector library --sign FILE --person NAME)")
+                         f"signs it first ({command_line(Remedy.SIGN_LIBRARY)})")
+        needing(self, Remedy.SIGN_LIBRARY)
 
     def _subject(self) -> str:
         return ""
@@ -99,6 +101,7 @@ def check_plan(library: Library, plan: Plan, override: Override | None) -> tuple
     soft = tuple(c for name, limit in limits.items()
                  if (c := _crossing(limit, values[name], "soft")) is not None)
     if soft and override is None:
-        raise LimitError(f"{soft[0].sentence()}; passed only with --override REASON "
-                         "--person NAME", soft[0])
+        raise needing(LimitError(f"{soft[0].sentence()}; passed only with "
+                                 f"{command_line(Remedy.OVERRIDE)}", soft[0]),
+                      Remedy.OVERRIDE)
     return soft

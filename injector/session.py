@@ -25,6 +25,7 @@ from injector.planner import PRIME_UL, Overrides, Plan, plan
 from injector.store import StoreError
 from injector.checklist import Checklist, ChecklistError
 from injector.limits import Override, check_plan, check_signed
+from injector.remedies import Remedy, command_line, needing
 from profiles import Catalog
 from profiles.library import Library, load_library
 from profiles.use import check_preset_use
@@ -150,7 +151,8 @@ class AlarmLatched(SessionError):
                           for name in names)
         super().__init__(f"the gun has {'alarms' if len(names) > 1 else 'alarm'} "
                          f"{', '.join(names)} latched ({texts}); a person acknowledges it "
-                         f"first: injector alarm ack --port {port} --person NAME")
+                         f"first: {command_line(Remedy.ACKNOWLEDGE, port=port)}")
+        needing(self, Remedy.ACKNOWLEDGE, port=port)
 
 
 async def run_session(controller: Controller, catalog: Catalog, request: SessionRequest, *,
@@ -170,8 +172,9 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     library = library or load_library()
     check_request(catalog, request)
     if request.checklist is None:
-        raise ChecklistError("no pre-treatment checklist answered: a session does not start "
-                             "without one (--checklist FILE.json, or at a terminal)")
+        raise needing(ChecklistError("no pre-treatment checklist answered: a session does "
+                                     f"not start without one ({command_line(Remedy.CHECKLIST)})"),
+                      Remedy.CHECKLIST)
     contraindications = request.checklist.check(request.override_reason)
     check_signed(library, controller.store)
     if controller.state == "disconnected":

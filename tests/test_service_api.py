@@ -186,6 +186,8 @@ async def test_a_latched_alarm_is_shown_refuses_the_next_session_and_is_acknowle
             assert [a["name"] for a in latched["alarms"]] == ["occlusion"]
             refused = await client.post("/api/v1/guns/1/sessions", json=SESSION | {"shots": 3})
             assert refused.status_code == 409 and refused.json()["alarms"] == ["occlusion"]
+            assert "POST /api/v1/guns/GUN/alarms/acknowledge" in refused.json()["detail"]
+            assert "injector alarm ack" not in refused.json()["detail"]
             wrong = await client.post("/api/v1/guns/1/alarms/acknowledge",
                                       json={"alarm": "motor_stall"})
             assert wrong.status_code == 409 and "not latched" in wrong.json()["detail"]
@@ -365,6 +367,11 @@ async def test_json_types_are_taken_as_given_and_every_refusal_names_the_value(t
                 bad = await client.post("/api/v1/guns/1/sessions", content=raw,
                                         headers={"content-type": "application/json"})
                 assert bad.status_code == status and {"error", "detail"} <= set(bad.json())
+            fast = await client.post("/api/v1/guns/1/sessions", json=SESSION | {
+                "shots": 5, "overrides": {"shot_rate_hz": 16}})
+            assert fast.status_code == 422 and "over the soft limit" in fast.json()["detail"]
+            assert '"override"' in fast.json()["detail"]
+            assert "--override" not in fast.json()["detail"]
             other = await client.post("/api/v1/guns/1/sessions",
                                       json=SESSION | {"shots": 5, "syringe_ml": 5})
             assert other.status_code == 422                 # a value, not the gun's state

@@ -53,6 +53,8 @@ async def test_a_clinic_library_signed_through_the_api_is_what_sessions_run_unde
             refused = await client.post("/api/v1/guns/1/sessions", json=SESSION | {"shots": 5})
         assert (unsigned["clinic"], unsigned["signed"]) == (True, False)
         assert refused.status_code == 422 and "not signed" in refused.json()["detail"]
+        assert "POST /api/v1/library/sign" in refused.json()["detail"]    # not the CLI's
+        assert "--sign" not in refused.json()["detail"]
         async with running.client(technician) as client:
             stale = await client.post("/api/v1/library/sign", json={"hash": "0" * 16})
             signed = await client.post("/api/v1/library/sign", json={"hash": unsigned["hash"]})

@@ -22,6 +22,7 @@ from drivers.errors import DriverError
 from drivers.values import ValueRefused, quoted, shown
 from injector.cli.common import OptionRefused
 from injector.errors import InjectorError, PlanError
+from injector.remedies import in_service_words
 from injector.service.auth import check_same_origin
 from injector.service.credentials import CredentialsError, Role
 from injector.service.errors import CrossSite, ServiceError
@@ -177,12 +178,14 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ProfileError)
     async def profile_error(request: Request, exc: ProfileError):
-        return refusal(422, {"error": "refused", "detail": str(exc), "field": exc.field,
+        return refusal(422, {"error": "refused", "detail": in_service_words(exc, str(exc)),
+                             "field": exc.field,
                              "value": _jsonable(exc.value), "limit": _jsonable(exc.limit)})
 
     @app.exception_handler(PlanError)
     async def plan_error(request: Request, exc: PlanError):
-        return refusal(422, {"error": "refused", "detail": str(exc), "field": exc.field,
+        return refusal(422, {"error": "refused", "detail": in_service_words(exc, str(exc)),
+                             "field": exc.field,
                              "value": _jsonable(exc.value), "limit": _jsonable(exc.limit)})
 
     @app.exception_handler(RequestValidationError)
@@ -215,7 +218,8 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InjectorError)
     async def injector_error(request: Request, exc: InjectorError):
-        return refusal(409, {"error": "refused_by_gun", "detail": str(exc)})
+        return refusal(409, {"error": "refused_by_gun",
+                             "detail": in_service_words(exc, str(exc))})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

@@ -32,6 +32,7 @@ from injector.service.supervisor import GunSupervisor
 from injector.session import (
     SessionError, SessionRequest, SessionResult, check_request, make_safe, run_session,
 )
+from injector.remedies import in_service_words
 from injector.store import Store, StoreError
 from profiles import Catalog
 
@@ -237,9 +238,7 @@ def as_service_error(exc: BaseException) -> BaseException:
     if isinstance(exc, ServiceError):
         return exc
     if isinstance(exc, AlarmLatched):
-        return Conflict(f"the gun has alarm(s) {', '.join(exc.names)} latched: a person "
-                        "acknowledges first (POST /api/v1/guns/GUN/alarms/acknowledge)",
-                        alarms=exc.names)
+        return Conflict(in_service_words(exc, str(exc)), alarms=exc.names)
     if isinstance(exc, asyncio.CancelledError):
         return Unavailable("the session was stopped before it started")
     if isinstance(exc, DriverError):
