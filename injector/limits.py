@@ -27,6 +27,13 @@ class LibraryNotSigned(EnvelopeError):
         return ""
 
 
+def signature(store, library_hash: str) -> dict | None:
+    """The record's signature of a clinic's library, if it has one: a library is signed
+    once, and signing it again records nothing."""
+    return next((change for change in store.library_changes()
+                 if change["library_hash"] == library_hash), None)
+
+
 def check_signed(library: Library, store) -> None:
     """A clinic's narrowed library runs only once a technician has signed it in the record."""
     if library.clinic_text is not None and not store.library_signed(library.hash):

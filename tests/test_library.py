@@ -13,6 +13,7 @@ import pytest
 from injector.checklist import QUESTIONS, Checklist, ChecklistError, Kind
 from injector.limits import LimitError, Override, check_plan, plan_values
 from injector.planner import plan
+from injector.store import Store
 from profiles.errors import PresetFileError
 from profiles.library import Library, Limit, load_library
 from tests.conftest import CHECKLIST, run_cli
@@ -235,6 +236,9 @@ def test_a_clinic_library_narrows_runs_only_once_signed_and_never_widens(tmp_pat
     done = run_cli(*run, env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["library"]["hash"] == change["hash"]
+    again = run_cli("library", "--sign", str(narrow), "--person", "Other Tech", "--db", db)
+    assert again.returncode == 0 and "was signed already, by T. Tech" in again.stdout
+    assert len(Store(db, readonly=True).library_changes()) == 1
     listed = json.loads(run_cli("library", "--json", "--db", db, env=env).stdout)
     assert (listed["clinic"], listed["signed"], listed["hash"]) == (True, True, change["hash"])
     planned = run_cli("plan", "--preset", "nappage-superficial", "--zone", "face", "--needle",

@@ -65,6 +65,11 @@ async def test_a_clinic_library_signed_through_the_api_is_what_sessions_run_unde
         assert signed.json()["person"] == "technician-user"
         assert "+version" in signed.json()["diff"]
         assert [c["hash"] for c in changes] == [unsigned["hash"]]
+        async with running.client(technician) as client:
+            again = await client.post("/api/v1/library/sign", json={"hash": unsigned["hash"]})
+            assert again.status_code == 200                 # signed once: nothing new
+            assert again.json()["change_id"] == signed.json()["change_id"]
+            assert len((await client.get("/api/v1/library/changes")).json()) == 1
         async with running.client(clinician) as client:
             assert (await client.get("/api/v1/library")).json()["signed"] is True
             started = await client.post("/api/v1/guns/1/sessions",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from injector import documents, inputs
 from injector.cli.common import UsageError, add_value, format_table, print_json, typed_path
+from injector.limits import signature
 from injector.store import Store, default_db_path
 from profiles.library import CLINIC_ENV, load_library
 
@@ -96,14 +97,21 @@ def sign_command(args: argparse.Namespace) -> int:
     library = load_library(clinic=args.sign)       # refused here if it widens a hard limit
     store = Store(args.db)
     try:
-        change_id = store.record_library_change(
-            library_hash=library.hash, version=library.version, text=library.clinic_text,
-            person=args.person).result()
-        change = next(c for c in store.library_changes() if c["id"] == change_id)
+        change = signature(store, library.hash)
+        already = change is not None
+        if not already:
+            change_id = store.record_library_change(
+                library_hash=library.hash, version=library.version, text=library.clinic_text,
+                person=args.person).result()
+            change = next(c for c in store.library_changes() if c["id"] == change_id)
     finally:
         store.close()
     if args.json:
         print_json(documents.library_change(change))
+        return 0
+    if already:
+        print(f"clinic library {library.version} ({library.hash}) was signed already, by "
+              f"{change['person']} at {change['at'][:19]}; nothing recorded")
         return 0
     print(f"clinic library {library.version} ({library.hash}) signed by {args.person}; "
           f"sessions run under it where ${CLINIC_ENV} names {args.sign}")

@@ -39,7 +39,7 @@ from injector import documents
 from injector.service.errors import NotWhatWasRead, Refused
 from injector.session import SessionRequest
 from injector.checklist import Checklist
-from injector.limits import Override, check_plan
+from injector.limits import Override, check_plan, signature
 from profiles.library import load_library
 
 router = APIRouter()
@@ -268,6 +268,9 @@ async def sign_library(body: SignLibraryBody, request: Request,
         service.record(who, request, "library.sign", f"library {body.hash}", "refused",
                        "not the clinic library in force")
         raise NotWhatWasRead(body.hash, in_force.hash if in_force.clinic_text else None)
+    signed = await service.read(lambda store: signature(store, in_force.hash))
+    if signed is not None:                  # signed once: nothing new to record
+        return JSONResponse(documents.library_change(signed), status_code=200)
     change_id = await asyncio.wrap_future(service.store.record_library_change(
         library_hash=in_force.hash, version=in_force.version, text=in_force.clinic_text,
         person=who.name))
