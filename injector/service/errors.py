@@ -8,7 +8,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from injector.errors import InjectorError
+
+
+class Refusal(BaseModel):
+    """The body of every refusal (the OpenAPI document's schema for each error status)."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str = Field(description="a machine-readable code: refused, not_found, role_refused...")
+    detail: str = Field(description="one line a person reads: the value, the limit, what to do")
+    field: str | None = Field(None, description="the request's field a value refusal names")
+    value: Any = Field(None, description="the value given")
+    limit: Any = Field(None, description="what the field takes")
+
+
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Refusal, "description": text} for status, text in {
+        400: "a body that cannot be read as text",
+        401: "no credentials, or credentials not (or no longer) good",
+        403: "a role too small for the route, or a cross-site request",
+        404: "no such route, gun, session or calibration",
+        409: "the gun or the session refuses it now: busy, an alarm latched, an interlock",
+        422: "a value outside its limit or of the wrong JSON type, an unknown name, a plan "
+             "outside the envelope",
+        429: "sign-ins throttled (Retry-After says for how long)",
+        503: "the gun offline, or the record failing",
+    }.items()}
+"""Every refusal the API may answer, for the OpenAPI document."""
 
 
 class ServiceError(InjectorError):

@@ -36,13 +36,13 @@ from injector.service.app import signed_in
 from injector.service.auth import Principal
 from injector.service.credentials import Role
 from injector import documents
-from injector.service.errors import NotWhatWasRead, Refused
+from injector.service.errors import REFUSALS, NotWhatWasRead, Refused
 from injector.session import SessionRequest
 from injector.checklist import Checklist
 from injector.limits import Override, check_plan, signature
 from profiles.library import load_library
 
-router = APIRouter()
+router = APIRouter(responses=REFUSALS)
 ANYONE = Role.CLINICIAN
 GUN_WAIT_S = 5.0
 """How long a request about a gun waits for it to be connected (again) before 503."""
