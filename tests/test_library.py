@@ -251,3 +251,16 @@ def test_a_run_override_names_the_person_who_takes_it(tmp_path):
                    "--zone", "face", "--needle", "32g-4mm", "--shots", "5", "--override",
                    "because", "--db", str(tmp_path / "r.db"))
     assert done.returncode == 2 and "needs the person who takes it" in done.stderr
+
+
+def test_the_clinic_file_in_the_docs_loads_and_narrows(tmp_path):
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "presets.md").read_text()
+    shown = docs.split("<!-- clinic-example:begin -->\n```toml\n")[1].split("```")[0]
+    clinic = tmp_path / "clinic.toml"
+    clinic.write_text(shown)
+    narrowed = load_library(clinic=clinic)
+    assert narrowed.version == f"{LIBRARY.version}+clinic.2027-01"
+    face = narrowed.limits_for("nappage", "face")["session_volume_ml"]
+    assert (face.soft, face.hard) == ((0.01, 3.0), (0.01, 10.0))
