@@ -162,6 +162,8 @@ async def test_a_hold_before_the_first_shot_leaves_the_gun_held_not_armed(tmp_pa
             controller = running.gun.controller
             assert controller.account.shots_done == 0
             assert controller.state == "paused"
+            shown = (await client.get("/api/v1/guns/1")).json()     # as the gun told it
+            assert (shown["held"], shown["device_state"]) == (True, "held")
             status = await controller.refresh()
             assert DeviceState(status.state) is DeviceState.HELD
             again = await client.post(f"/api/v1/sessions/{session_id}/resume")

@@ -20,7 +20,6 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from drivers.errors import DriverError
-from drivers.messages import DeviceState
 from drivers.serial_link import serial_driver
 from drivers.urls import PortURLError
 from injector.alarm_actions import describe
@@ -209,12 +208,13 @@ class GunSupervisor:
                "held": bool(self.run and self.run.held)}
         if controller is None:
             return out | {"state": None, "alarms": []}
-        status, identity = controller.status, controller.identity
+        identity = controller.identity
         return out | {
             "model": identity.model, "firmware_version": identity.firmware_version,
             "state": controller.state,
-            "device_state": (DeviceState(status.state).name.lower()
-                             if status is not None else None),
+            # The gun's own state as its events tell it (the last status poll can be old).
+            "device_state": (controller.device_state.name.lower()
+                             if controller.device_state is not None else None),
             "alarms": [describe(code) for code in controller.latched],
             "syringe_remaining_ul": controller.syringe_remaining_nl / 1000,
             "reconnects": controller.driver.stats.reconnects,
