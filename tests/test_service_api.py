@@ -11,7 +11,7 @@ from injector import inputs
 from injector.service.credentials import Role
 from injector.service.events import EventKind
 from injector.service.openapi import DOC, document
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 from tests.schemas import validate
 from tests.service_rig import PLAN, SESSION, Watch, running_service
 
@@ -382,3 +382,15 @@ async def test_json_types_are_taken_as_given_and_every_refusal_names_the_value(t
             assert nowhere.json()["error"] == "not_found"
             history = (await client.get("/api/v1/sessions")).json()
         assert history["sessions"] == []                    # nothing started
+
+
+async def test_the_readmes_session_request_starts_a_session(tmp_path):
+    """Found from outside: the README's own example had no checklist and was refused."""
+    readme = (REPO / "README.md").read_text()
+    body = json.loads(readme.split("-d @- <<'END'\n")[1].split("\nEND\n")[0])
+    async with running_service(tmp_path) as running:
+        token = await running.token(Role.CLINICIAN)
+        await running.online()
+        async with running.client(token) as client:
+            started = await client.post("/api/v1/guns/1/sessions", json=body)
+        assert started.status_code == 201, started.text
