@@ -185,10 +185,13 @@ async def _calibrate(args) -> dict:
         store.close()
 
 
-async def calibration_run(controller: Controller, catalog, args, gun) -> dict:
+async def calibration_run(controller: Controller, catalog, args, gun,
+                          readings=None) -> dict:
     """The instruments opened, the calibration or verification `args` ask for run on the
-    controller's gun, the instruments closed: the command line's and the service's."""
-    setup = await open_instruments(args, gun)
+    controller's gun, the instruments closed: the command line's and the service's
+    (`readings`: who answers `prompt`, the terminal by default)."""
+    setup = await (open_instruments(args, gun) if readings is None
+                   else open_instruments(args, gun, readings))
     try:
         common = dict(person=args.person, balance=setup.balance, gauge=setup.gauge,
                       needle=args.needle, conditions=setup.conditions,

@@ -77,8 +77,8 @@ class Setup:
                 instrument.close()
 
 
-def _typed(kind: str, unit: str, make):
-    prompt = TypedReadings(kind, unit)
+def _typed(kind: str, unit: str, make, readings=TypedReadings):
+    prompt = readings(kind, unit)
     instrument = make(prompt.ask, f"typed {kind} readings")
     prompt.instrument = instrument
     return instrument
@@ -99,9 +99,10 @@ def _identity(kind: str, name: str, serial: str | None, due: date | None,
     return Instrument(kind, name, serial, due)
 
 
-async def open_instruments(args: argparse.Namespace, gun) -> Setup:
+async def open_instruments(args: argparse.Namespace, gun, readings=TypedReadings) -> Setup:
     """The instruments the command asks for, identified, with the conditions; raises before
-    the gun moves when any is unusable."""
+    the gun moves when any is unusable. `readings(kind, unit)` asks a person for what
+    `prompt` means: the terminal (TypedReadings) here, the touchscreen in the service."""
     needs_balance = args.what in ("dose", "verify")
     needs_gauge = args.what in ("depth", "verify")
     balance = gauge = None
@@ -111,7 +112,7 @@ async def open_instruments(args: argparse.Namespace, gun) -> Setup:
         if needs_balance and (args.balance or gun is not None):
             simulated = not args.balance
             if args.balance == "prompt":
-                balance = _typed("balance", "g", Balance)
+                balance = _typed("balance", "g", Balance, readings)
             elif args.balance:
                 balance = Balance.on_port(args.balance)
                 setup.balance = balance
@@ -132,7 +133,7 @@ async def open_instruments(args: argparse.Namespace, gun) -> Setup:
         if needs_gauge and (args.gauge or gun is not None):
             simulated = not args.gauge
             if args.gauge == "prompt":
-                gauge = _typed("depth gauge", "mm", DepthGauge)
+                gauge = _typed("depth gauge", "mm", DepthGauge, readings)
             elif args.gauge:
                 gauge = DepthGauge.on_port(args.gauge)
                 setup.gauge = gauge

@@ -9,7 +9,7 @@ from pathlib import Path
 from injector import inputs
 from injector.cli.common import UsageError, add_value, format_table, print_json, typed_path
 from injector.store import Store, default_db_path
-from profiles.library import CLINIC_ENV, LIMIT_NAMES, load_library
+from profiles.library import CLINIC_ENV, limit_rows, load_library
 
 
 def register(subparsers) -> None:
@@ -42,14 +42,7 @@ def library_command(args: argparse.Namespace) -> int:
     if args.sign is not None:
         return sign_command(args)
     library = load_library()
-    rows = []
-    for kind, table in (("technique", library.techniques), ("zone", library.zones)):
-        for scope, limits in table.items():
-            for limit in limits.values():
-                rows.append({"scope": f"{kind} {scope}", "limit": limit.name,
-                             "unit": limit.unit, "what": LIMIT_NAMES[limit.name][1],
-                             "soft": list(limit.soft), "hard": list(limit.hard),
-                             "step": limit.step, "source": limit.source})
+    rows = limit_rows(library)
     if args.json:
         print_json({"version": library.version, "hash": library.hash, "limits": rows})
         return 0

@@ -89,14 +89,15 @@ class Runs:
                                stop_reason=lambda: run.stop_reason, held=lambda: run.held)
         return await self._begin(Run(gun, RunKind.SESSION, by, session))
 
-    async def calibrate(self, gun: GunSupervisor, args, by: Principal) -> Run:
+    async def calibrate(self, gun: GunSupervisor, args, by: Principal,
+                        readings=None) -> Run:
         """A calibration or verification, as `injector calibrate` runs it (`args` as its
         options, checked by check_calibration_args first); returns once its run is in the
-        record."""
+        record. `readings` answers `prompt` instruments (the touchscreen's wizard)."""
         from injector.cli.calibration_cmds import calibration_run
 
         def calibration(controller: Controller, run: Run):
-            return calibration_run(controller, self.catalog, args, gun.sim)
+            return calibration_run(controller, self.catalog, args, gun.sim, readings)
         return await self._begin(Run(gun, RunKind.CALIBRATION, by, calibration))
 
     async def _begin(self, run: Run) -> Run:
