@@ -38,7 +38,8 @@ async function route() {
     const found = hash.match(pattern);
     if (found) {
       try {
-        leaving = (await page(...found.slice(1))) || null;
+        const result = await page(...found.slice(1));
+        leaving = typeof result === "function" ? result : null;
       } catch (error) {
         show(failure(error));
       }

@@ -87,12 +87,12 @@ export async function wizardPage() {
     items.map((item) => button(t(`${prefix}.${item}`), () => { set(item); render(); }, chosen() === item ? "chosen" : "", { "data-choice": item, "aria-pressed": String(chosen() === item) })));
   let form;
   function render() {
-    form.replaceChildren(
+    form.replaceChildren(...[
       h("h2", {}, t("wizard.what")), pick(["dose", "depth", "verify"], () => kind, (v) => { kind = v; }, "kind", "wizard-kind"),
       h("h2", {}, t("wizard.readings")), pick(["typed", "instrument"], () => readings, (v) => { readings = v; }, "readings", "wizard-readings"),
       h("h2", {}, t("wizard.gun")), h("div", { class: "row", id: "wizard-gun" }, guns.map((g) => button(`${g.number}: ${g.serial_number || "-"}`, () => { gun = String(g.number); render(); }, gun === String(g.number) ? "chosen" : "", { "data-choice": String(g.number) }))),
       readings === "typed" ? [serialBox, dueBox, tempBox] : [], shotsBox, valuesBox,
-      h("div", { class: "row" }, button(t("wizard.start"), start, "go", { id: "wizard-start" })));
+      h("div", { class: "row" }, button(t("wizard.start"), start, "go", { id: "wizard-start" }))].flat());
   }
   async function start() {
     message.replaceChildren();
