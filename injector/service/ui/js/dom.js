@@ -1,4 +1,4 @@
-// Building elements: h("button", {class: "go", onclick}, t("key")). Strings given as
+// Building elements: h("button", {class: "go", onclick}, t("live.stop")). Strings given as
 // children are text nodes; they come from t() or from the API's data, never literals.
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElementNS(
