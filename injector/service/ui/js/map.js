@@ -5,7 +5,8 @@ import { h } from "./dom.js";
 import { t, has } from "./i18n.js";
 
 const S = { svg: true };
-// viewBox 0 0 200 420 (face) and 0 0 260 420 (body front and back).
+// viewBox 0 0 200 420 (face) and 0 0 260 420 (body front and back); a zone in two parts
+// (both hands, both thighs) is a list of paths, each part a target of its own.
 const FACE = {
   scalp: "M40 120 Q40 30 100 25 Q160 30 160 120 Q130 80 100 80 Q70 80 40 120 Z",
   face: "M45 125 Q70 88 100 88 Q130 88 155 125 L150 230 Q130 300 100 305 Q70 300 50 230 Z",
@@ -15,8 +16,8 @@ const FACE = {
 const FRONT = {
   decollete: "M70 60 h120 l-10 50 h-100 Z",
   abdomen: "M82 115 h96 v95 h-96 Z",
-  hands: "M5 215 h64 v56 h-64 Z M191 215 h64 v56 h-64 Z",
-  thighs: "M82 225 h45 v130 h-45 Z M133 225 h45 v130 h-45 Z",
+  hands: ["M5 215 h64 v56 h-64 Z", "M191 215 h64 v56 h-64 Z"],
+  thighs: ["M82 225 h45 v130 h-45 Z", "M133 225 h45 v130 h-45 Z"],
 };
 const BACK = {
   back: "M72 60 h116 v140 h-116 Z",
@@ -32,7 +33,7 @@ function region(name, path, label, pick) {
   return h("g", { ...S, class: "zone-group", role: "button", tabindex: "0", "data-zone": name,
                   "aria-label": zoneLabel(name), onclick: choose,
                   onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") choose(); } },
-           h("path", { ...S, class: "zone", d: path }),
+           [path].flat().map((d) => h("path", { ...S, class: "zone", d })),
            h("text", { ...S, class: "zone-label", x: label[0], y: label[1] }, zoneLabel(name)));
 }
 

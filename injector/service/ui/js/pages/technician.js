@@ -18,7 +18,7 @@ function refusedHere() {
 
 function menu() {
   return h("div", { class: "row" },
-           button(t("tech.devices"), () => { location.hash = "#/tech"; }),
+           button(t("tech.devices"), () => { location.hash = "#/tech"; }, "", { id: "open-devices" }),
            button(t("tech.wizard"), () => { location.hash = "#/tech/wizard"; }, "primary", { id: "open-wizard" }),
            button(t("tech.library"), () => { location.hash = "#/tech/library"; }, "", { id: "open-library" }));
 }
