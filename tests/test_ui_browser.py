@@ -308,3 +308,11 @@ async def test_the_second_language_replaces_every_text(tmp_path):
                         if text != GERMAN[key] and "{" not in text and len(text) > 5
                         and re.search(rf"(?<!\w){re.escape(text)}(?!\w)", shown)]
         assert english_only == []
+
+
+def test_ci_installs_the_browser_these_tests_drive():
+    """A fresh machine gets Debian's chromium from .ci/system-tools (run by make test), at the
+    path these tests launch: the tests fail, never skip, without it."""
+    script = (REPO / ".ci" / "system-tools").read_text()
+    assert f"CHROMIUM={CHROMIUM}" in script
+    assert re.search(r"PACKAGES=\([^)]*\bchromium\b", script)

@@ -106,9 +106,8 @@ export async function livePage(id) {
   });
 
   show(h("h1", {}, t("live.title", { id: sessionId, preset: session.preset, zone: session.zone })),
-       state, alarms, message,
        h("div", { class: "figures" }, shotsBox, volumeBox, syringeBox, timeBox),
-       h("div", { class: "row" }, summary),
-       h("div", { class: "dock" }, hold, resume, stop));
+       state, alarms, message,
+       h("div", { class: "dock" }, hold, resume, stop, summary));
   return () => events.close();
 }
