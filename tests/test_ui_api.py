@@ -213,3 +213,33 @@ def test_every_page_file_is_package_data():
     shipped = {p for pattern in globs for p in package.glob(pattern)}
     files = {p for p in UI_DIR.rglob("*") if p.is_file()}
     assert files and files <= shipped, sorted(str(p) for p in files - shipped)
+
+
+async def test_a_depth_calibration_asks_for_gauge_readings_and_no_tare(tmp_path):
+    async with running_service(tmp_path) as running:
+        token = await running.token(Role.TECHNICIAN)
+        await running.online()
+        async with running.client(token) as client:
+            started = await client.post("/api/v1/guns/1/calibration-wizard", json={
+                "kind": "depth", "readings": "typed", "depths": [1, 2, 3], "shots_each": 2,
+                "gauge_serial": "GAU-3", "gauge_due": "2031-01-01"})
+            assert started.status_code == 201, started.text
+            steps = []
+
+            def reading(prompt: dict) -> float:
+                steps.append((prompt["instrument"], prompt["unit"]))
+                return float(re.search(r"set ([\d.]+) mm", prompt["context"])[1])
+            end = await _answer_prompts(client, started.json()["session_id"], reading)
+        assert end["status"] == "completed", end
+        assert steps == [("depth gauge", "mm")] * 6
+        assert end["result"]["kind"] == "depth"
+
+
+async def test_the_wizard_refuses_an_instrument_port_it_would_not_read(tmp_path):
+    async with running_service(tmp_path) as running:
+        token = await running.token(Role.TECHNICIAN)
+        async with running.client(token) as client:
+            refused = await client.post("/api/v1/guns/1/calibration-wizard",
+                                        json=WIZARD | {"balance": "/dev/ttyUSB0"})
+        assert refused.status_code == 422
+        assert (refused.json()["field"], refused.json()["value"]) == ("balance", "/dev/ttyUSB0")

@@ -28,7 +28,7 @@ from injector.plan_request import PlanRequest, checked_overrides
 from injector.service.app import signed_in
 from injector.service.auth import Principal
 from injector.service.credentials import Role
-from injector.service.errors import NotRunning
+from injector.service.errors import NotRunning, Refused
 from injector.service.routes import ANYONE, CalibrationBody, PlanBody, _Body, _calibration_args
 from injector.service.wizard import Board
 from profiles import Catalog, Preset, Zone
@@ -202,6 +202,12 @@ async def start_wizard(gun: str, body: WizardBody, request: Request,
 
     service = _service(request)
     supervisor = service.gun(gun)
+    for name in ("balance", "gauge"):
+        if getattr(body, name) is not None:
+            raise Refused(f"the wizard reads no instrument on a port ({name} "
+                          f"{getattr(body, name)!r}): give readings typed or instrument, or "
+                          "use POST /api/v1/guns/GUN/calibrations", field=name,
+                          value=getattr(body, name), limit="typed or instrument readings")
     options = CalibrationBody(**body.model_dump(exclude={"readings", "balance", "gauge"}))
     args = _calibration_args(options, supervisor, who.name)
     board = Board()

@@ -77,6 +77,8 @@ export async function wizardPage() {
   let gun = guns.length ? String(guns[0].number) : "1";
   const [serialBox, serial] = field("balance-serial", "wizard.balance_serial");
   const [dueBox, due] = field("balance-due", "wizard.balance_due", { type: "date" });
+  const [gaugeSerialBox, gaugeSerial] = field("gauge-serial", "wizard.gauge_serial");
+  const [gaugeDueBox, gaugeDue] = field("gauge-due", "wizard.gauge_due", { type: "date" });
   const [tempBox, temperature] = field("temperature", "wizard.temperature", { type: "number", step: "0.1", inputmode: "decimal" });
   const [shotsBox, shotsEach] = field("shots-each", "wizard.shots_each", { type: "number", min: "1", step: "1", inputmode: "numeric" });
   const [valuesBox, values] = field("set-values", "wizard.volumes", { inputmode: "decimal" });
@@ -91,7 +93,9 @@ export async function wizardPage() {
       h("h2", {}, t("wizard.what")), pick(["dose", "depth", "verify"], () => kind, (v) => { kind = v; }, "kind", "wizard-kind"),
       h("h2", {}, t("wizard.readings")), pick(["typed", "instrument"], () => readings, (v) => { readings = v; }, "readings", "wizard-readings"),
       h("h2", {}, t("wizard.gun")), h("div", { class: "row", id: "wizard-gun" }, guns.map((g) => button(`${g.number}: ${g.serial_number || "-"}`, () => { gun = String(g.number); render(); }, gun === String(g.number) ? "chosen" : "", { "data-choice": String(g.number) }))),
-      readings === "typed" ? [serialBox, dueBox, tempBox] : [], shotsBox, valuesBox,
+      readings === "typed" && kind !== "depth" ? [serialBox, dueBox, tempBox] : [],
+      readings === "typed" && kind !== "dose" ? [gaugeSerialBox, gaugeDueBox] : [],
+      shotsBox, valuesBox,
       h("div", { class: "row" }, button(t("wizard.start"), start, "go", { id: "wizard-start" }))].flat());
   }
   async function start() {
@@ -103,10 +107,15 @@ export async function wizardPage() {
       if (kind === "depth") body.depths = list; else body.volumes = list;
     }
     if (readings === "typed") {
-      if (serial.value) body.balance_serial = serial.value.trim();
-      if (due.value) body.balance_due = due.value;
-      if (temperature.value) body.temperature_c = Number(temperature.value);
-      if (kind !== "dose") { body.gauge_serial = body.balance_serial; body.gauge_due = body.balance_due; }
+      if (kind !== "depth") {
+        if (serial.value) body.balance_serial = serial.value.trim();
+        if (due.value) body.balance_due = due.value;
+        if (temperature.value) body.temperature_c = Number(temperature.value);
+      }
+      if (kind !== "dose") {
+        if (gaugeSerial.value) body.gauge_serial = gaugeSerial.value.trim();
+        if (gaugeDue.value) body.gauge_due = gaugeDue.value;
+      }
     }
     try {
       const answer = await api.post(`/guns/${gun}/calibration-wizard`, body);
