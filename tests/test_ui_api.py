@@ -170,7 +170,7 @@ async def test_a_dose_calibration_from_typed_readings_is_recorded_with_its_instr
         assert [p["set_value"] for p in recorded["points"]] == [10, 30, 50]
 
 
-async def test_a_verification_with_the_guns_own_instruments_needs_no_prompt(tmp_path):
+async def test_a_verification_with_the_guns_own_instruments_shows_their_readings(tmp_path):
     async with running_service(tmp_path) as running:
         token = await running.token(Role.TECHNICIAN)
         await running.online()
@@ -181,7 +181,10 @@ async def test_a_verification_with_the_guns_own_instruments_needs_no_prompt(tmp_
             assert started.status_code == 201, started.text
             end = await _answer_prompts(client, started.json()["session_id"],
                                         lambda prompt: 1 / 0)
-        assert end["status"] == "completed" and end["readings"] == []
+        assert end["status"] == "completed"
+        seen = [(r["instrument"], r["unit"]) for r in end["readings"]]   # live, unasked
+        assert seen == [("balance", "g")] * 6 + [("depth gauge", "mm")] * 6
+        assert "set 50 ul, shot 3 of 3" in end["readings"][5]["context"]
         points = end["result"]["points"]
         assert [(p["kind"], p["set"]) for p in points] == [
             ("dose", 10), ("dose", 50), ("depth", 1), ("depth", 2)]

@@ -1,6 +1,6 @@
 """The touchscreen in a real browser: headless Chromium (Debian's, driven by Playwright)
-against the service on loopback with two simulated guns, the second of which blocks its
-line at shot 5. Real time (the browser does not run on the test's virtual clock); every
+against the service on loopback with a simulated gun (and, for the alarm, a second one that
+blocks its line at shot 5). Real time (the browser does not run on the test's virtual clock); every
 wait is on a condition of the page, never a fixed delay. Each test saves screenshots to
 build/screenshots/ for a person to look at.
 """
@@ -26,7 +26,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = REPO / "build" / "screenshots"
-GUNS = ("sim://", "sim://?fault=occlusion@5")
+GUNS = ("sim://",)
+WITH_ALARM = ("sim://", "sim://?fault=occlusion@5")
 """Gun 1 treats; gun 2 raises an occlusion alarm at its fifth shot."""
 WAIT_MS = 30_000
 ENGLISH = json.loads((UI_DIR / "i18n" / "en.json").read_text(encoding="utf-8"))
@@ -48,6 +49,16 @@ class Screen:
         await self.page.screenshot(path=SCREENSHOTS / f"{self.name}-{step}.png",
                                    full_page=True)
 
+    async def targets_are_large(self) -> None:
+        """Every button, field and map region shown is at least 64 px tall: a gloved
+        finger's target."""
+        small = await self.page.evaluate("""() =>
+            [...document.querySelectorAll("button, input, [role=button]")]
+              .map(el => [el.id || el.dataset.zone || el.dataset.choice || el.textContent.trim(),
+                          el.getBoundingClientRect().height])
+              .filter(([name, height]) => height > 0 && height < 64)""")
+        assert small == []
+
     async def sign_in(self, name: str) -> None:
         page = self.page
         await page.goto(self.running.url + "/")
@@ -64,31 +75,35 @@ class Screen:
         await self.page.evaluate("(hash) => { location.hash = hash; }", hash_)
 
     async def prepare(self, zone: str, preset: str, gun: str, shots: int,
-                      snap: bool = False) -> None:
-        """The clinician's steps from the map to a plan ready to start."""
+                      snap: bool = False, yes: tuple[str, ...] = ()) -> None:
+        """The clinician's steps from the map to a plan ready to start (`yes`: the
+        contraindications answered yes); with `snap`, each screen saved and its targets
+        measured."""
         page = self.page
+
+        async def look(step: str) -> None:
+            if snap:
+                await self.snap(step)
+                await self.targets_are_large()
         await self.open("#/treat")
         await expect(page.locator(f"svg [data-zone={zone}]")).to_be_visible()
-        if snap:
-            await self.snap("1-map")
+        await look("1-map")
         await page.click(f"svg [data-zone={zone}] path >> nth=0")
         await expect(page.locator(f"[data-choose={preset}]")).to_be_visible()
-        if snap:
-            await self.snap("2-presets")
+        await look("2-presets")
         await page.click(f"[data-choose={preset}]")
         await page.click("#needles [data-choice] >> nth=0")
         await page.click("#syringes [data-choice='10']")
         await page.click(f"#guns [data-choice='{gun}']")
-        if snap:
-            await self.snap("3-confirm")
+        await look("3-confirm")
         await page.click("#confirm")
         questions = page.locator("[data-question]")
         await expect(questions.first).to_be_visible()
         for qid in await questions.evaluate_all("all => all.map(q => q.dataset.question)"):
-            answer = "yes" if qid in ("needle_new_and_sterile", "syringe_checked") else "no"
+            answer = ("yes" if qid in ("needle_new_and_sterile", "syringe_checked", *yes)
+                      else "no")
             await page.click(f"[data-question={qid}] [data-answer={answer}]")
-        if snap:
-            await self.snap("4-checklist")
+        await look("4-checklist")
         await page.click("#checklist-next")
         await page.fill("#shots", str(shots))
         await page.locator("#shots").blur()
@@ -96,10 +111,10 @@ class Screen:
 
 
 @asynccontextmanager
-async def screen(tmp_path: Path, name: str, *users: tuple[str, Role]):
+async def screen(tmp_path: Path, name: str, *users: tuple[str, Role], guns=GUNS):
     assert CHROMIUM.exists(), ("Chromium is missing: .ci/system-tools installs Debian's "
                                "chromium (make test runs it)")
-    async with running_service(tmp_path, ports=GUNS) as running:
+    async with running_service(tmp_path, ports=guns) as running:
         for user, role in users:
             running.add_user(user, role)
         async with async_playwright() as playwright:
@@ -108,8 +123,8 @@ async def screen(tmp_path: Path, name: str, *users: tuple[str, Role]):
                 args=ARGS, viewport={"width": 1280, "height": 800}, accept_downloads=True)
             try:
                 shown = Screen(await context.new_page(), running, name)
-                await running.online(0)
-                await running.online(1)
+                for number in range(len(guns)):
+                    await running.online(number)
                 yield shown
                 assert shown.errors == []
             finally:
@@ -132,12 +147,14 @@ async def test_a_clinician_runs_a_whole_session_to_its_summary_and_exports_it(tm
         await expect(page.locator("[data-figure=shots]")).to_have_text("12")
         await expect(page.locator("#timeline")).to_be_visible()
         await s.snap("5-plan")
+        await s.targets_are_large()
         await page.click("#start")
         await expect(page.locator("#live-state")).to_have_attribute("data-status", "completed")
         await expect(page.locator("#live-shots")).to_have_text("12 / 12")
         await expect(page.locator("#live-volume")).to_have_text("120 µl")
         await expect(page.locator("#live-syringe")).to_contain_text("ml")
         await s.snap("6-live-ended")
+        await s.targets_are_large()
         await page.click("#to-summary")
         await expect(page.locator("#summary-status")).to_have_attribute("data-status",
                                                                          "completed")
@@ -174,7 +191,7 @@ async def test_the_presets_refused_on_a_zone_show_the_services_reason(tmp_path):
 
 
 async def test_an_alarm_is_said_in_plain_words_and_acknowledged(tmp_path):
-    async with screen(tmp_path, "alarm", ("ana", Role.CLINICIAN)) as s:
+    async with screen(tmp_path, "alarm", ("ana", Role.CLINICIAN), guns=WITH_ALARM) as s:
         page = s.page
         await s.sign_in("ana")
         await s.prepare("thighs", "nappage-superficial", "2", 20)
@@ -218,6 +235,26 @@ async def test_a_session_is_held_resumed_and_stopped_from_the_dock(tmp_path):
                                                                      "interrupted")
         await page.click("#to-summary")
         await expect(page.locator("#summary-status")).to_contain_text("stopped by ana")
+
+
+async def test_a_contraindication_answered_yes_starts_only_with_a_recorded_reason(tmp_path):
+    async with screen(tmp_path, "override", ("ana", Role.CLINICIAN)) as s:
+        page = s.page
+        await s.sign_in("ana")
+        await s.prepare("face", "nappage-superficial", "1", 3, yes=("pregnancy_or_lactation",))
+        await page.click("#start")
+        await expect(page.locator("#plan-message [role=alert]")).to_contain_text(
+            "contraindication pregnancy_or_lactation answered yes")
+        await s.snap("refused")
+        await page.fill("#override", "treating the scar only, obstetrician agreed")
+        await page.locator("#override").blur()
+        await expect(page.locator("#start")).to_be_enabled()
+        await page.click("#start")
+        await expect(page.locator("#live-state")).to_have_attribute("data-status", "completed")
+        session_id = int(re.search(r"/live/(\d+)", page.url)[1])
+        recorded = await api(s.running, "ana", f"/api/v1/sessions/{session_id}")
+        assert recorded["override"]["reason"] == "treating the scar only, obstetrician agreed"
+        assert recorded["override"]["person"] == "ana"
 
 
 async def test_a_technician_page_is_refused_to_a_clinician_by_the_page_and_the_api(tmp_path):
@@ -291,6 +328,29 @@ async def test_a_technician_calibrates_from_the_wizard_typing_the_balance(tmp_pa
         await page.click("#open-library")
         await expect(page.locator("#limits tbody tr").first).to_be_visible()
         await s.snap("library")
+
+
+async def test_a_verification_shows_the_guns_own_balance_reading_live(tmp_path):
+    async with screen(tmp_path, "verify", ("tess", Role.TECHNICIAN)) as s:
+        page = s.page
+        await s.sign_in("tess")
+        await s.open("#/tech/wizard")
+        await page.click("#wizard-kind [data-choice=verify]")
+        await page.click("#wizard-readings [data-choice=instrument]")
+        await expect(page.locator("#balance-serial")).to_have_count(0)
+        await page.fill("#shots-each", "2")
+        await page.fill("#set-values", "25")
+        await page.fill("#set-depths", "2")
+        await page.click("#wizard-start")
+        await expect(page.locator("#wizard-live")).to_contain_text(ENGLISH["unit.g"])
+        await s.snap("wizard-live")
+        await s.targets_are_large()
+        outcome = page.locator("#wizard-outcome")
+        await expect(outcome).to_have_attribute("data-status", "completed")
+        verifications = await api(s.running, "tess", "/api/v1/verifications")
+        await expect(page.locator("#wizard-points tbody tr")).to_have_count(
+            len(verifications[0]["points"]))
+        await s.snap("wizard-verified")
 
 
 async def test_the_second_language_replaces_every_text(tmp_path):

@@ -186,12 +186,13 @@ async def _calibrate(args) -> dict:
 
 
 async def calibration_run(controller: Controller, catalog, args, gun,
-                          readings=None) -> dict:
+                          readings=None, watch=None) -> dict:
     """The instruments opened, the calibration or verification `args` ask for run on the
     controller's gun, the instruments closed: the command line's and the service's
-    (`readings`: who answers `prompt`, the terminal by default)."""
-    setup = await (open_instruments(args, gun) if readings is None
-                   else open_instruments(args, gun, readings))
+    (`readings`: who answers `prompt`, the terminal by default; `watch`: who sees a
+    simulated gun's own instruments answer, nobody by default)."""
+    setup = await (open_instruments(args, gun, watch=watch) if readings is None
+                   else open_instruments(args, gun, readings, watch))
     try:
         common = dict(person=args.person, balance=setup.balance, gauge=setup.gauge,
                       needle=args.needle, conditions=setup.conditions,

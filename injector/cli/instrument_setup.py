@@ -84,6 +84,17 @@ def _typed(kind: str, unit: str, make, readings=TypedReadings):
     return instrument
 
 
+def _watched(kind: str, unit: str, make, ask, name: str, watch):
+    """The instrument on `ask`; with `watch`, every answer it gives is seen on the way (the
+    touchscreen shows a balance's readings live as the run takes them)."""
+    if watch is None:
+        return make(ask, name)
+    watcher = watch(kind, unit, ask)
+    instrument = make(watcher.ask, name)
+    watcher.instrument = instrument
+    return instrument
+
+
 def _identity(kind: str, name: str, serial: str | None, due: date | None,
               simulated: bool) -> Instrument:
     if simulated:
@@ -99,10 +110,12 @@ def _identity(kind: str, name: str, serial: str | None, due: date | None,
     return Instrument(kind, name, serial, due)
 
 
-async def open_instruments(args: argparse.Namespace, gun, readings=TypedReadings) -> Setup:
+async def open_instruments(args: argparse.Namespace, gun, readings=TypedReadings,
+                           watch=None) -> Setup:
     """The instruments the command asks for, identified, with the conditions; raises before
     the gun moves when any is unusable. `readings(kind, unit)` asks a person for what
-    `prompt` means: the terminal (TypedReadings) here, the touchscreen in the service."""
+    `prompt` means: the terminal (TypedReadings) here, the touchscreen in the service;
+    `watch(kind, unit, ask)` sees a simulated gun's own instruments answer."""
     needs_balance = args.what in ("dose", "verify")
     needs_gauge = args.what in ("depth", "verify")
     balance = gauge = None
@@ -118,7 +131,8 @@ async def open_instruments(args: argparse.Namespace, gun, readings=TypedReadings
                 setup.balance = balance
                 await balance.probe()
             else:
-                balance = Balance(gun.balance().answer, "simulated balance")
+                balance = _watched("balance", "g", Balance, gun.balance().answer,
+                                   "simulated balance", watch)
             setup.balance = balance
             serial = args.balance_serial or await balance.serial_number()
             instruments.append(_identity("balance", balance.name, serial, args.balance_due,
@@ -139,7 +153,8 @@ async def open_instruments(args: argparse.Namespace, gun, readings=TypedReadings
                 setup.gauge = gauge
                 await gauge.probe()
             else:
-                gauge = DepthGauge(gun.gauge().answer, "simulated depth gauge")
+                gauge = _watched("depth gauge", "mm", DepthGauge, gun.gauge().answer,
+                                 "simulated depth gauge", watch)
             setup.gauge = gauge
             instruments.append(_identity("depth gauge", gauge.name, args.gauge_serial,
                                          args.gauge_due, simulated))

@@ -216,9 +216,8 @@ async def start_wizard(gun: str, body: WizardBody, request: Request,
         args.gauge = "prompt" if body.kind in ("depth", "verify") else None
     check_calibration_args(args)
     try:
-        run = await service.runs.calibrate(supervisor, args, who,
-                                           board.readings_for if body.readings == "typed"
-                                           else None)
+        run = await service.runs.calibrate(supervisor, args, who, board.readings_for,
+                                           board.watching)
     except Exception as exc:
         service.record(who, request, f"calibration.{body.kind}", supervisor.name, "refused",
                        f"wizard: {exc}")

@@ -93,6 +93,29 @@ class PageReadings:
         return f"{tag} {value} {self.unit}"
 
 
+class WatchedReadings:
+    """An instrument that reads itself (a simulated gun's balance or gauge), every weight or
+    depth it answers kept on the board: the page shows them live."""
+
+    READINGS = {"S": "g", "D": "mm"}
+
+    def __init__(self, board: Board, kind: str, unit: str, source) -> None:
+        self.board, self.kind, self.unit, self.source = board, kind, unit, source
+        self.instrument = None
+
+    async def ask(self, command: str) -> str:
+        answer = await self.source(command)
+        fields = answer.split()
+        if command in self.READINGS and len(fields) == 4 and fields[1] == "S":
+            try:
+                value = float(fields[2])
+            except ValueError:
+                return answer                   # the instrument's own check refuses it
+            context = self.instrument.context if self.instrument is not None else ""
+            self.board.seen(self.kind, value, fields[3], context)
+        return answer
+
+
 class Board:
     """The prompts of one wizard run: at most one waiting, and every reading taken."""
 
@@ -104,6 +127,12 @@ class Board:
 
     def readings_for(self, kind: str, unit: str) -> PageReadings:
         return PageReadings(self, kind, unit)
+
+    def watching(self, kind: str, unit: str, source) -> WatchedReadings:
+        return WatchedReadings(self, kind, unit, source)
+
+    def seen(self, instrument: str, value: float, unit: str, context: str) -> None:
+        self.readings.append(Reading(next(self._numbers), instrument, value, unit, context))
 
     async def ask(self, step: Step, instrument: str, unit: str, context: str) -> float:
         self.prompt = Prompt(next(self._numbers), step, instrument, unit, context)

@@ -10,18 +10,18 @@ const S = { svg: true };
 const FACE = {
   scalp: "M40 120 Q40 30 100 25 Q160 30 160 120 Q130 80 100 80 Q70 80 40 120 Z",
   face: "M45 125 Q70 88 100 88 Q130 88 155 125 L150 230 Q130 300 100 305 Q70 300 50 230 Z",
-  eyelids: "M55 150 h90 v34 h-90 Z",
+  eyelids: "M55 118 h90 v64 h-90 Z",
   neck: "M70 305 Q100 320 130 305 L136 380 L64 380 Z",
 };
 const FRONT = {
-  decollete: "M70 60 h120 l-10 50 h-100 Z",
-  abdomen: "M82 115 h96 v95 h-96 Z",
-  hands: ["M5 215 h64 v56 h-64 Z", "M191 215 h64 v56 h-64 Z"],
-  thighs: ["M82 225 h45 v130 h-45 Z", "M133 225 h45 v130 h-45 Z"],
+  decollete: "M70 60 h120 l-10 64 h-100 Z",
+  abdomen: "M82 128 h96 v88 h-96 Z",
+  hands: ["M0 215 h66 v64 h-66 Z", "M194 215 h66 v64 h-66 Z"],
+  thighs: ["M78 222 h50 v130 h-50 Z", "M132 222 h50 v130 h-50 Z"],
 };
 const BACK = {
   back: "M72 60 h116 v140 h-116 Z",
-  buttocks: "M78 205 h104 v60 h-104 Z",
+  buttocks: "M78 205 h104 v66 h-104 Z",
 };
 
 export function zoneLabel(zone) {
@@ -37,9 +37,9 @@ function region(name, path, label, pick) {
            h("text", { ...S, class: "zone-label", x: label[0], y: label[1] }, zoneLabel(name)));
 }
 
-const LABELS = { scalp: [100, 60], face: [100, 240], eyelids: [100, 173], neck: [100, 350],
-                 decollete: [130, 90], abdomen: [130, 165], hands: [37, 248], thighs: [130, 300],
-                 back: [130, 135], buttocks: [130, 240] };
+const LABELS = { scalp: [100, 60], face: [100, 240], eyelids: [100, 155], neck: [100, 350],
+                 decollete: [130, 95], abdomen: [130, 175], hands: [33, 252], thighs: [130, 300],
+                 back: [130, 135], buttocks: [130, 243] };
 
 function drawing(title, width, outline, shapes, zones, pick) {
   return h("svg", { ...S, viewBox: `0 0 ${width} 420`, role: "group", "aria-label": title },

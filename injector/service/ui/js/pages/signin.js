@@ -22,11 +22,13 @@ export function signInPage(signedIn) {
       message.replaceChildren(failure(error));
     }
   }
+  // A form, so Enter signs in; it is never submitted (the page posts the JSON itself).
   show(h("h1", {}, t("signin.title")),
-       h("label", { class: "row" }, h("span", {}, t("signin.name")), name),
-       h("label", { class: "row" }, h("span", {}, t("signin.pin")), pin),
-       pad,
-       h("div", { class: "row" }, button(t("signin.go"), go, "go", { id: "sign-in" })),
+       h("form", { id: "sign-in-form", onsubmit: (event) => { event.preventDefault(); go(); } },
+         h("label", { class: "row" }, h("span", {}, t("signin.name")), name),
+         h("label", { class: "row" }, h("span", {}, t("signin.pin")), pin),
+         pad,
+         h("div", { class: "row" }, h("button", { type: "submit", class: "go", id: "sign-in" }, t("signin.go")))),
        message);
   name.focus();
 }

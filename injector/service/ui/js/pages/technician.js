@@ -82,6 +82,7 @@ export async function wizardPage() {
   const [tempBox, temperature] = field("temperature", "wizard.temperature", { type: "number", step: "0.1", inputmode: "decimal" });
   const [shotsBox, shotsEach] = field("shots-each", "wizard.shots_each", { type: "number", min: "1", step: "1", inputmode: "numeric" });
   const [valuesBox, values] = field("set-values", "wizard.volumes", { inputmode: "decimal" });
+  const [depthsBox, depths] = field("set-depths", "wizard.depths", { inputmode: "decimal" });
   const message = h("div", { id: "wizard-message" });
   const stage = h("div", { id: "wizard-stage" });
   const refused = refusedHere();
@@ -95,17 +96,18 @@ export async function wizardPage() {
       h("h2", {}, t("wizard.gun")), h("div", { class: "row", id: "wizard-gun" }, guns.map((g) => button(`${g.number}: ${g.serial_number || "-"}`, () => { gun = String(g.number); render(); }, gun === String(g.number) ? "chosen" : "", { "data-choice": String(g.number) }))),
       readings === "typed" && kind !== "depth" ? [serialBox, dueBox, tempBox] : [],
       readings === "typed" && kind !== "dose" ? [gaugeSerialBox, gaugeDueBox] : [],
-      shotsBox, valuesBox,
+      shotsBox, valuesBox, kind === "verify" ? depthsBox : [],
       h("div", { class: "row" }, button(t("wizard.start"), start, "go", { id: "wizard-start" }))].flat());
   }
   async function start() {
     message.replaceChildren();
     const body = { kind, readings };
     if (shotsEach.value) body.shots_each = Number(shotsEach.value);
+    const numbers = (text) => text.split(/[,; ]+/).filter(Boolean).map(Number);
     if (values.value) {
-      const list = values.value.split(/[,; ]+/).filter(Boolean).map(Number);
-      if (kind === "depth") body.depths = list; else body.volumes = list;
+      if (kind === "depth") body.depths = numbers(values.value); else body.volumes = numbers(values.value);
     }
+    if (kind === "verify" && depths.value) body.depths = numbers(depths.value);
     if (readings === "typed") {
       if (kind !== "depth") {
         if (serial.value) body.balance_serial = serial.value.trim();
@@ -125,22 +127,28 @@ export async function wizardPage() {
   let timer = null;
   async function follow(sessionId) {
     form.hidden = true;
-    let shown = 0;
+    let shown = "";
     const tick = async () => {
       let state;
       try { state = await api.get(`/calibration-wizard/${sessionId}`); }
       catch (error) { message.replaceChildren(failure(error)); return; }
-      const number = state.prompt ? state.prompt.number : 0;
-      if (state.running && number === shown && stage.childElementCount) { timer = setTimeout(tick, 250); return; }
-      shown = number;
+      const now = `${state.prompt ? state.prompt.number : 0}/${state.readings.length}`;
+      if (state.running && now === shown) { timer = setTimeout(tick, 250); return; }
+      shown = now;
       stage.replaceChildren(
         h("p", { id: "wizard-run" }, t("wizard.run", { id: sessionId })),
         state.running ? prompt(sessionId, state.prompt) : outcome(state),
         h("h2", {}, t("wizard.readings_taken", { count: state.readings.length })),
+        state.readings.length ? live(state.readings[state.readings.length - 1]) : null,
         h("ol", { id: "wizard-readings-list" }, state.readings.slice(-12).map((r) => h("li", {}, `${r.context}: ${f.plain(r.value, 4)} ${t(`unit.${r.unit}`)}`))));
       if (state.running) timer = setTimeout(tick, 250);
     };
     tick();
+  }
+  function live(reading) {
+    return h("div", { class: "figure", id: "wizard-live" },
+             h("div", { class: "value" }, `${f.plain(reading.value, 4)} ${t(`unit.${reading.unit}`)}`),
+             h("div", { class: "label" }, t("wizard.live", { instrument: t(`instrument.${reading.instrument.replace(/ /g, "_")}`) })));
   }
   function prompt(sessionId, p) {
     if (!p) return h("div", { class: "notice", id: "wizard-wait" }, t("wizard.gun_working"));

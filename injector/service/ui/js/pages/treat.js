@@ -115,12 +115,16 @@ export async function planPage() {
   const shots = h("input", { id: "shots", type: "number", inputmode: "numeric", min: "1", step: "1",
                              value: d.shots ?? "", "data-i18n-placeholder": "plan.shots_hint",
                              placeholder: t("plan.shots_hint") });
+  const reason = h("input", { id: "override", value: d.override ?? "", autocomplete: "off" });
   const figures = h("div", { id: "plan-figures" });
   const picture = h("div", { id: "plan-picture" });
   const message = h("div", { id: "plan-message" });
   const start = button(t("plan.start"), () => begin(), "go", { id: "start", disabled: true });
+  // A reason passes a soft limit or a contraindication answered yes: the service decides
+  // whether one is needed, and records it with the signed-in clinician.
   const request = () => ({ preset: d.preset, zone: d.zone, needle: d.needle, syringe_ml: d.syringe_ml,
-                           shots: Number(shots.value) });
+                           shots: Number(shots.value),
+                           ...(reason.value.trim() ? { override: reason.value.trim() } : {}) });
   async function replan() {
     start.disabled = true;
     message.replaceChildren();
@@ -162,11 +166,13 @@ export async function planPage() {
     }
   }
   shots.addEventListener("change", replan);
+  reason.addEventListener("change", () => { change({ override: reason.value }); replan(); });
   const step = (by) => () => { shots.value = Math.max(1, (Number(shots.value) || 0) + by); replan(); };
   show(steps("plan"), h("h1", {}, t("plan.title")),
        h("p", {}, t("confirm.what", { preset: d.preset, zone: zoneLabel(d.zone) })),
        h("div", { class: "row" }, h("label", { for: "shots" }, t("plan.shots")),
          button("-10", step(-10)), shots, button("+10", step(10))),
+       h("label", { class: "row" }, h("span", {}, t("plan.override")), reason),
        message, figures, picture,
        h("div", { class: "row" }, button(t("nav.back"), () => go("#/treat/checklist")), start));
   if (shots.value) replan();
