@@ -244,5 +244,7 @@ async def test_the_wizard_refuses_an_instrument_port_it_would_not_read(tmp_path)
         async with running.client(token) as client:
             refused = await client.post("/api/v1/guns/1/calibration-wizard",
                                         json=WIZARD | {"balance": "/dev/ttyUSB0"})
+            unknown = await client.get("/api/v1/calibration-wizard/7")
+        assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
         assert refused.status_code == 422
         assert (refused.json()["field"], refused.json()["value"]) == ("balance", "/dev/ttyUSB0")

@@ -28,8 +28,9 @@ from injector.plan_request import PlanRequest, checked_overrides
 from injector.service.app import signed_in
 from injector.service.auth import Principal
 from injector.service.credentials import Role
-from injector.service.errors import NotRunning, Refused
+from injector.service.errors import NotFound, Refused
 from injector.service.routes import ANYONE, CalibrationBody, PlanBody, _Body, _calibration_args
+from injector.service.runs import Run
 from injector.service.wizard import Board
 from profiles import Catalog, Preset, Zone
 from profiles.errors import ProfileError
@@ -183,7 +184,7 @@ class Wizards:
     """The wizard runs of this service, by session id, with their prompt boards."""
 
     def __init__(self) -> None:
-        self.boards: dict[int, tuple[object, Board]] = {}
+        self.boards: dict[int, tuple[Run, Board]] = {}
 
 
 def _wizards(request: Request) -> Wizards:
@@ -233,7 +234,7 @@ async def start_wizard(gun: str, body: WizardBody, request: Request,
 def _wizard(request: Request, session_id: int):
     found = _wizards(request).boards.get(inputs.RECORD_ID.check(session_id))
     if found is None:
-        raise NotRunning(session_id, "not a wizard run of this service")
+        raise NotFound("wizard run of this service:", session_id)
     return found
 
 
