@@ -30,6 +30,9 @@ GUNS = ("sim://",)
 WITH_ALARM = ("sim://", "sim://?fault=occlusion@5")
 """Gun 1 treats; gun 2 raises an occlusion alarm at its fifth shot."""
 WAIT_MS = 30_000
+LARGE = {"width": 1280, "height": 800}
+SMALL = {"width": 1024, "height": 600}
+"""The two touchscreens the pages are made for."""
 ENGLISH = json.loads((UI_DIR / "i18n" / "en.json").read_text(encoding="utf-8"))
 GERMAN = json.loads((UI_DIR / "i18n" / "de.json").read_text(encoding="utf-8"))
 
@@ -58,6 +61,17 @@ class Screen:
                           el.getBoundingClientRect().height])
               .filter(([name, height]) => height > 0 && height < 64)""")
         assert small == []
+
+    async def figures_above_the_dock(self) -> None:
+        """The live figures are on the screen as it is, above the dock of Hold, Resume and
+        Stop (an alarm's panel does not push them under it)."""
+        hidden = await self.page.evaluate("""() => {
+            const dock = document.querySelector(".dock").getBoundingClientRect().top;
+            return ["live-shots", "live-volume", "live-syringe", "live-time"].filter(id => {
+                const box = document.getElementById(id).getBoundingClientRect();
+                return box.top < 0 || box.bottom > dock; });
+        }""")
+        assert hidden == []
 
     async def sign_in(self, name: str) -> None:
         page = self.page
@@ -111,7 +125,8 @@ class Screen:
 
 
 @asynccontextmanager
-async def screen(tmp_path: Path, name: str, *users: tuple[str, Role], guns=GUNS):
+async def screen(tmp_path: Path, name: str, *users: tuple[str, Role], guns=GUNS,
+                 viewport=LARGE):
     assert CHROMIUM.exists(), ("Chromium is missing: .ci/system-tools installs Debian's "
                                "chromium (make test runs it)")
     async with running_service(tmp_path, ports=guns) as running:
@@ -120,7 +135,7 @@ async def screen(tmp_path: Path, name: str, *users: tuple[str, Role], guns=GUNS)
         async with async_playwright() as playwright:
             context = await playwright.chromium.launch_persistent_context(
                 str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
-                args=ARGS, viewport={"width": 1280, "height": 800}, accept_downloads=True)
+                args=ARGS, viewport=viewport, accept_downloads=True)
             try:
                 shown = Screen(await context.new_page(), running, name)
                 for number in range(len(guns)):
@@ -191,7 +206,8 @@ async def test_the_presets_refused_on_a_zone_show_the_services_reason(tmp_path):
 
 
 async def test_an_alarm_is_said_in_plain_words_and_acknowledged(tmp_path):
-    async with screen(tmp_path, "alarm", ("ana", Role.CLINICIAN), guns=WITH_ALARM) as s:
+    async with screen(tmp_path, "alarm", ("ana", Role.CLINICIAN), guns=WITH_ALARM,
+                      viewport=SMALL) as s:
         page = s.page
         await s.sign_in("ana")
         await s.prepare("thighs", "nappage-superficial", "2", 20)
@@ -200,6 +216,7 @@ async def test_an_alarm_is_said_in_plain_words_and_acknowledged(tmp_path):
         await expect(alarm).to_contain_text(ENGLISH["alarm.occlusion.text"])
         await expect(alarm).to_contain_text(ENGLISH["alarm.occlusion.action"])
         await expect(page.locator("#live-state")).to_have_attribute("data-status", "aborted")
+        await s.figures_above_the_dock()
         await s.snap("alarm")
         latched = await api(s.running, "ana", "/api/v1/guns/2/alarms")
         assert [a["name"] for a in latched["alarms"]] == ["occlusion"]
@@ -212,13 +229,15 @@ async def test_an_alarm_is_said_in_plain_words_and_acknowledged(tmp_path):
 
 
 async def test_a_session_is_held_resumed_and_stopped_from_the_dock(tmp_path):
-    async with screen(tmp_path, "hold", ("ana", Role.CLINICIAN)) as s:
+    async with screen(tmp_path, "hold", ("ana", Role.CLINICIAN), viewport=SMALL) as s:
         page = s.page
         await s.sign_in("ana")
         await s.prepare("back", "pinpoint", "1", 20)           # one shot a second
         await page.click("#start")
         shots = page.locator("#live-shots")
         await expect(shots).to_have_text(re.compile(r"^[1-9]\d* / 20$"))
+        await s.figures_above_the_dock()
+        await s.targets_are_large()
         await page.click("#hold")
         await expect(page.locator("#resume")).to_be_enabled()
         await expect(page.locator("#live-state")).to_have_text(ENGLISH["live.held"])
