@@ -33,6 +33,7 @@ WAIT_MS = 30_000
 LARGE = {"width": 1280, "height": 800}
 SMALL = {"width": 1024, "height": 600}
 """The two touchscreens the pages are made for."""
+FIGURES = ("#live-shots", "#live-volume", "#live-syringe", "#live-time")
 ENGLISH = json.loads((UI_DIR / "i18n" / "en.json").read_text(encoding="utf-8"))
 GERMAN = json.loads((UI_DIR / "i18n" / "de.json").read_text(encoding="utf-8"))
 
@@ -62,15 +63,15 @@ class Screen:
               .filter(([name, height]) => height > 0 && height < 64)""")
         assert small == []
 
-    async def figures_above_the_dock(self) -> None:
-        """The live figures are on the screen as it is, above the dock of Hold, Resume and
-        Stop (an alarm's panel does not push them under it)."""
-        hidden = await self.page.evaluate("""() => {
+    async def above_the_dock(self, *selectors: str) -> None:
+        """These are on the screen as it is, above the dock of Hold, Resume and Stop: the
+        live figures, and an alarm's words and its Acknowledge button."""
+        hidden = await self.page.evaluate("""(selectors) => {
             const dock = document.querySelector(".dock").getBoundingClientRect().top;
-            return ["live-shots", "live-volume", "live-syringe", "live-time"].filter(id => {
-                const box = document.getElementById(id).getBoundingClientRect();
+            return selectors.filter(selector => {
+                const box = document.querySelector(selector).getBoundingClientRect();
                 return box.top < 0 || box.bottom > dock; });
-        }""")
+        }""", list(selectors))
         assert hidden == []
 
     async def sign_in(self, name: str) -> None:
@@ -216,8 +217,8 @@ async def test_an_alarm_is_said_in_plain_words_and_acknowledged(tmp_path):
         await expect(alarm).to_contain_text(ENGLISH["alarm.occlusion.text"])
         await expect(alarm).to_contain_text(ENGLISH["alarm.occlusion.action"])
         await expect(page.locator("#live-state")).to_have_attribute("data-status", "aborted")
-        await s.figures_above_the_dock()
         await s.snap("alarm")
+        await s.above_the_dock(*FIGURES, "[data-alarm=occlusion] .big", "[data-ack=occlusion]")
         latched = await api(s.running, "ana", "/api/v1/guns/2/alarms")
         assert [a["name"] for a in latched["alarms"]] == ["occlusion"]
         await page.click("[data-ack=occlusion]")
@@ -236,7 +237,7 @@ async def test_a_session_is_held_resumed_and_stopped_from_the_dock(tmp_path):
         await page.click("#start")
         shots = page.locator("#live-shots")
         await expect(shots).to_have_text(re.compile(r"^[1-9]\d* / 20$"))
-        await s.figures_above_the_dock()
+        await s.above_the_dock(*FIGURES)
         await s.targets_are_large()
         await page.click("#hold")
         await expect(page.locator("#resume")).to_be_enabled()
