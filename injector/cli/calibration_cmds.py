@@ -14,7 +14,7 @@ from injector.calibration import (
 )
 from profiles.errors import PresetUseError
 from injector.cli import metrology_cmds
-from injector.cli.instrument_setup import open_instruments
+from injector.cli.instrument_setup import TypedReadings, open_instruments
 from drivers.values import ValueRefused
 from injector import documents, inputs
 from injector.cli.common import (
@@ -191,8 +191,7 @@ async def calibration_run(controller: Controller, catalog, args, gun,
     controller's gun, the instruments closed: the command line's and the service's
     (`readings`: who answers `prompt`, the terminal by default; `watch`: who sees a
     simulated gun's own instruments answer, nobody by default)."""
-    setup = await (open_instruments(args, gun, watch=watch) if readings is None
-                   else open_instruments(args, gun, readings, watch))
+    setup = await open_instruments(args, gun, readings or TypedReadings, watch)
     try:
         common = dict(person=args.person, balance=setup.balance, gauge=setup.gauge,
                       needle=args.needle, conditions=setup.conditions,
