@@ -21,7 +21,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/injector demo
 
-# System packages the tests need (mbpoll, socat, cc): apt-installed when missing.
+# System packages the tests need (mbpoll, socat, cc, chromium): apt-installed when missing.
 tools:
 	.ci/system-tools
 

@@ -15,7 +15,7 @@ from injector.events import EndEvent, Event
 from injector.planner import Plan
 from injector.session import SessionResult
 from injector.store import SessionRow, VerifyReport
-from profiles.library import LIMIT_NAMES, Library
+from profiles.library import Library, limit_rows
 
 if TYPE_CHECKING:                       # the simulator is composed in by the command line
     from simulator.serve import ServedPorts
@@ -109,17 +109,9 @@ def library(the_library: Library, signed: bool | None) -> dict:
     """`injector library --json`, `GET /api/v1/library`: the library in force, its version
     and hash, whether a clinic's file narrows it and whether that file is signed (`signed`
     None when there is no clinic file), and every limit with its source."""
-    limits = []
-    for kind, table in (("technique", the_library.techniques), ("zone", the_library.zones)):
-        for scope, scoped in table.items():
-            for limit in scoped.values():
-                limits.append({"scope": f"{kind} {scope}", "limit": limit.name,
-                               "unit": limit.unit, "what": LIMIT_NAMES[limit.name][1],
-                               "soft": list(limit.soft), "hard": list(limit.hard),
-                               "step": limit.step, "source": limit.source})
     return _document({"version": the_library.version, "hash": the_library.hash,
                       "clinic": the_library.clinic_text is not None, "signed": signed,
-                      "limits": limits})
+                      "limits": limit_rows(the_library)})
 
 
 def library_change(change: dict) -> dict:

@@ -77,6 +77,20 @@ class Library:
         return {"version": self.version, "hash": self.hash}
 
 
+def limit_rows(library: Library) -> list[dict]:
+    """Every limit in force, one row each: `injector library --json` and the touchscreen's
+    library page say the same."""
+    rows = []
+    for kind, table in (("technique", library.techniques), ("zone", library.zones)):
+        for scope, limits in table.items():
+            for limit in limits.values():
+                rows.append({"scope": f"{kind} {scope}", "limit": limit.name,
+                             "unit": limit.unit, "what": LIMIT_NAMES[limit.name][1],
+                             "soft": list(limit.soft), "hard": list(limit.hard),
+                             "step": limit.step, "source": limit.source})
+    return rows
+
+
 def _range(value: Any, what: str, source: str) -> tuple[float, float]:
     if (not isinstance(value, list) or len(value) != 2
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)

@@ -31,7 +31,7 @@ async def test_every_route_but_the_document_and_the_sign_in_needs_credentials(tm
                     if (method, path) in OPEN:
                         continue
                     url = path.format(gun="1", session_id=1, calibration_id=1,
-                                      name="pinpoint")
+                                      name="pinpoint", zone="face")
                     answer = await client.request(method, url, json={})
                     assert answer.status_code == 401, (method, path, answer.text)
                     assert answer.headers["www-authenticate"] == "Bearer"

@@ -14,7 +14,7 @@ from injector.calibration import (
 )
 from profiles.errors import PresetUseError
 from injector.cli import metrology_cmds
-from injector.cli.instrument_setup import open_instruments
+from injector.cli.instrument_setup import TypedReadings, open_instruments
 from drivers.values import ValueRefused
 from injector import documents, inputs
 from injector.cli.common import (
@@ -185,10 +185,13 @@ async def _calibrate(args) -> dict:
         store.close()
 
 
-async def calibration_run(controller: Controller, catalog, args, gun) -> dict:
+async def calibration_run(controller: Controller, catalog, args, gun,
+                          readings=None, watch=None) -> dict:
     """The instruments opened, the calibration or verification `args` ask for run on the
-    controller's gun, the instruments closed: the command line's and the service's."""
-    setup = await open_instruments(args, gun)
+    controller's gun, the instruments closed: the command line's and the service's
+    (`readings`: who answers `prompt`, the terminal by default; `watch`: who sees a
+    simulated gun's own instruments answer, nobody by default)."""
+    setup = await open_instruments(args, gun, readings or TypedReadings, watch)
     try:
         common = dict(person=args.person, balance=setup.balance, gauge=setup.gauge,
                       needle=args.needle, conditions=setup.conditions,

@@ -77,10 +77,21 @@ class Setup:
                 instrument.close()
 
 
-def _typed(kind: str, unit: str, make):
-    prompt = TypedReadings(kind, unit)
+def _typed(kind: str, unit: str, make, readings=TypedReadings):
+    prompt = readings(kind, unit)
     instrument = make(prompt.ask, f"typed {kind} readings")
     prompt.instrument = instrument
+    return instrument
+
+
+def _watched(kind: str, unit: str, make, ask, name: str, watch):
+    """The instrument on `ask`; with `watch`, every answer it gives is seen on the way (the
+    touchscreen shows a balance's readings live as the run takes them)."""
+    if watch is None:
+        return make(ask, name)
+    watcher = watch(kind, unit, ask)
+    instrument = make(watcher.ask, name)
+    watcher.instrument = instrument
     return instrument
 
 
@@ -99,9 +110,12 @@ def _identity(kind: str, name: str, serial: str | None, due: date | None,
     return Instrument(kind, name, serial, due)
 
 
-async def open_instruments(args: argparse.Namespace, gun) -> Setup:
+async def open_instruments(args: argparse.Namespace, gun, readings=TypedReadings,
+                           watch=None) -> Setup:
     """The instruments the command asks for, identified, with the conditions; raises before
-    the gun moves when any is unusable."""
+    the gun moves when any is unusable. `readings(kind, unit)` asks a person for what
+    `prompt` means: the terminal (TypedReadings) here, the touchscreen in the service;
+    `watch(kind, unit, ask)` sees a simulated gun's own instruments answer."""
     needs_balance = args.what in ("dose", "verify")
     needs_gauge = args.what in ("depth", "verify")
     balance = gauge = None
@@ -111,13 +125,14 @@ async def open_instruments(args: argparse.Namespace, gun) -> Setup:
         if needs_balance and (args.balance or gun is not None):
             simulated = not args.balance
             if args.balance == "prompt":
-                balance = _typed("balance", "g", Balance)
+                balance = _typed("balance", "g", Balance, readings)
             elif args.balance:
                 balance = Balance.on_port(args.balance)
                 setup.balance = balance
                 await balance.probe()
             else:
-                balance = Balance(gun.balance().answer, "simulated balance")
+                balance = _watched("balance", "g", Balance, gun.balance().answer,
+                                   "simulated balance", watch)
             setup.balance = balance
             serial = args.balance_serial or await balance.serial_number()
             instruments.append(_identity("balance", balance.name, serial, args.balance_due,
@@ -132,13 +147,14 @@ async def open_instruments(args: argparse.Namespace, gun) -> Setup:
         if needs_gauge and (args.gauge or gun is not None):
             simulated = not args.gauge
             if args.gauge == "prompt":
-                gauge = _typed("depth gauge", "mm", DepthGauge)
+                gauge = _typed("depth gauge", "mm", DepthGauge, readings)
             elif args.gauge:
                 gauge = DepthGauge.on_port(args.gauge)
                 setup.gauge = gauge
                 await gauge.probe()
             else:
-                gauge = DepthGauge(gun.gauge().answer, "simulated depth gauge")
+                gauge = _watched("depth gauge", "mm", DepthGauge, gun.gauge().answer,
+                                 "simulated depth gauge", watch)
             setup.gauge = gauge
             instruments.append(_identity("depth gauge", gauge.name, args.gauge_serial,
                                          args.gauge_due, simulated))

@@ -14,6 +14,10 @@ One module per job:
     events.py       numbered events, a ring, a bounded queue per client
     app.py          the FastAPI application: middleware, error mapping
     routes.py       the HTTP routes of /api/v1/
+    ui_routes.py    the routes the touchscreen needs: zones and presets allowed, pictures,
+                    the checklist's questions, the limits, the calibration wizard
+    wizard.py       the wizard's prompts: a calibration run asks the page for readings
+    pages.py        the touchscreen's pages (ui/) at the base URL, with their policy
     event_socket.py the WebSocket /api/v1/events
     openapi.py      the OpenAPI document, as docs/openapi.json holds it
     runtime.py      the service's life: uvicorn in the controllers' loop, signals

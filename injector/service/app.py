@@ -230,7 +230,8 @@ def add_error_handlers(app: FastAPI) -> None:
 
 def build_app(service=None) -> FastAPI:
     """The application; `service` is None only to write the OpenAPI document."""
-    from injector.service import event_socket, routes
+    from injector.service import event_socket, routes, ui_routes
+    from injector.service.pages import mount_pages
 
     app = FastAPI(title="injector device service",
                   summary="A mesotherapy injector gun's controller as a service: presets, "
@@ -241,6 +242,8 @@ def build_app(service=None) -> FastAPI:
     app.state.service = service
     add_error_handlers(app)
     app.include_router(routes.router, prefix=API)
+    app.include_router(ui_routes.router, prefix=API)
     app.add_api_websocket_route(f"{API}/events", event_socket.events, name="events")
+    mount_pages(app)
     app.add_middleware(OriginCheck)
     return app

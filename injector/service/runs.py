@@ -90,14 +90,16 @@ class Runs:
                                stop_reason=lambda: run.stop_reason, held=lambda: run.held)
         return await self._begin(Run(gun, RunKind.SESSION, by, session))
 
-    async def calibrate(self, gun: GunSupervisor, args, by: Principal) -> Run:
+    async def calibrate(self, gun: GunSupervisor, args, by: Principal,
+                        readings=None, watch=None) -> Run:
         """A calibration or verification, as `injector calibrate` runs it (`args` as its
         options, checked by check_calibration_args first); returns once its run is in the
-        record."""
+        record. `readings` answers `prompt` instruments and `watch` sees the simulated
+        gun's own answer (the touchscreen's wizard)."""
         from injector.cli.calibration_cmds import calibration_run
 
         def calibration(controller: Controller, run: Run):
-            return calibration_run(controller, self.catalog, args, gun.sim)
+            return calibration_run(controller, self.catalog, args, gun.sim, readings, watch)
         return await self._begin(Run(gun, RunKind.CALIBRATION, by, calibration))
 
     async def _begin(self, run: Run) -> Run:

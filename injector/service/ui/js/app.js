@@ -1,0 +1,63 @@
+// The touchscreen: one screen per step, chosen by the address's #fragment.
+import * as api from "./api.js";
+import * as i18n from "./i18n.js";
+import { t } from "./i18n.js";
+import { show } from "./dom.js";
+import { failure } from "./failure.js";
+import { signInPage } from "./pages/signin.js";
+import { mapPage, presetsPage, confirmPage, checklistPage, planPage } from "./pages/treat.js";
+import { livePage } from "./pages/live.js";
+import { historyPage, summaryPage } from "./pages/history.js";
+import { techPage, wizardPage, libraryPage } from "./pages/technician.js";
+
+const ROUTES = [
+  [/^#\/treat$/, mapPage],
+  [/^#\/treat\/presets$/, presetsPage],
+  [/^#\/treat\/confirm$/, confirmPage],
+  [/^#\/treat\/checklist$/, checklistPage],
+  [/^#\/treat\/plan$/, planPage],
+  [/^#\/live\/(\d+)$/, livePage],
+  [/^#\/history$/, historyPage],
+  [/^#\/sessions\/(\d+)$/, summaryPage],
+  [/^#\/tech$/, techPage],
+  [/^#\/tech\/wizard$/, wizardPage],
+  [/^#\/tech\/library$/, libraryPage],
+];
+
+let leaving = null;
+/** A page may give back a function to call when the screen changes (close a socket). */
+async function route() {
+  if (leaving) { leaving(); leaving = null; }
+  const who = api.me();
+  document.getElementById("nav").hidden = !who;
+  document.getElementById("sign-out").hidden = !who;
+  document.getElementById("who").textContent = who ? t("nav.signed_in_as", { name: who.name, role: t(`role.${who.role}`) }) : "";
+  if (!who) return signInPage(() => { location.hash = "#/treat"; route(); });
+  const hash = location.hash || "#/treat";
+  for (const [pattern, page] of ROUTES) {
+    const found = hash.match(pattern);
+    if (found) {
+      try {
+        const result = await page(...found.slice(1));
+        leaving = typeof result === "function" ? result : null;
+      } catch (error) {
+        show(failure(error));
+      }
+      return;
+    }
+  }
+  location.hash = "#/treat";
+}
+
+window.addEventListener("hashchange", route);
+window.addEventListener("injector:signed-out", () => route());
+
+async function main() {
+  await i18n.start();
+  for (const el of document.querySelectorAll("[data-go]")) el.addEventListener("click", () => { location.hash = el.dataset.go; });
+  document.getElementById("language").addEventListener("click", async () => { await i18n.use(i18n.next()); route(); });
+  document.getElementById("sign-out").addEventListener("click", async () => { await api.signOut(); location.hash = ""; route(); });
+  document.body.dataset.ready = "true";
+  route();
+}
+main();

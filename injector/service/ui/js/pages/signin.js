@@ -1,0 +1,34 @@
+// Sign in with a name and a PIN (a number pad a gloved finger can hit).
+import * as api from "../api.js";
+import { t } from "../i18n.js";
+import { h, show, button } from "../dom.js";
+import { failure } from "../failure.js";
+
+export function signInPage(signedIn) {
+  const name = h("input", { id: "name", autocomplete: "username", autocapitalize: "none" });
+  const pin = h("input", { id: "pin", type: "password", inputmode: "numeric", autocomplete: "current-password" });
+  const message = h("div");
+  const pad = h("div", { class: "row", id: "pin-pad" },
+    ..."123456789".split("").map((d) => button(d, () => { pin.value += d; })),
+    button(t("signin.clear"), () => { pin.value = ""; }),
+    button("0", () => { pin.value += "0"; }));
+  async function go() {
+    message.replaceChildren();
+    try {
+      await api.signIn(name.value.trim(), pin.value);
+      signedIn();
+    } catch (error) {
+      pin.value = "";
+      message.replaceChildren(failure(error));
+    }
+  }
+  // A form, so Enter signs in; it is never submitted (the page posts the JSON itself).
+  show(h("h1", {}, t("signin.title")),
+       h("form", { id: "sign-in-form", onsubmit: (event) => { event.preventDefault(); go(); } },
+         h("label", { class: "row" }, h("span", {}, t("signin.name")), name),
+         h("label", { class: "row" }, h("span", {}, t("signin.pin")), pin),
+         pad,
+         h("div", { class: "row" }, h("button", { type: "submit", class: "go", id: "sign-in" }, t("signin.go")))),
+       message);
+  name.focus();
+}
