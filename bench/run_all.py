@@ -23,7 +23,7 @@ import service_bench  # noqa: E402
 TARGETS = {
     "planner_points_per_s": (">=", 1_000_000),
     "shots_per_s_nappage_superficial": (">=", 15.0),
-    "virtual_time_speedup": (">=", 500.0),
+    "virtual_time_speedup": (">=", 1000.0),         # issue 20: CI's own sessions
     "heartbeat_locked_p99_ms": ("<", 5.0),
     "heartbeat_locked_watchdog_trips": ("<", 1),
     "service_push_p99_ms": ("<", 50.0),
