@@ -282,7 +282,7 @@ async def _treat(controller: Controller, the_plan: Plan, target: int, budget_nl:
     else:
         await controller.prime(the_plan.prime_commanded_nl)
     await controller.load(the_plan, budget_nl)
-    await controller.arm()
+    await _arm_unless_held(controller, held)
     draw = the_plan.dose.delivered_nl
     while controller.account.shots_done < target:
         remaining = target - controller.account.shots_done
@@ -293,7 +293,7 @@ async def _treat(controller: Controller, the_plan: Plan, target: int, budget_nl:
                                  f"the {budget_nl / 1000:g} ul budget is spent")
         if by_syringe <= 0:
             await _change_syringe(controller, request, fresh_nl, the_plan.prime_commanded_nl)
-            await controller.arm()
+            await _arm_unless_held(controller, held)
             continue
         batch = min(remaining, by_budget, by_syringe, MAX_RUN)
         # Record first: no run starts while the record is behind the gun.
@@ -322,6 +322,17 @@ async def _treat(controller: Controller, the_plan: Plan, target: int, budget_nl:
             # Held by the clinician: the run goes on when they resume, however long it takes.
             await controller.wait_for(lambda: controller.state != "paused", math.inf, "resume")
     await controller.disarm()
+
+
+async def _arm_unless_held(controller: Controller, held: Callable[[], bool]) -> None:
+    """Arm the gun, unless the session is held: then it waits loaded and unarmed (a trigger
+    pull fires nothing) until the clinician resumes. A hold that came while the gun was
+    arming holds it at once."""
+    if held():
+        await controller.wait_for(lambda: not held(), math.inf, "resume")
+    await controller.arm()
+    if held() and controller.state == "armed":
+        await controller.pause()
 
 
 async def _change_syringe(controller: Controller, request: SessionRequest, volume_nl: int,

@@ -158,14 +158,16 @@ async def test_a_hold_before_the_first_shot_leaves_the_gun_held_not_armed(tmp_pa
             session_id = await running.start(token, shots=10)
             held = await client.post(f"/api/v1/sessions/{session_id}/hold")
             assert held.status_code == 200, held.text
-            await asyncio.sleep(10.0)                   # long past the prime and the load
             controller = running.gun.controller
+            await controller.wait_for(lambda: controller.state == "ready", 30.0, "the load")
+            await asyncio.sleep(5.0)                    # and it stays so, held
+            assert controller.state == "ready"          # loaded, never armed
+            assert running.gun.sim.firmware.press_trigger() is False    # a trigger: nothing
             assert controller.account.shots_done == 0
-            assert controller.state == "paused"
             shown = (await client.get("/api/v1/guns/1")).json()     # as the gun told it
-            assert (shown["held"], shown["device_state"]) == (True, "held")
+            assert shown["held"] is True and shown["device_state"] != "armed"
             status = await controller.refresh()
-            assert DeviceState(status.state) is DeviceState.HELD
+            assert DeviceState(status.state) is not DeviceState.ARMED
             again = await client.post(f"/api/v1/sessions/{session_id}/resume")
             assert again.status_code == 200, again.text
             end = await watch.session_end(session_id)
