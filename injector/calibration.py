@@ -161,16 +161,19 @@ async def measure(controller: Controller, catalog: Catalog, kind: str, values, *
         the_plan = calibration_plan(controller, catalog, dose_ul=dose, depth_mm=depth,
                                     needle=needle, correction=correction)
         await controller.load(the_plan, math.inf)
-        await controller.arm()
         if kind == "dose":
             balance.context = f"before the shots at {value:g} ul"
             await balance.tare()
         readings, previous_g = [], 0.0
         for shot in range(1, shots_each + 1):
+            # Armed only for the shot: while a person reads or types an instrument (for as
+            # long as they take), the gun is disarmed and a trigger pull fires nothing.
             before = controller.account.shots_done
+            await controller.arm()
             await controller.fire(1)
             await controller.wait_for(lambda: controller.account.shots_done > before
                                       and controller.state == "armed", 30.0, "a calibration shot")
+            await controller.disarm()
             what = f"set {value:g} {unit}, shot {shot} of {shots_each}"
             if kind == "dose":
                 balance.context = f"{what} (total in the cup)"
@@ -180,7 +183,6 @@ async def measure(controller: Controller, catalog: Catalog, kind: str, values, *
             else:
                 gauge.context = what
                 readings.append(await gauge.last_depth_mm())
-        await controller.disarm()
         commanded = (the_plan.program.volume_nl / 1000 if kind == "dose"
                      else the_plan.program.depth_um / 1000)
         series.append(Series(value, commanded, tuple(readings)))

@@ -159,6 +159,12 @@ async def test_a_dose_calibration_from_typed_readings_is_recorded_with_its_instr
             assert typo.status_code == 422 and "-0.01" in typo.json()["detail"]
             assert stale.status_code == 409 and stale.json()["waiting"] == waiting["number"]
             assert again["prompt"] == waiting
+            # While a person types, the gun is not armed: a trigger pull fires nothing.
+            await asyncio.sleep(30.0)
+            assert running.gun.controller.state != "armed"
+            shots = running.gun.controller.account.shots_done
+            assert running.gun.sim.firmware.press_trigger() is False
+            assert running.gun.controller.account.shots_done == shots
             end = await _answer_prompts(client, session_id, cumulative_grams)
             calibrations = (await client.get("/api/v1/calibrations")).json()
         assert end["status"] == "completed", end
