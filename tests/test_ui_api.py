@@ -254,3 +254,17 @@ async def test_the_wizard_refuses_an_instrument_port_it_would_not_read(tmp_path)
         assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
         assert refused.status_code == 422
         assert (refused.json()["field"], refused.json()["value"]) == ("balance", "/dev/ttyUSB0")
+
+
+def test_the_wizards_typed_readings_are_accepted_for_a_gun_on_a_real_port():
+    """Found in review: the wizard's options were checked before its typed readings were
+    set, so on any port but sim:// a dose calibration was refused for want of a balance."""
+    from types import SimpleNamespace
+
+    from injector.service.routes import CalibrationBody, _calibration_args
+
+    gun = SimpleNamespace(url="/dev/ttyACM0")
+    for kind, balance, gauge in (("dose", "prompt", None), ("depth", None, "prompt"),
+                                 ("verify", "prompt", "prompt")):
+        args = _calibration_args(CalibrationBody(kind=kind), gun, "tech", typed_at_page=True)
+        assert (args.balance, args.gauge) == (balance, gauge)

@@ -397,9 +397,11 @@ async def stop(session_id: int, request: Request,
 
 # ---- calibrations, verifications, devices, certificates ------------------------------------
 
-def _calibration_args(body: CalibrationBody, gun, person: str) -> argparse.Namespace:
+def _calibration_args(body: CalibrationBody, gun, person: str,
+                      typed_at_page: bool = False) -> argparse.Namespace:
     """The request as `injector calibrate`'s options, each value checked by its definition,
-    then by the command's own check of what options cannot say alone."""
+    then by the command's own check of what options cannot say alone. `typed_at_page`: the
+    instruments the kind needs are read by a person at the touchscreen (the wizard)."""
     checked = checked_as
     for name in ("balance", "gauge"):
         if getattr(body, name) == "prompt":
@@ -422,6 +424,9 @@ def _calibration_args(body: CalibrationBody, gun, person: str) -> argparse.Names
         density=checked("density", inputs.DENSITY_G_ML, body.density),
         expires_days=checked("expires_days", inputs.EXPIRES_DAYS, body.expires_days),
         expires_shots=checked("expires_shots", inputs.EXPIRES_SHOTS, body.expires_shots))
+    if typed_at_page:
+        args.balance = "prompt" if body.kind in ("dose", "verify") else None
+        args.gauge = "prompt" if body.kind in ("depth", "verify") else None
     try:
         check_calibration_args(args)
     except OptionRefused as exc:            # named as the API names it, not as the option

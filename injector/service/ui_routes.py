@@ -192,8 +192,6 @@ def _wizards(request: Request) -> Wizards:
 async def start_wizard(gun: str, body: WizardBody, request: Request,
                        who: Principal = signed_in(Role.TECHNICIAN, "calibrate")
                        ) -> JSONResponse:
-    from injector.cli.calibration_cmds import check_calibration_args
-
     service = _service(request)
     supervisor = service.gun(gun)
     for name in ("balance", "gauge"):
@@ -203,12 +201,9 @@ async def start_wizard(gun: str, body: WizardBody, request: Request,
                           "use POST /api/v1/guns/GUN/calibrations", field=name,
                           value=getattr(body, name), limit="typed or instrument readings")
     options = CalibrationBody(**body.model_dump(exclude={"readings", "balance", "gauge"}))
-    args = _calibration_args(options, supervisor, who.name)
+    args = _calibration_args(options, supervisor, who.name,
+                             typed_at_page=body.readings == "typed")
     board = Board()
-    if body.readings == "typed":
-        args.balance = "prompt" if body.kind in ("dose", "verify") else None
-        args.gauge = "prompt" if body.kind in ("depth", "verify") else None
-    check_calibration_args(args)
     try:
         run = await service.runs.calibrate(supervisor, args, who, board.readings_for,
                                            board.watching)
