@@ -48,6 +48,9 @@ MOST_SECRET_CHARS = 1024
 """A sign-in longer than this is refused before it is hashed."""
 
 
+THROTTLE_NOTE_S = 60.0
+"""How often a throttled name or address is written to the record of actions."""
+
 class _Server(uvicorn.Server):
     """uvicorn, as a task of the service's loop: the service, not uvicorn, answers signals
     (it must hold the guns before anything stops)."""
@@ -79,6 +82,9 @@ class Service:
         self.credentials = Credentials(credentials_path(self.db_path))
         self.tokens = TokenBook(config.token_minutes * 60.0)
         self.throttle = Throttle()
+        self._throttled: dict[str, tuple[float, int]] = {}
+        """Per throttled name or address: when its last row was recorded, and the tries
+        refused since (one row a minute at most: a flood writes no flood of rows)."""
         self.hub = EventHub(config.ring_size, config.client_queue)
         self.store: Store | None = None
         self.guns: list[GunSupervisor] = []
@@ -164,11 +170,7 @@ class Service:
         try:
             self.throttle.check(keys, loop.time())
         except Throttled as throttled:
-            # Recorded too: an auditor sees how long a guessing run went on, not only its
-            # first five tries.
-            self._record(user=shown(name), role="-", via=Via.SIGN_IN.value, address=address,
-                         action="sign-in", target=None, outcome="throttled",
-                         detail=throttled.detail)
+            self._note_throttled(throttled, name, address, loop.time())
             raise
         self.throttle.begin(keys)
         try:
@@ -194,6 +196,21 @@ class Service:
         return {"token": token, "name": user.name, "role": user.role.value,
                 "expires_in_s": round(grant.expires_at - loop.time(), 3),
                 "idle_expiry_s": self.tokens.idle_s}
+
+    def _note_throttled(self, throttled: Throttled, name: str, address: str,
+                        now: float) -> None:
+        """Throttled tries are recorded too, so an auditor sees how long a guessing run went
+        on: the first of each minute as a row, with how many were refused since the last."""
+        key = throttled.values["who"]
+        noted_at, since = self._throttled.get(key, (None, 0))
+        if noted_at is not None and now - noted_at < THROTTLE_NOTE_S:
+            self._throttled[key] = (noted_at, since + 1)
+            return
+        self._throttled[key] = (now, 0)
+        more = f"; {since} more throttled tries before this one" if since else ""
+        self._record(user=shown(name), role="-", via=Via.SIGN_IN.value, address=address,
+                     action="sign-in", target=None, outcome="throttled",
+                     detail=throttled.detail + more)
 
     def sign_out(self, request, principal: Principal) -> dict:
         token = bearer(request.headers.get("authorization"))
