@@ -250,6 +250,14 @@ async def test_a_session_is_held_resumed_and_stopped_from_the_dock(tmp_path):
         await expect(page.locator("#hold")).to_be_enabled()
         assert (await api(s.running, "ana", "/api/v1/guns/1"))["held"] is False
         await expect(shots).not_to_have_text(re.compile(rf"^{held_at} / 20$"))
+        # A screen that comes back with an event number the service no longer has (from an
+        # earlier run) is told so, says so, and reads the session again.
+        session_id = page.url.rsplit("/", 1)[1]
+        await page.evaluate(f"sessionStorage.setItem('injector.session.{session_id}', "
+                            "JSON.stringify({after: 1, gun: '1'}))")
+        await page.reload()
+        await expect(page.locator("#live-missed")).to_have_text(ENGLISH["live.missed"])
+        await expect(shots).to_have_text(re.compile(r"^[1-9]\d* / 20$"))
         await page.click("#stop")
         await expect(page.locator("#live-state")).to_have_attribute("data-status",
                                                                      "interrupted")

@@ -95,8 +95,24 @@ export async function livePage(id) {
   } catch (error) { message.replaceChildren(failure(error)); }
   if (session.status !== "running") finish(session.status);
 
+  // Events this screen cannot have (the service restarted, or the screen was away longer
+  // than the service keeps them): say so, and read the session and the alarms again.
+  async function catchUp() {
+    message.replaceChildren(h("div", { class: "notice", id: "live-missed" }, t("live.missed")));
+    try {
+      const now = await api.get(`/sessions/${sessionId}`);
+      done(now.shots_done || 0, now.volume_delivered_ul);
+      const still = await api.get(`/guns/${gun}/alarms`);
+      latched.clear();
+      for (const alarm of still.alarms) if (alarm.severity === "stop") latched.set(alarm.name, alarm);
+      showAlarms();
+      if (now.status !== "running") finish(now.status);
+    } catch (error) { message.replaceChildren(failure(error)); }
+  }
+
   const events = new Events(known.after ?? null, (event) => {
-    if (event.type === "progress" && event.session_id === sessionId) done(event.shots_done, event.delivered_ul);
+    if (event.type === "missed") catchUp();
+    else if (event.type === "progress" && event.session_id === sessionId) done(event.shots_done, event.delivered_ul);
     else if (event.type === "syringe" && event.gun === serial) syringeValue.textContent = f.ml(event.remaining_ul);
     else if (event.type === "alarm" && event.gun === serial && event.severity === "stop") { latched.set(event.name, event); showAlarms(); }
     else if (event.type === "session" && event.session_id === sessionId && event.status !== "running") {
