@@ -270,6 +270,9 @@ async def test_a_contraindication_answered_yes_starts_only_with_a_recorded_reaso
         page = s.page
         await s.sign_in("ana")
         await s.prepare("face", "nappage-superficial", "1", 3, yes=("pregnancy_or_lactation",))
+        shown = page.locator("#plan-contraindications [data-question]")
+        await expect(shown).to_have_count(1)                # beside the reason, in sight
+        await expect(shown).to_have_text(ENGLISH["checklist.pregnancy_or_lactation"])
         await page.click("#start")
         await expect(page.locator("#plan-message [role=alert]")).to_contain_text(
             "contraindication pregnancy_or_lactation answered yes")

@@ -112,6 +112,15 @@ export async function checklistPage() {
 export async function planPage() {
   const d = draft();
   if (!d.checklist) return go("#/treat");
+  // Contraindications answered yes are shown beside the reason: what the reason passes is
+  // in sight when it is typed (the service decides, and records it with the clinician).
+  const questions = await api.get("/checklist");
+  const present = questions.filter((q) => q.kind === "contraindication" && d.checklist[q.id] === true);
+  const contraindications = present.length === 0 ? [] :
+    h("div", { class: "notice warn", id: "plan-contraindications", role: "alert" },
+      h("strong", {}, t("plan.contraindications")),
+      h("ul", {}, present.map((q) => h("li", { "data-question": q.id },
+        has(`checklist.${q.id}`) ? t(`checklist.${q.id}`) : q.text))));
   const shots = h("input", { id: "shots", type: "number", inputmode: "numeric", min: "1", step: "1",
                              value: d.shots ?? "", "data-i18n-placeholder": "plan.shots_hint",
                              placeholder: t("plan.shots_hint") });
@@ -172,6 +181,7 @@ export async function planPage() {
        h("p", {}, t("confirm.what", { preset: d.preset, zone: zoneLabel(d.zone) })),
        h("div", { class: "row" }, h("label", { for: "shots" }, t("plan.shots")),
          button("-10", step(-10)), shots, button("+10", step(10))),
+       contraindications,
        h("label", { class: "row" }, h("span", {}, t("plan.override")), reason),
        message, figures, picture,
        h("div", { class: "row" }, button(t("nav.back"), () => go("#/treat/checklist")), start));
