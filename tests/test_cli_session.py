@@ -50,9 +50,11 @@ def test_run_json_history_show_and_export(tmp_path):
 
 
 def test_an_alarm_mid_session_ends_with_one_line_and_exit_1(tmp_path):
-    done = run_cli("run", *CHECKLIST, "--port", "sim://?fault=occlusion@4", "--preset",
-                   "nappage-superficial", "--zone", "face", "--needle", "32G-4mm", "--shots",
-                   "10", "--db", str(tmp_path / "r.db"))
+    # The alarm under test is the occlusion: a 2 s watchdog, so that a loaded machine pausing
+    # the process does not raise another one first (seen once).
+    done = run_cli("run", *CHECKLIST, "--port", "sim://?fault=occlusion@4&watchdog_ms=2000",
+                   "--preset", "nappage-superficial", "--zone", "face", "--needle", "32G-4mm",
+                   "--shots", "10", "--db", str(tmp_path / "r.db"))
     assert done.returncode == 1
     assert "alarm occlusion" in done.stdout
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
