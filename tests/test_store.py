@@ -349,3 +349,18 @@ def test_a_read_in_the_same_process_keeps_the_writers_locks(tmp_path):
     finally:
         store.close()
     assert Store(path, readonly=True).verify().intact
+
+
+def test_a_library_signed_twice_at_once_keeps_one_signature(tmp_path):
+    """Two technicians signing the same clinic file at the same moment: both checked
+    'not signed yet' before either wrote; the record keeps the first signature only."""
+    store = Store(tmp_path / "record.db")
+    try:
+        first = store.record_library_change(library_hash="ab" * 8, version="1+clinic.1",
+                                            text="version = '1'\n", person="T. One")
+        second = store.record_library_change(library_hash="ab" * 8, version="1+clinic.1",
+                                             text="version = '1'\n", person="T. Two")
+        assert first.result() == second.result()
+        assert [c["person"] for c in store.library_changes()] == ["T. One"]
+    finally:
+        store.close()

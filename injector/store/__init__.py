@@ -408,8 +408,15 @@ class Store:
 
     def record_library_change(self, *, library_hash: str, version: str, text: str,
                               person: str) -> Future:
-        """A clinic's library signed by a technician, with the diff from the last one."""
+        """A clinic's library signed by a technician, with the diff from the last one; a
+        library signed already (by another request at the same moment) keeps its first
+        signature, whose id this answers."""
         def work(append):
+            signed = self._writer.db.execute(
+                "SELECT id FROM library_changes WHERE library_hash = ?",
+                (library_hash,)).fetchone()
+            if signed is not None:
+                return signed[0]
             last = self._writer.db.execute(
                 "SELECT text FROM library_changes ORDER BY id DESC LIMIT 1").fetchone()
             diff = "".join(difflib.unified_diff(
