@@ -1,6 +1,6 @@
-"""A hold that comes between runs of shots (or before the first): nothing fires until the
-clinician resumes, and the gun, held while armed with no run left, is armed again on resume
-(the controller's `rearm`), never taken for firing."""
+"""A hold that comes before the first run of shots (during homing or the prime): the session
+loads the program but does not arm the gun, so a trigger pull fires nothing, until the
+clinician resumes; then it arms and runs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from injector.store import Store
 from tests.rig import treatment, CATALOG, make_rig
 
 
-async def test_a_session_held_before_its_runs_fires_nothing_until_resumed(tmp_path):
+async def test_a_session_held_before_its_runs_waits_unarmed_until_resumed(tmp_path):
     rig = await make_rig("serial-memory", connect=False)
     store = Store(tmp_path / "record.db")
     controller = Controller(rig.driver, store)
@@ -22,19 +22,55 @@ async def test_a_session_held_before_its_runs_fires_nothing_until_resumed(tmp_pa
     task = asyncio.create_task(run_session(controller, CATALOG, request,
                                            held=lambda: held))
     try:
-        await controller.wait_for(lambda: controller.state == "armed", 60, "armed")
-        await controller.pause()                        # the gun holds, armed, no run left
-        assert controller.state == "paused"
+        await controller.wait_for(lambda: controller.state == "ready", 60, "the load")
         await asyncio.sleep(5.0)                        # the clinician takes their time
-        assert rig.gun.firmware.state is DeviceState.HELD
+        assert controller.state == "ready"              # loaded, not armed
+        assert rig.gun.firmware.state is not DeviceState.ARMED
+        assert rig.gun.firmware.press_trigger() is False     # a trigger pull: nothing
         assert controller.account.shots_done == 0 and not task.done()
-        await controller.resume()
-        assert controller.state == "armed"              # armed again, not "injecting"
-        assert rig.gun.firmware.state is DeviceState.ARMED
         held = False
         await controller.refresh()                      # the session hears of it
         result = await task
     finally:
+        if not task.done():
+            task.cancel()
+        await controller.close()
+        await rig.close()
+        store.flush()
+    assert (result.status, result.summary["shots_done"]) == ("completed", 30)
+    host = [c["state"] for c in store.state_changes(result.session_id) if c["side"] == "host"]
+    assert "paused" not in host and host.index("ready") < host.index("armed")
+
+
+async def test_a_hold_that_comes_while_the_gun_arms_holds_it_and_the_resume_rearms(tmp_path):
+    """The hold arrives while the arm command is on its way: the gun, armed with no run,
+    is held at once, and the resume arms it again (the controller's `rearm`), never taken
+    for firing."""
+    rig = await make_rig("serial-memory", connect=False)
+    store = Store(tmp_path / "record.db")
+    controller = Controller(rig.driver, store)
+    armed_once, released = False, False
+
+    def held() -> bool:
+        nonlocal armed_once
+        armed_once = armed_once or controller.state == "armed"
+        return armed_once and not released
+
+    request = treatment("nappage-superficial", "face", "32G-4mm", shots=30)
+    task = asyncio.create_task(run_session(controller, CATALOG, request, held=held))
+    try:
+        await controller.wait_for(lambda: controller.state == "paused", 60, "the hold")
+        await asyncio.sleep(5.0)
+        assert rig.gun.firmware.state is DeviceState.HELD
+        assert controller.account.shots_done == 0 and not task.done()
+        await controller.resume()                       # as the service's resume does
+        assert controller.state == "armed"              # armed again, not "injecting"
+        released = True
+        await controller.refresh()
+        result = await task
+    finally:
+        if not task.done():
+            task.cancel()
         await controller.close()
         await rig.close()
         store.flush()
