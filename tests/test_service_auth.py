@@ -105,11 +105,12 @@ async def test_sign_ins_are_throttled_per_name_and_per_address(tmp_path):
             wrong = await attempt("dr.a", "guess-2")
             assert unknown.status_code == wrong.status_code == 401
             assert unknown.json()["detail"].split(":")[1] == wrong.json()["detail"].split(":")[1]
-            for guess in range(3):
+            for guess in range(4):
                 assert (await attempt("dr.a", f"guess-{guess + 3}")).status_code == 401
             throttled = await attempt("dr.a", SECRET)        # the right PIN, too late
             assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
-            assert (await attempt("dr.b", SECRET)).status_code == 429    # the same address
+            # The device's own screen (loopback) is everyone's: the next clinician signs in.
+            assert (await attempt("dr.b", SECRET)).status_code == 200
             for _ in range(30):                     # a flood: counted, not a row each
                 assert (await attempt("dr.a", "guess")).status_code == 429
             await asyncio.sleep(61.0)
@@ -120,14 +121,24 @@ async def test_sign_ins_are_throttled_per_name_and_per_address(tmp_path):
         await asyncio.to_thread(actions.flush)
         failed = [a for a in actions.actions() if a["action"] == "sign-in"
                   and a["outcome"] == "refused"]
-        assert len(failed) == 5 and {a["user"] for a in failed} == {"nobody", "dr.a"}
+        assert len(failed) == 6 and {a["user"] for a in failed} == {"nobody", "dr.a"}
         throttled = [(a["user"], a["detail"]) for a in actions.actions()
                      if a["action"] == "sign-in" and a["outcome"] == "throttled"]
-        # One row for the address when throttling began, one a minute later counting the
-        # 31 refused between (dr.b's try from the same address, and the flood).
+        # One row for the name when throttling began, one a minute later counting the 30
+        # refused between.
         assert [user for user, _ in throttled] == ["dr.a", "dr.a"], throttled
-        assert "31 more throttled tries" in throttled[0][1]
+        assert "30 more throttled tries" in throttled[0][1]
         assert "more throttled" not in throttled[1][1]
+
+
+def test_sign_ins_from_another_machine_count_against_its_address_too():
+    from injector.service.runtime import throttle_keys
+
+    assert throttle_keys("dr.a", "192.0.2.7") == ["user dr.a", "address 192.0.2.7"]
+    assert throttle_keys("dr.a", "2001:db8::7") == ["user dr.a", "address 2001:db8::7"]
+    assert throttle_keys("dr.a", "-") == ["user dr.a", "address -"]      # unknown: counted
+    for local in ("127.0.0.1", "::1"):                  # the device's own screen
+        assert throttle_keys("dr.a", local) == ["user dr.a"]
 
 
 async def test_parallel_guesses_get_no_more_tries_than_one_at_a_time(tmp_path):

@@ -248,13 +248,27 @@ async def test_a_session_is_held_resumed_and_stopped_from_the_dock(tmp_path):
         assert gun["held"] is True
         await s.snap("held")
         held_at = int((await shots.inner_text()).split(" /")[0])
+        # The clinician leaves the live page: every screen shows the session and the way
+        # back to its Hold and Stop; opened again, the page says held (Resume, not Hold).
+        session_id = page.url.rsplit("/", 1)[1]
+        await page.click("[data-go='#/history']")
+        running = page.locator(f"#running [data-running='{session_id}']")
+        await expect(running).to_contain_text(
+            ENGLISH["running.session_held"].format(id=session_id, gun=1))
+        await page.click(f"#history [data-session='{session_id}']")     # a running one: live
+        await expect(page.locator("#live-state")).to_have_text(ENGLISH["live.held"])
+        await expect(page.locator("#resume")).to_be_enabled()
+        await expect(page.locator("#hold")).to_be_disabled()
+        await expect(page.locator("#running")).to_be_hidden()             # it is this page
+        await page.click("[data-go='#/treat']")
+        await page.click(f"#running [data-open='{session_id}']")
+        await expect(page.locator("#resume")).to_be_enabled()
         await page.click("#resume")
         await expect(page.locator("#hold")).to_be_enabled()
         assert (await api(s.running, "ana", "/api/v1/guns/1"))["held"] is False
         await expect(shots).not_to_have_text(re.compile(rf"^{held_at} / 20$"))
         # A screen that comes back with an event number the service no longer has (from an
         # earlier run) is told so, says so, and reads the session again.
-        session_id = page.url.rsplit("/", 1)[1]
         await page.evaluate(f"sessionStorage.setItem('injector.session.{session_id}', "
                             "JSON.stringify({after: 1, gun: '1'}))")
         await page.reload()
@@ -271,6 +285,17 @@ async def test_a_contraindication_answered_yes_starts_only_with_a_recorded_reaso
     async with screen(tmp_path, "override", ("ana", Role.CLINICIAN)) as s:
         page = s.page
         await s.sign_in("ana")
+        # A check answered no stops at the checklist: no Next, and why.
+        await s.open("#/treat")
+        await page.click("svg [data-zone=face] path >> nth=0")
+        await page.click("[data-choose=nappage-superficial]")
+        await page.click("#needles [data-choice] >> nth=0")
+        await page.click("#syringes [data-choice='10']")
+        await page.click("#guns [data-choice='1']")
+        await page.click("#confirm")
+        await page.click("[data-question=syringe_checked] [data-answer=no]")
+        await expect(page.locator("#checklist-failed")).to_have_text(ENGLISH["checklist.failed"])
+        await expect(page.locator("#checklist-next")).to_be_disabled()
         await s.prepare("face", "nappage-superficial", "1", 3, yes=("pregnancy_or_lactation",))
         shown = page.locator("#plan-contraindications [data-question]")
         await expect(shown).to_have_count(1)                # beside the reason, in sight
@@ -337,6 +362,12 @@ async def test_a_technician_calibrates_from_the_wizard_typing_the_balance(tmp_pa
             number = await prompt.get_attribute("data-prompt")
             if await prompt.get_attribute("data-step") == "reading":
                 context = await prompt.inner_text()
+                if readings == 0:           # Enter on an empty field: nothing is sent
+                    await page.click("#wizard-answer")
+                    await expect(page.locator("#wizard-no-reading")).to_have_text(
+                        ENGLISH["wizard.no_reading"])
+                    await expect(page.locator(
+                        f"#wizard-prompt[data-prompt='{number}']")).to_have_count(1)
                 await page.fill("#wizard-value", str(_grams(context)))
                 readings += 1
                 if readings == 3:

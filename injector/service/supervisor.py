@@ -205,6 +205,7 @@ class GunSupervisor:
                "link": self.link.value, "problem": self.problem,
                "connections": self.connections,
                "session_id": self.run.session_id if self.run else None,
+               "run_kind": self.run.kind.value if self.run else None,
                "held": bool(self.run and self.run.held)}
         if controller is None:
             return out | {"state": None, "alarms": []}

@@ -2,7 +2,7 @@
 import * as api from "./api.js";
 import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
-import { show } from "./dom.js";
+import { show, h, button } from "./dom.js";
 import { failure } from "./failure.js";
 import { signInPage } from "./pages/signin.js";
 import { mapPage, presetsPage, confirmPage, checklistPage, planPage } from "./pages/treat.js";
@@ -24,6 +24,28 @@ const ROUTES = [
   [/^#\/tech\/library$/, libraryPage],
 ];
 
+// What runs on a gun is in sight on every screen, with the way back to its Hold and Stop: a
+// clinician who left the live page (or signed out and in again) can always reach them.
+async function showRunning() {
+  const banner = document.getElementById("running");
+  let guns = [];
+  try { guns = await api.get("/guns"); } catch (error) { guns = []; }
+  const here = location.hash;
+  const runs = guns.filter((g) => g.session_id && here !== `#/live/${g.session_id}`);
+  banner.hidden = runs.length === 0;
+  banner.replaceChildren(...runs.map((g) => g.run_kind === "calibration"
+    ? h("div", { class: "notice warn row", "data-running": String(g.session_id) },
+        h("span", {}, t("running.calibration", { id: g.session_id, gun: g.number })),
+        button(t("running.stop"), async () => {
+          try { await api.post(`/sessions/${g.session_id}/stop`); } catch (error) { banner.append(failure(error)); }
+          showRunning();
+        }, "stop", { "data-stop": String(g.session_id) }))
+    : h("div", { class: "notice warn row", "data-running": String(g.session_id) },
+        h("span", {}, t(g.held ? "running.session_held" : "running.session", { id: g.session_id, gun: g.number })),
+        button(t("running.open"), () => { location.hash = `#/live/${g.session_id}`; }, "primary",
+               { "data-open": String(g.session_id) }))));
+}
+
 let leaving = null;
 /** A page may give back a function to call when the screen changes (close a socket). */
 async function route() {
@@ -32,7 +54,8 @@ async function route() {
   document.getElementById("nav").hidden = !who;
   document.getElementById("sign-out").hidden = !who;
   document.getElementById("who").textContent = who ? t("nav.signed_in_as", { name: who.name, role: t(`role.${who.role}`) }) : "";
-  if (!who) return signInPage(() => { location.hash = "#/treat"; route(); });
+  if (!who) { document.getElementById("running").hidden = true; return signInPage(() => { location.hash = "#/treat"; route(); }); }
+  showRunning();
   const hash = location.hash || "#/treat";
   for (const [pattern, page] of ROUTES) {
     const found = hash.match(pattern);

@@ -12,7 +12,7 @@ export async function historyPage() {
        rows.length === 0 ? h("p", {}, t("history.none")) :
        h("table", { id: "history" },
          h("thead", {}, h("tr", {}, ["history.session", "history.started", "history.who", "history.what", "history.status", "history.shots", "history.volume"].map((k) => h("th", {}, t(k))))),
-         h("tbody", {}, rows.map((r) => h("tr", { class: "tap", "data-session": String(r.session_id), onclick: () => { location.hash = `#/sessions/${r.session_id}`; } },
+         h("tbody", {}, rows.map((r) => h("tr", { class: "tap", "data-session": String(r.session_id), onclick: () => { location.hash = r.status === "running" ? `#/live/${r.session_id}` : `#/sessions/${r.session_id}`; } },
            h("td", {}, String(r.session_id)), h("td", {}, f.localTime(r.started_at)), h("td", {}, r.person || "-"),
            h("td", {}, `${r.preset} / ${zoneLabel(r.zone)}`), h("td", {}, t(`status.${r.status}`)),
            h("td", {}, f.plain(r.shots_done)), h("td", {}, f.ul(r.volume_delivered_ul)))))));

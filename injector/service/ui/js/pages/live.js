@@ -68,12 +68,18 @@ export async function livePage(id) {
     } catch (error) { message.replaceChildren(failure(error)); }
   }
 
+  function showHeld(isHeld) {
+    if (ended) return;
+    state.textContent = t(isHeld ? "live.held" : "live.running");
+    hold.disabled = isHeld; resume.disabled = !isHeld;
+  }
+
   async function act(what) {
     message.replaceChildren();
     try {
       const answer = await api.post(`/sessions/${sessionId}/${what}`);
-      if (what === "hold") { state.textContent = t("live.held"); hold.disabled = true; resume.disabled = false; }
-      if (what === "resume") { state.textContent = t("live.running"); hold.disabled = false; resume.disabled = true; }
+      if (what === "hold") showHeld(true);
+      if (what === "resume") showHeld(false);
       if (what === "stop") finish(answer.status);
     } catch (error) { message.replaceChildren(failure(error)); }
   }
@@ -84,8 +90,13 @@ export async function livePage(id) {
     state.textContent = t("live.ended", { status: t(`status.${status}`) });
     state.dataset.status = status;
     hold.disabled = true; resume.disabled = true; stop.disabled = true;
+    timeValue.textContent = "-";
     summary.hidden = false;
   }
+
+  // Held by another screen, or before this page was opened: the service says.
+  try { showHeld(Boolean((await api.get(`/guns/${gun}`)).held)); }
+  catch (error) { message.replaceChildren(failure(error)); }
 
   // Alarms already latched on the gun before this page opened.
   try {
@@ -112,6 +123,10 @@ export async function livePage(id) {
 
   const events = new Events(known.after ?? null, (event) => {
     if (event.type === "missed") catchUp();
+    else if (event.type === "state" && event.gun === serial && event.side === "host" && event.session_id === sessionId) {
+      if (event.state === "paused") showHeld(true);
+      else if (event.previous === "paused") showHeld(false);
+    }
     else if (event.type === "progress" && event.session_id === sessionId) done(event.shots_done, event.delivered_ul);
     else if (event.type === "syringe" && event.gun === serial) syringeValue.textContent = f.ml(event.remaining_ul);
     else if (event.type === "alarm" && event.gun === serial && event.severity === "stop") { latched.set(event.name, event); showAlarms(); }

@@ -155,8 +155,13 @@ export async function wizardPage() {
     const value = h("input", { id: "wizard-value", type: "number", step: "any", inputmode: "decimal" });
     const answer = async () => {
       message.replaceChildren();
+      const typed = value.value.trim();
+      if (p.step !== "tare" && (typed === "" || !Number.isFinite(Number(typed)))) {
+        message.replaceChildren(h("div", { class: "notice warn", role: "alert", id: "wizard-no-reading" }, t("wizard.no_reading")));
+        return;
+      }
       try {
-        await api.post(`/calibration-wizard/${sessionId}/answer`, { prompt: p.number, value: p.step === "tare" ? null : Number(value.value) });
+        await api.post(`/calibration-wizard/${sessionId}/answer`, { prompt: p.number, value: p.step === "tare" ? null : Number(typed) });
       } catch (error) { message.replaceChildren(failure(error)); }
     };
     return h("section", { class: "notice", id: "wizard-prompt", "data-step": p.step, "data-prompt": String(p.number) },

@@ -93,7 +93,8 @@ export async function checklistPage() {
   const questions = await api.get("/checklist");
   const answers = d.checklist || {};
   const render = () => {
-    const done = questions.every((q) => typeof answers[q.id] === "boolean");
+    const failed = questions.filter((q) => q.kind === "check" && answers[q.id] === false);
+    const done = questions.every((q) => typeof answers[q.id] === "boolean") && failed.length === 0;
     show(steps("checklist"), h("h1", {}, t("checklist.title")),
          h("p", {}, t("checklist.how")),
          questions.map((q) => h("div", { class: "question", "data-question": q.id },
@@ -103,6 +104,8 @@ export async function checklistPage() {
                     answers[q.id] === true ? "chosen" : "", { "data-answer": "yes", "aria-pressed": String(answers[q.id] === true) }),
              button(t("checklist.no"), () => { answers[q.id] = false; change({ checklist: answers }); render(); },
                     answers[q.id] === false ? "chosen" : "", { "data-answer": "no", "aria-pressed": String(answers[q.id] === false) })))),
+         failed.length === 0 ? [] : h("div", { class: "notice warn", role: "alert", id: "checklist-failed" },
+           t("checklist.failed")),
          h("div", { class: "row" }, button(t("nav.back"), () => go("#/treat/confirm")),
            button(t("checklist.next"), () => go("#/treat/plan"), "primary", { disabled: !done, id: "checklist-next" })));
   };
@@ -171,6 +174,7 @@ export async function planPage() {
       go(`#/live/${answer.session_id}`);
     } catch (error) {
       message.replaceChildren(failure(error));
+      message.scrollIntoView({ block: "center" });          // beside Start, in sight
       start.disabled = false;
     }
   }
@@ -183,7 +187,7 @@ export async function planPage() {
          button("-10", step(-10)), shots, button("+10", step(10))),
        contraindications,
        h("label", { class: "row" }, h("span", {}, t("plan.override")), reason),
-       message, figures, picture,
+       figures, picture, message,
        h("div", { class: "row" }, button(t("nav.back"), () => go("#/treat/checklist")), start));
   if (shots.value) replan();
 }
