@@ -292,6 +292,8 @@ async def test_a_contraindication_answered_yes_starts_only_with_a_recorded_reaso
         await page.click("#needles [data-choice] >> nth=0")
         await page.click("#syringes [data-choice='10']")
         await page.click("#guns [data-choice='1']")
+        await expect(page.locator("#syringes [data-choice]")).to_have_count(1)   # the gun's
+        await expect(page.locator("#syringes [data-choice='10']")).to_be_visible()
         await page.click("#confirm")
         await page.click("[data-question=syringe_checked] [data-answer=no]")
         await expect(page.locator("#checklist-failed")).to_have_text(ENGLISH["checklist.failed"])

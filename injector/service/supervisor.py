@@ -218,6 +218,7 @@ class GunSupervisor:
                              if controller.device_state is not None else None),
             "alarms": [describe(code) for code in controller.latched],
             "syringe_remaining_ul": controller.syringe_remaining_nl / 1000,
+            "syringe_ml": controller.config.syringe_capacity_nl / 1_000_000,
             "reconnects": controller.driver.stats.reconnects,
             "calibration": controller.calibration.describe() if controller.calibration
             else None}

@@ -70,17 +70,21 @@ export async function confirmPage() {
   const render = () => {
     const now = draft();
     const ready = now.needle && now.syringe_ml && now.gun;
+    // A gun takes the syringe it is configured for: once it is chosen, only that one is
+    // offered (the service refuses any other at Start).
+    const chosenGun = guns.find((g) => String(g.number) === now.gun);
+    const fits = syringes.filter((s) => !chosenGun || !chosenGun.syringe_ml || s.capacity_ml === chosenGun.syringe_ml);
     show(steps("confirm"), h("h1", {}, t("confirm.title")),
          h("p", {}, t("confirm.what", { preset: now.preset, zone: zoneLabel(now.zone) })),
          choices(t("confirm.needle"), now.needles.map((n) => ({ key: n })), now.needle,
                  (n) => n.key, (n) => { change({ needle: n.key }); render(); }, "needles"),
-         choices(t("confirm.syringe"), syringes.map((s) => ({ key: s.capacity_ml })), now.syringe_ml,
+         choices(t("confirm.syringe"), fits.map((s) => ({ key: s.capacity_ml })), now.syringe_ml,
                  (s) => `${f.plain(s.key, 1)} ${t("unit.ml")}`, (s) => { change({ syringe_ml: s.key }); render(); }, "syringes"),
          choices(t("confirm.gun"), guns.map((g) => ({ key: String(g.number), g })), now.gun,
                  ({ g }) => t("confirm.gun_line", { number: g.number, serial: g.serial_number || "-",
                                                     link: t(`link.${g.link}`), syringe: f.ml(g.syringe_remaining_ul),
                                                     alarms: g.alarms && g.alarms.length ? g.alarms.map((a) => a.name).join(", ") : t("confirm.no_alarm") }),
-                 (g) => { change({ gun: g.key }); render(); }, "guns"),
+                 (g) => { change({ gun: g.key, ...(g.g.syringe_ml ? { syringe_ml: g.g.syringe_ml } : {}) }); render(); }, "guns"),
          h("div", { class: "row" }, button(t("nav.back"), () => go("#/treat/presets")),
            button(t("confirm.confirm"), () => go("#/treat/checklist"), "primary", { disabled: !ready, id: "confirm" })));
   };
