@@ -13,6 +13,14 @@ from injector.store import Store
 from tests.rig import treatment, CATALOG, make_rig
 
 
+async def _close(task, controller, rig, store) -> None:
+    if not task.done():
+        task.cancel()
+    await controller.close()
+    await rig.close()
+    store.flush()
+
+
 async def test_a_session_held_before_its_runs_waits_unarmed_until_resumed(tmp_path):
     rig = await make_rig("serial-memory", connect=False)
     store = Store(tmp_path / "record.db")
@@ -32,11 +40,7 @@ async def test_a_session_held_before_its_runs_waits_unarmed_until_resumed(tmp_pa
         await controller.refresh()                      # the session hears of it
         result = await task
     finally:
-        if not task.done():
-            task.cancel()
-        await controller.close()
-        await rig.close()
-        store.flush()
+        await _close(task, controller, rig, store)
     assert (result.status, result.summary["shots_done"]) == ("completed", 30)
     host = [c["state"] for c in store.state_changes(result.session_id) if c["side"] == "host"]
     assert "paused" not in host and host.index("ready") < host.index("armed")
@@ -69,11 +73,7 @@ async def test_a_hold_that_comes_while_the_gun_arms_holds_it_and_the_resume_rear
         await controller.refresh()
         result = await task
     finally:
-        if not task.done():
-            task.cancel()
-        await controller.close()
-        await rig.close()
-        store.flush()
+        await _close(task, controller, rig, store)
     assert (result.status, result.summary["shots_done"]) == ("completed", 30)
     host = [c["state"] for c in store.state_changes(result.session_id) if c["side"] == "host"]
     assert host.index("paused") < host.index("injecting")   # nothing fired while held
