@@ -1,6 +1,6 @@
-"""The technique library and the record's check through the service: read by anyone signed in, signed and reported
-to a technician only, and a clinic's file signed through the API is the one sessions then run
-under (the command line's rules: issue 17)."""
+"""The technique library and the record's check through the service: the library read by
+anyone signed in, signed and reported to a technician only, and a clinic's file signed
+through the API is the one sessions then run under (the command line's rules: issue 17)."""
 
 from __future__ import annotations
 
