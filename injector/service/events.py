@@ -6,9 +6,10 @@ restarts, which the `service` id in each hello says). `publish` never waits: it 
 the ring and offers the event to each subscriber's queue. A client that stopped reading is
 dropped, so no client can slow the others or the guns: when a send to it cannot go out for
 SEND_STALL_S (its socket's buffers are full), or when its queue is full. A client that
-reconnects with `after=N` gets every event after N from the ring first, then the live ones, with nothing missed or doubled in between (the ring is read and
-the subscription made in one step of the loop); when N is older than the ring, or newer
-than this service's newest, it is told so (a `missed` notice) and gets what the ring holds.
+reconnects with `after=N` gets every event after N from the ring first, then the live ones,
+with nothing missed or doubled in between (the ring is read and the subscription made in
+one step of the loop); when N is older than the ring, from an earlier run, or newer than
+this service's newest, it is told so (a `missed` notice) and gets what the ring holds.
 """
 
 from __future__ import annotations
