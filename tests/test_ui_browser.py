@@ -386,6 +386,10 @@ async def test_a_technician_calibrates_from_the_wizard_typing_the_balance(tmp_pa
         await page.click("#open-devices")
         row = page.locator(f"#calibrations [data-calibration='{made['calibration_id']}']")
         await expect(row).to_contain_text(ENGLISH["calstatus.active"])
+        # The depth axis runs on the gun's own calibration: its due date is the gun's.
+        factory = ENGLISH["tech.factory_due"].split("{due}")[0]
+        await expect(page.locator("#devices [data-axis=depth]").first).to_contain_text(
+            re.compile(re.escape(factory) + r"\S+"))
         await s.snap("devices")
         async with page.expect_download() as downloading:
             await row.locator("button").click()

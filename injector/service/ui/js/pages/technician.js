@@ -23,13 +23,21 @@ function menu() {
            button(t("tech.library"), () => { location.hash = "#/tech/library"; }, "", { id: "open-library" }));
 }
 
-const axis = (a) => (a.calibration_id ? t("tech.axis_line", { state: t(`due.${a.state}`), expires: f.localDate(a.expires_at), days: a.days_left ?? "-", shots: a.shots_left ?? "-" }) : t(`due.${a.state}`));
+// An axis the record has no technician calibration for runs on the gun's own (factory)
+// calibration: its due date is the gun's, when the service has the gun on a link.
+const axis = (a, onGun) => (a.calibration_id
+  ? t("tech.axis_line", { state: t(`due.${a.state}`), expires: f.localDate(a.expires_at), days: a.days_left ?? "-", shots: a.shots_left ?? "-" })
+  : onGun && onGun.due_at ? t("tech.factory_due", { due: f.localDate(onGun.due_at) }) : t(`due.${a.state}`));
 
 export async function techPage() {
   const refused = refusedHere();
   if (refused) return show(h("h1", {}, t("tech.title")), refused);
-  const [{ devices }, { calibrations }, { verifications }] = await Promise.all([
-    api.get("/devices"), api.get("/calibrations"), api.get("/verifications")]);
+  const [{ devices }, { calibrations }, { verifications }, guns] = await Promise.all([
+    api.get("/devices"), api.get("/calibrations"), api.get("/verifications"), api.get("/guns")]);
+  const onGun = (serial, kind) => {
+    const gun = guns.find((g) => g.serial_number === serial);
+    return gun && gun.calibration ? gun.calibration[kind] : null;
+  };
   const message = h("div");
   const certificate = (id) => async () => {
     try { await api.download(`/calibrations/${id}/certificate?format=pdf`, `calibration-${id}.pdf`); }
@@ -41,7 +49,8 @@ export async function techPage() {
          h("thead", {}, h("tr", {}, ["tech.gun", "tech.model", "tech.dose", "tech.depth", "tech.verified"].map((k) => h("th", {}, t(k))))),
          h("tbody", {}, devices.map((d) => h("tr", { "data-device": d.serial_number },
            h("td", {}, d.serial_number), h("td", {}, `${d.model} ${d.firmware}`),
-           h("td", {}, axis(d.dose)), h("td", {}, axis(d.depth)),
+           h("td", { "data-axis": "dose" }, axis(d.dose, onGun(d.serial_number, "dose"))),
+           h("td", { "data-axis": "depth" }, axis(d.depth, onGun(d.serial_number, "depth"))),
            h("td", {}, d.last_verification ? `${f.localTime(d.last_verification.at)} ${t(d.last_verification.pass ? "tech.pass" : "tech.fail")}` : "-"))))),
        h("h2", {}, t("tech.calibrations")),
        h("table", { id: "calibrations" },
