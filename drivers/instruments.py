@@ -173,3 +173,43 @@ class DepthGauge:
             return float(fields[2])
         except ValueError:
             raise InstrumentError(f"depth gauge reading {fields[2]!r} is not a number") from None
+
+
+EXAMPLE_READING = {"g": "0.0251", "mm": "1.02"}
+"""What a reading looks like, for a person told theirs was not one."""
+
+
+def is_reading(value: object, most: float = math.inf) -> bool:
+    """A number a balance or gauge could show: finite, from 0 up to `most`."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and 0 <= value <= most)
+
+
+class TypedInstrument:
+    """A balance or gauge whose readings a person gives (at a terminal, at the touchscreen):
+    it answers the instrument's commands as one without a serial number or thermometer
+    would, asking `tare(context)` and `reading(context)` of the person. One home for the
+    answers, so every way of typing readings gives the calibration the same lines."""
+
+    def __init__(self, kind: str, unit: str) -> None:
+        self.kind, self.unit = kind, unit
+        self.instrument: Balance | DepthGauge | None = None
+        """Set by whoever builds the instrument on `ask`: its `context` says what the next
+        reading is of (which set value, which shot of how many)."""
+
+    async def tare(self, context: str) -> None:
+        raise NotImplementedError
+
+    async def reading(self, context: str) -> float:
+        raise NotImplementedError
+
+    async def ask(self, command: str) -> str:
+        context = self.instrument.context if self.instrument is not None else ""
+        if command in ("I4", "M28"):
+            return "ES"                         # typed readings say neither
+        if command in ("T", "Z"):
+            await self.tare(context)
+            return "T S 0.0000 g" if command == "T" else "Z A"
+        value = await self.reading(context)
+        tag = "S S" if self.unit == "g" else "D S"
+        return f"{tag} {value} {self.unit}"

@@ -15,7 +15,9 @@ import sys
 from dataclasses import dataclass
 from datetime import date
 
-from drivers.instruments import Balance, DepthGauge
+from drivers.instruments import (
+    EXAMPLE_READING, Balance, DepthGauge, TypedInstrument, is_reading,
+)
 from injector.errors import InjectorError
 from injector.metrology import Conditions, ConditionsError, Instrument, InstrumentUnusable
 
@@ -23,13 +25,10 @@ ATTEMPTS = 5
 """A technician who mistypes gets asked again, this many times, before the run stops."""
 
 
-class TypedReadings:
-    """A person reads the instrument and types each reading, told what it is of: which set
-    value, which shot of how many. A typo is asked again, not the end of the calibration."""
-
-    def __init__(self, kind: str, unit: str) -> None:
-        self.kind, self.unit = kind, unit
-        self.instrument: Balance | DepthGauge | None = None
+class TypedReadings(TypedInstrument):
+    """A person reads the instrument and types each reading at the terminal, told what it is
+    of: which set value, which shot of how many. A typo is asked again, not the end of the
+    calibration."""
 
     async def _input(self, prompt: str) -> str:
         """The prompt on standard error (standard output carries --json), the answer from
@@ -42,25 +41,21 @@ class TypedReadings:
                                 "type readings at a terminal, or give the instrument's port")
         return line
 
-    async def ask(self, command: str) -> str:
-        context = self.instrument.context if self.instrument is not None else ""
-        if command in ("I4", "M28"):
-            return "ES"                         # typed readings say neither
-        if command in ("T", "Z"):
-            await self._input(f"{self.kind}: {context}: put the empty cup on, tare, then "
-                              "press Enter ")
-            return "T S 0.0000 g" if command == "T" else "Z A"
+    async def tare(self, context: str) -> None:
+        await self._input(f"{self.kind}: {context}: put the empty cup on, tare, then press "
+                          "Enter ")
+
+    async def reading(self, context: str) -> float:
         for _ in range(ATTEMPTS):
             text = (await self._input(f"{self.kind}: {context}: reading in {self.unit}? ")).strip()
             try:
                 value = float(text)
             except ValueError:
                 value = math.nan
-            if math.isfinite(value) and value >= 0:
-                tag = "S S" if self.unit == "g" else "D S"
-                return f"{tag} {value} {self.unit}"
+            if is_reading(value):
+                return value
             print(f"  {text!r} is not a reading in {self.unit}: type a number such as "
-                  f"{'0.0251' if self.unit == 'g' else '1.02'}", file=sys.stderr)
+                  f"{EXAMPLE_READING[self.unit]}", file=sys.stderr)
         raise InjectorError(f"no valid {self.kind} reading after {ATTEMPTS} tries")
 
 

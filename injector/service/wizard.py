@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import math
 from dataclasses import asdict, dataclass
 from enum import Enum
 
+from drivers.instruments import EXAMPLE_READING, TypedInstrument, is_reading
 from injector.service.errors import ServiceError
 
 ANSWER_MOST = 1.0e6
@@ -72,25 +72,19 @@ class NotAsked(ServiceError):
                          number=number, waiting=waiting)
 
 
-class PageReadings:
-    """One instrument's readings, asked of the page: the `readings` a calibration run takes
-    (kind, unit) -> an object whose `ask` answers the instrument's commands."""
+class PageReadings(TypedInstrument):
+    """One instrument's readings, asked of the page (its serial number and temperature are
+    entered on the form): the `readings` a calibration run takes."""
 
     def __init__(self, board: Board, kind: str, unit: str) -> None:
-        self.board, self.kind, self.unit = board, kind, unit
-        self.instrument = None
-        """Set by the instrument setup: its `context` says what the next reading is of."""
+        super().__init__(kind, unit)
+        self.board = board
 
-    async def ask(self, command: str) -> str:
-        if command in ("I4", "M28"):
-            return "ES"                 # serial number and temperature: entered on the form
-        context = self.instrument.context if self.instrument is not None else ""
-        if command in ("T", "Z"):
-            await self.board.ask(Step.TARE, self.kind, "g", context)
-            return "T S 0.0000 g" if command == "T" else "Z A"
-        value = await self.board.ask(Step.READING, self.kind, self.unit, context)
-        tag = "S S" if self.unit == "g" else "D S"
-        return f"{tag} {value} {self.unit}"
+    async def tare(self, context: str) -> None:
+        await self.board.ask(Step.TARE, self.kind, "g", context)
+
+    async def reading(self, context: str) -> float:
+        return await self.board.ask(Step.READING, self.kind, self.unit, context)
 
 
 class WatchedReadings:
@@ -149,11 +143,10 @@ class Board:
         if prompt is None or prompt.number != number or self._answer.done():
             raise NotAsked(number, prompt.number if prompt else None)
         if prompt.step is Step.READING:
-            if (value is None or isinstance(value, bool) or not math.isfinite(value)
-                    or not 0 <= value <= ANSWER_MOST):
+            if not is_reading(value, ANSWER_MOST):
                 raise AnswerRefused(f"{value!r} is not a {prompt.instrument} reading in "
                                     f"{prompt.unit}: give a number from 0 (such as "
-                                    f"{'0.0251' if prompt.unit == 'g' else '1.02'})",
+                                    f"{EXAMPLE_READING[prompt.unit]})",
                                     field="value", value=None if value is None else repr(value),
                                     limit=f"0 to {ANSWER_MOST:g} {prompt.unit}")
             self.readings.append(Reading(number, prompt.instrument, float(value), prompt.unit,
