@@ -31,7 +31,7 @@ from injector.cli.catalog_cmds import preset_json
 from injector.exports import session_document, session_export, shots_csv
 from injector.fleet import devices_due
 from injector.plan_request import PlanRequest, checked_overrides
-from injector.planner import PRIME_UL
+from injector.planner import PRIME_UL, Plan
 from injector.service.app import signed_in
 from injector.service.auth import Principal
 from injector.service.credentials import Role
@@ -77,6 +77,14 @@ class PlanBody(_Body):
     dead_volume_ul: float | None = Field(None, description=inputs.DEAD_VOLUME_UL.limit)
     overrides: OverridesBody = OverridesBody()
     override: str | None = Field(None, description="passes the library's soft limits")
+
+    def planned(self, catalog) -> Plan:
+        """The plan this request asks for, each value checked (`injector plan`'s request)."""
+        return PlanRequest(self.preset, self.zone, self.needle, shots=self.shots,
+                           area_cm2=self.area_cm2, syringe_ml=self.syringe_ml,
+                           dead_volume_ul=self.dead_volume_ul,
+                           overrides=checked_overrides(**self.overrides.model_dump())
+                           ).build(catalog)
 
 
 class SessionBody(_Body):
@@ -226,11 +234,7 @@ async def preset(name: str, request: Request,
 @router.post("/plans", tags=["library"], summary="What a preset becomes: program and totals")
 async def plans(body: PlanBody, request: Request,
                 who: Principal = signed_in(ANYONE, "plan")) -> dict:
-    overrides = checked_overrides(**body.overrides.model_dump())
-    the_plan = PlanRequest(body.preset, body.zone, body.needle, shots=body.shots,
-                           area_cm2=body.area_cm2, syringe_ml=body.syringe_ml,
-                           dead_volume_ul=body.dead_volume_ul,
-                           overrides=overrides).build(_service(request).catalog)
+    the_plan = body.planned(_service(request).catalog)
     library = load_library()
     crossings = check_plan(library, the_plan,
                            Override(body.override, who.name) if body.override else None)

@@ -24,7 +24,7 @@ from injector import inputs
 from injector.checklist import QUESTIONS
 from injector.errors import InjectorError, PlanError
 from injector.limits import check_plan
-from injector.plan_request import PlanRequest, checked_overrides
+from injector.plan_request import PlanRequest
 from injector.service.app import signed_in
 from injector.service.auth import Principal
 from injector.service.credentials import Role
@@ -136,11 +136,7 @@ async def plan_picture(body: PlanBody, request: Request,
                        who: Principal = signed_in(ANYONE, "plan")) -> Response:
     from injector.plots import plot_plan
 
-    the_plan = PlanRequest(body.preset, body.zone, body.needle, shots=body.shots,
-                           area_cm2=body.area_cm2, syringe_ml=body.syringe_ml,
-                           dead_volume_ul=body.dead_volume_ul,
-                           overrides=checked_overrides(**body.overrides.model_dump())
-                           ).build(_service(request).catalog)
+    the_plan = body.planned(_service(request).catalog)
     return await _svg(lambda path: plot_plan(the_plan, path))
 
 
