@@ -31,6 +31,7 @@ from injector.errors import InjectorError
 from injector.metrology import Conditions, Instrument, judge
 from injector.planner import PRIME_UL, Overrides, Plan, plan
 from injector.session import AlarmLatched, make_safe
+from injector.store import written
 from profiles import Catalog
 
 DOSE_VOLUMES_UL = (10.0, 25.0, 50.0, 100.0)
@@ -205,7 +206,7 @@ async def prepare(controller: Controller, kind: str, person: str) -> None:
     if latched := controller.latched_stop_alarms():
         raise AlarmLatched(latched)
     controller.calibration_override = f"{kind} calibration run by {person}"
-    controller.session_id = await asyncio.wrap_future(controller.store.start_session(
+    controller.session_id = await written(controller.store.start_session(
         device_serial=controller.identity.serial_number, preset=f"calibration-{kind}",
         zone="-", needle="-", syringe_ml=controller.config.syringe_capacity_nl / 1e6,
         planned_shots=0, budget_ul=0.0, dose_ul=0.0, drug_loss_fraction=0.0,
@@ -221,7 +222,7 @@ async def end_run(controller: Controller, status: str, reason: str) -> None:
     """Record how a calibration run ended, once its shots are durable."""
     store = controller.store
     await asyncio.to_thread(store.flush)
-    await asyncio.wrap_future(store.end_session(controller.session_id, status, reason,
+    await written(store.end_session(controller.session_id, status, reason,
                                                 store.session_summary(controller.session_id)))
 
 
@@ -270,7 +271,7 @@ async def calibrate(controller: Controller, catalog: Catalog, kind: str, *, pers
                                  tuple(fit["table"]["delivered"]))
         await store_on_gun(controller, kind, table, fit["made_s"], expires_days)
         expires = made + timedelta(days=expires_days)
-        calibration_id = await asyncio.wrap_future(store.record_calibration(
+        calibration_id = await written(store.record_calibration(
             device_serial=controller.identity.serial_number, kind=kind, fit=fit,
             points=[asdict(s) for s in series], person=person,
             expires_at=expires.isoformat(), expires_after_shots=expires_shots,
@@ -325,7 +326,7 @@ async def verify(controller: Controller, catalog: Catalog, *, person: str,
         await end_run(controller, status, "verification")
     calibration = controller.calibration.describe()
     passed = bool(points) and all(p["pass"] for p in points)
-    verification_id = await asyncio.wrap_future(controller.store.record_verification(
+    verification_id = await written(controller.store.record_verification(
         device_serial=controller.identity.serial_number, session_id=controller.session_id,
         person=person, calibrations=calibration,
         conditions=conditions.describe() if conditions else None,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 from drivers.codes import ALARMS
@@ -22,7 +21,7 @@ from injector.controller import AlarmStop, Controller, InterlockError
 from injector.errors import InjectorError
 from injector.events import EndEvent, ShotEvent
 from injector.planner import PRIME_UL, Overrides, Plan, plan
-from injector.store import StoreError
+from injector.store import StoreError, written
 from injector.checklist import Checklist, ChecklistError
 from injector.limits import Override, check_plan, check_signed
 from injector.remedies import Remedy, command_line, needing
@@ -192,7 +191,7 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     calibration = controller.calibration.describe()
     if request.calibration_override:
         calibration |= {"override": request.calibration_override, "by": request.person}
-    controller.session_id = await _durable(controller.store.start_session(
+    controller.session_id = await written(controller.store.start_session(
         device_serial=controller.identity.serial_number, preset=the_plan.preset.name,
         zone=request.zone, needle=request.needle, syringe_ml=the_plan.syringe.capacity_ml,
         planned_shots=target, budget_ul=budget_nl / 1000, dose_ul=the_plan.setting.dose_ul,
@@ -226,7 +225,7 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
         status, reason = "failed", str(exc)
     summary = _summary(controller, the_plan, target, asyncio.get_running_loop().time() - started)
     try:
-        await _durable(controller.store.end_session(controller.session_id, status, reason,
+        await written(controller.store.end_session(controller.session_id, status, reason,
                                                     summary))
     except StoreError:
         pass    # the record cannot take it: the session shows as interrupted at the next start
@@ -237,11 +236,6 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     if status == "interrupted":
         raise KeyboardInterrupt(result)
     return result
-
-
-async def _durable(future: Future):
-    """The row id once the row is durable, without blocking the loop meanwhile."""
-    return await asyncio.wrap_future(future)
 
 
 class _ShotReporter:

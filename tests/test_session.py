@@ -201,3 +201,19 @@ async def test_an_alarm_latched_before_connecting_is_recorded_and_its_acknowledg
     finally:
         await controller.close()
         await rig.close()
+
+
+@pytest.mark.looptime(noop_cycles=0)    # the clock jumps as soon as the loop has nothing to run
+async def test_a_session_in_virtual_time_lasts_the_guns_time_however_slow_the_record(tmp_path):
+    # The loop's clock must not run on while the record's writer works (a wait on another
+    # thread): else a session's time in virtual time depends on the disk. 200 shots at the
+    # plan's rate, in two runs, one syringe: the plan's time plus homing, the prime and the
+    # commands, a few seconds; the clock once jumped minutes from heartbeat to heartbeat.
+    request = treatment("nappage-superficial", "face", "32G-4mm", shots=200)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    result, _, gun = await run(tmp_path, request)
+    assert result.status == "completed"
+    elapsed = loop.time() - started
+    period_s = gun.firmware.program.shot_period_ms / 1000
+    assert 199 * period_s < elapsed < 199 * period_s + 2.0, elapsed

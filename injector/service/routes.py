@@ -38,6 +38,7 @@ from injector.service.credentials import Role
 from injector import documents
 from injector.service.errors import REFUSALS, NotWhatWasRead, Refused
 from injector.session import SessionRequest
+from injector.store import written
 from injector.checklist import Checklist
 from injector.limits import Override, check_plan, signature
 from profiles.library import load_library
@@ -275,7 +276,7 @@ async def sign_library(body: SignLibraryBody, request: Request,
     signed = await service.read(lambda store: signature(store, in_force.hash))
     if signed is not None:                  # signed once: nothing new to record
         return JSONResponse(documents.library_change(signed), status_code=200)
-    change_id = await asyncio.wrap_future(service.store.record_library_change(
+    change_id = await written(service.store.record_library_change(
         library_hash=in_force.hash, version=in_force.version, text=in_force.clinic_text,
         person=who.name))
     service.record(who, request, "library.sign", f"library {in_force.hash}", "ok",
@@ -491,7 +492,7 @@ async def mark_bad(calibration_id: int, body: MarkBadBody, request: Request,
     calibration_id = inputs.RECORD_ID.check(calibration_id)
     reason = inputs.REASON.check(body.reason)
     await service.read(lambda store: store.calibration(calibration_id))
-    await asyncio.wrap_future(service.store.set_calibration_status(calibration_id, "bad",
+    await written(service.store.set_calibration_status(calibration_id, "bad",
                                                                    reason, who.name))
     service.record(who, request, "calibration.mark-bad", f"calibration {calibration_id}",
                    "ok", reason)

@@ -33,7 +33,7 @@ from injector.session import (
     SessionError, SessionRequest, SessionResult, check_request, make_safe, run_session,
 )
 from injector.remedies import in_service_words
-from injector.store import Store, StoreError
+from injector.store import Store, StoreError, written
 from profiles import Catalog
 
 log = logging.getLogger("injector.service")
@@ -164,7 +164,7 @@ class Runs:
         try:
             await asyncio.to_thread(self.store.flush)
             if run.session_id and self.store.session(run.session_id)["status"] == "running":
-                await asyncio.wrap_future(self.store.end_session(
+                await written(self.store.end_session(
                     run.session_id, "failed", f"unexpected {type(exc).__name__}: {exc}",
                     self.store.session_summary(run.session_id)))
         except StoreError as error:

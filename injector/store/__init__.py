@@ -24,7 +24,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -745,6 +745,27 @@ class Store:
         return [dict(r) for r in self.db.execute(
             "SELECT reason, boot_id, from_seq, to_seq, at FROM record_gaps WHERE session_id = ? "
             "ORDER BY id", (session_id,))]
+
+async def written(write: Future) -> Any:
+    """A record write's result once it is durable, awaited without blocking the loop.
+
+    The wait goes through the loop's executor interface, so a virtual-time loop (looptime)
+    sees a wait on another thread and holds its clock until the write lands, as it does for
+    any executor's work. Awaited with asyncio.wrap_future, the clock would jump from timer
+    to timer while the disk worked: a session's time would depend on the disk's speed."""
+    return await asyncio.get_running_loop().run_in_executor(_WRITES, lambda: write)
+
+
+class _QueuedWrites(Executor):
+    """The executor of work already queued on the record's writer: `submit` hands back that
+    write's future (see `written`)."""
+
+    def submit(self, fn: Callable[[], Future], /, *args: Any, **kwargs: Any) -> Future:
+        return fn(*args, **kwargs)
+
+
+_WRITES = _QueuedWrites()
+
 
 class _StoreFuture(Future):
     """A write's future whose failure is the store's one-line StoreError."""
