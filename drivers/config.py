@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from types import MappingProxyType
 
 from drivers.calibration_table import MAX_POINTS, CalibrationTable, CalibrationTableError
@@ -125,11 +126,14 @@ class DeviceConfig(WireStruct):
             tuple(getattr(self, f"{axis}_cal_commanded_{unit}_{i}") for i in range(1, count + 1)),
             tuple(getattr(self, f"{axis}_cal_delivered_{unit}_{i}") for i in range(1, count + 1)))
 
-    @property
+    # A configuration is frozen, so each table is built once: the firmware evaluates the
+    # volume table twice a shot.
+
+    @cached_property
     def depth_table(self) -> CalibrationTable:
         return self._table("depth", "um")
 
-    @property
+    @cached_property
     def volume_table(self) -> CalibrationTable:
         return self._table("volume", "nl")
 

@@ -286,7 +286,12 @@ class DriverCore:
     def on_confirmed(self, sent_at: float) -> None:
         if sent_at > self._confirmed_at:
             self._confirmed_at = sent_at
-        self._unanswered_since = None
+        if self._unanswered_since is not None:
+            # The keepalive's timer waits for a resend: move it to the next keepalive now,
+            # rather than wake for a resend that is no longer needed.
+            self._unanswered_since = None
+            if self._keepalive_timer is not None:
+                self._arm_keepalive(self._confirmed_at + self.keepalive_s)
 
     def on_keepalive(self, beat: Heartbeat) -> None:
         self._check_boot(beat.boot_id)

@@ -338,3 +338,26 @@ async def test_keepalives_follow_the_watchdog_and_stay_out_of_the_round_trips(ri
     assert (stats.commands, len(stats.rtt_s)) == (commands, round_trips)
     assert stats.keepalives - keepalives == pytest.approx(10.0 / rig.driver.keepalive_s, rel=0.1)
     assert rig.firmware.state is DeviceState.ARMED
+
+
+async def test_an_answered_keepalive_costs_one_wake_up(rig_factory, bridge):
+    # Answered at once, a keepalive's resend timer is moved to the next keepalive: the loop
+    # wakes once a keepalive, not also for a resend no longer needed (a tenth of the loop's
+    # turns in a long virtual-time session).
+    rig = await rig_factory(bridge)
+    await rig.ready()
+    driver = rig.driver
+    wake_ups = 0
+    due = driver._keepalive_due
+
+    def counted() -> None:
+        nonlocal wake_ups
+        wake_ups += 1
+        due()
+    driver._keepalive_due = counted
+    driver._arm_keepalive(driver._loop.time())
+    keepalives = driver.stats.keepalives
+    await asyncio.sleep(10.0)
+    assert driver.stats.keepalives - keepalives == pytest.approx(10.0 / driver.keepalive_s,
+                                                                 rel=0.1)
+    assert wake_ups <= driver.stats.keepalives - keepalives + 1
