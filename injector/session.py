@@ -154,11 +154,21 @@ class AlarmLatched(SessionError):
         needing(self, Remedy.ACKNOWLEDGE, port=port)
 
 
+class SessionInterrupted(asyncio.CancelledError):
+    """A cancelled session (Ctrl-C, a signal, a caller's cancel), recorded as interrupted
+    with the gun made safe: still a cancellation to asyncio, carrying the session's result
+    for whoever reports it."""
+
+    def __init__(self, result: SessionResult) -> None:
+        super().__init__(result.reason)
+        self.result = result
+
+
 async def run_session(controller: Controller, catalog: Catalog, request: SessionRequest, *,
                       library: Library | None = None,
                       on_shot: Callable[[int, Controller], None] | None = None,
-                      stop_reason: Callable[[], str] = lambda: "stopped by the operator "
-                                                               "(Ctrl-C)",
+                      stop_reason: Callable[[], str] = lambda: "stopped: the session's "
+                                                               "task was cancelled",
                       held: Callable[[], bool] = lambda: False) -> SessionResult:
     """Connect, check, home, prime, load, arm and run; always record the ending.
 
@@ -166,7 +176,8 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     record, in order, each once. `stop_reason()` says why, when the task is cancelled.
     `held()` true holds the session before its next run of shots (a clinician's hold that
     came between runs), until it is false and the controller notified. A controller
-    already connected (a resident service's) is used as it is."""
+    already connected (a resident service's) is used as it is. Cancelled, it records the
+    session as interrupted, makes the gun safe and raises SessionInterrupted."""
     report = _ShotReporter(controller, on_shot)
     library = library or load_library()
     check_request(catalog, request)
@@ -234,7 +245,7 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
                            summary | {"status": status, "reason": reason})
     controller.publish(EndEvent, status=status, reason=reason, summary=result.summary)
     if status == "interrupted":
-        raise KeyboardInterrupt(result)
+        raise SessionInterrupted(result)
     return result
 
 

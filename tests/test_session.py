@@ -12,7 +12,7 @@ from drivers.codes import ALARMS
 from drivers.messages import DeviceState
 from injector.controller import Controller
 from drivers.values import ValueRefused
-from injector.session import check_request, SessionRequest, run_session
+from injector.session import SessionInterrupted, check_request, SessionRequest, run_session
 from injector.store import Store
 from drivers.serial_link import serial_driver
 from tests.rig import treatment, CATALOG, make_rig
@@ -217,3 +217,27 @@ async def test_a_session_in_virtual_time_lasts_the_guns_time_however_slow_the_re
     elapsed = loop.time() - started
     period_s = gun.firmware.program.shot_period_ms / 1000
     assert 199 * period_s < elapsed < 199 * period_s + 2.0, elapsed
+
+
+async def test_a_cancelled_session_is_a_cancellation_with_its_result(tmp_path):
+    # A caller's cancel (a test's timeout, a service stopping) ends the session recorded as
+    # interrupted, the gun safe, and reaches the caller as asyncio's CancelledError: it once
+    # came out as KeyboardInterrupt, which ends the caller's event loop and a test run with it.
+    rig = await make_rig("serial-memory", connect=False)
+    store = Store(tmp_path / "record.db")
+    controller = Controller(rig.driver, store)
+    task = asyncio.create_task(run_session(controller, CATALOG, treatment(
+        "nappage-superficial", "face", "32G-4mm", shots=400)))
+    await controller.wait_for(lambda: controller.account.shots_done >= 30, 60.0, "30 shots")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError) as cancelled:
+        await task
+    assert task.cancelled()
+    assert isinstance(cancelled.value, SessionInterrupted)
+    result = cancelled.value.result
+    assert result.status == "interrupted" and 30 <= result.summary["shots_done"] < 400
+    assert rig.gun.firmware.state in (DeviceState.IDLE, DeviceState.HELD)
+    await controller.close()
+    await rig.close()
+    store.flush()
+    assert store.session(result.session_id)["status"] == "interrupted"

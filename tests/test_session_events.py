@@ -15,7 +15,7 @@ from injector.documents import event as event_document
 from injector.events import EndEvent, Event, Publisher, ShotEvent
 from injector.machine import STATES
 from injector.ports import open_driver
-from injector.session import SessionRequest, run_session
+from injector.session import SessionInterrupted, SessionRequest, run_session
 from injector.store import Store
 from tests.conftest import CHECKLIST
 from tests.rig import treatment, CATALOG
@@ -35,8 +35,8 @@ async def session_events(url: str, record, request: SessionRequest, during=None)
               if during is not None else None)
     try:
         result = await run_session(controller, CATALOG, request)
-    except KeyboardInterrupt as interrupted:
-        result = interrupted.args[0]
+    except SessionInterrupted as interrupted:
+        result = interrupted.result
     finally:
         await controller.close()
         store.close()
@@ -94,7 +94,7 @@ async def test_a_pause_and_an_interruption_are_published_as_holds(injector_sim_m
     result, documents = await session_events(injector_sim_memory, injector_record, request,
                                              during=clinician_then_ctrl_c)
     holds = [h["reason"] for h in of_type(documents, "hold")]
-    assert holds == ["paused by the clinician", "stopped by the operator (Ctrl-C)"]
+    assert holds == ["paused by the clinician", "stopped: the session's task was cancelled"]
     assert (documents[-1]["status"], result.status) == ("interrupted", "interrupted")
 
 

@@ -23,7 +23,7 @@ from injector.events import Event
 from injector.exports import session_export, shots_csv
 from injector.cli.signals import Stop, stop_on_signals
 from injector.session import (
-    AlarmLatched, SessionRequest, SessionResult, check_request, run_session,
+    AlarmLatched, SessionInterrupted, SessionRequest, SessionResult, check_request, run_session,
 )
 from injector.cli.treatment_options import (
     add_checklist_option, add_limit_override, add_setting_overrides, collect_checklist,
@@ -165,11 +165,9 @@ def run_command(args: argparse.Namespace) -> int:
     stop = Stop()
     try:
         result = asyncio.run(_run(args, catalog, request, stop, library))
-    except KeyboardInterrupt as interrupted:
-        result = interrupted.args[0] if interrupted.args and isinstance(
-            interrupted.args[0], SessionResult) else None
-        if result is not None:
-            report_result(result, args)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        if stop.result is not None:
+            report_result(stop.result, args)
         raise Interrupted(stop.exit_code, "session interrupted: gun held, needle "
                                           "retracted") from None
     except AlarmLatched as latched:
@@ -193,6 +191,9 @@ async def _run(args, catalog, request: SessionRequest, stop: Stop, library) -> S
                 return await run_session(controller, catalog, request, library=library,
                                          on_shot=progress.update,
                                          stop_reason=lambda: signalled.reason)
+            except SessionInterrupted as interrupted:
+                stop.result = interrupted.result
+                raise
             finally:
                 stop.signal = signalled.signal
     finally:

@@ -17,6 +17,8 @@ class Stop:
 
     def __init__(self) -> None:
         self.signal: signal.Signals | None = None
+        self.result = None
+        """The session's result, when a session was running: recorded as interrupted."""
 
     @property
     def reason(self) -> str:

@@ -30,7 +30,8 @@ from injector.service.auth import Principal
 from injector.service.errors import CannotNow, Conflict, NotRunning, ServiceError, Unavailable
 from injector.service.supervisor import GunSupervisor
 from injector.session import (
-    SessionError, SessionRequest, SessionResult, check_request, make_safe, run_session,
+    SessionError, SessionInterrupted, SessionRequest, SessionResult, check_request, make_safe,
+    run_session,
 )
 from injector.remedies import in_service_words
 from injector.store import Store, StoreError, written
@@ -130,10 +131,9 @@ class Runs:
         try:
             controller = run.controller = await run.gun.connected(START_WAIT_S)
             run.result = await run.work(controller, run)
-        except KeyboardInterrupt as interrupted:
-            # run_session's way of saying "interrupted, and recorded": a result, not an error.
-            if interrupted.args and isinstance(interrupted.args[0], SessionResult):
-                run.result = interrupted.args[0]
+        except SessionInterrupted as interrupted:
+            # Cancelled, recorded as interrupted and made safe: a result, not an error.
+            run.result = interrupted.result
         except (Exception, asyncio.CancelledError) as exc:     # noqa: BLE001 - answered
             if not run.started.done():
                 run.started.set_exception(as_service_error(exc))
