@@ -46,6 +46,7 @@ TABLE = [
     ("estop_latency_ms", "emergency stop, call to plunger stopped", "ms"),
     ("watchdog_trip_ms", "watchdog, last frame to trip", "ms"),
     ("virtual_time_speedup", "10,000-shot session, virtual/real time", "x"),
+    ("virtual_time_speedup_gun_and_driver", "the gun and driver alone, virtual/real", "x"),
     ("session_peak_rss_mb", "peak memory of that session", "MB"),
     ("heartbeat_free_p99_ms", "heartbeat lateness p99, record free", "ms"),
     ("heartbeat_locked_p99_ms", "heartbeat lateness p99, record locked 1 s", "ms"),
