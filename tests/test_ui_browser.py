@@ -382,6 +382,12 @@ async def test_a_technician_calibrates_from_the_wizard_typing_the_balance(tmp_pa
         made = (await api(s.running, "tess", "/api/v1/calibrations"))["calibrations"][0]
         assert made["kind"] == "dose" and made["person"] == "tess"
         await expect(outcome).to_contain_text(f"{made['calibration_id']}")
+        # What each set value gave, and how far off it was: the table once said "-".
+        table = page.locator("#wizard-points[data-kind=calibration]")
+        await expect(table.locator("tbody tr")).to_have_count(3)
+        for row_text in await table.locator("tbody tr").all_inner_texts():
+            assert "-\t" not in row_text + "\t" and re.search(r"[+-]?[\d.]+ %\)", row_text), row_text
+        assert [p["set_value"] for p in made["points"]] == [10, 30, 50]
         # The devices page shows it in force, with its certificate.
         await page.click("#open-devices")
         row = page.locator(f"#calibrations [data-calibration='{made['calibration_id']}']")
@@ -418,8 +424,11 @@ async def test_a_verification_shows_the_guns_own_balance_reading_live(tmp_path):
         outcome = page.locator("#wizard-outcome")
         await expect(outcome).to_have_attribute("data-status", "completed")
         verifications = await api(s.running, "tess", "/api/v1/verifications")
-        await expect(page.locator("#wizard-points tbody tr")).to_have_count(
-            len(verifications["verifications"][0]["points"]))
+        points = verifications["verifications"][0]["points"]
+        await expect(page.locator("#wizard-points[data-kind=verification] tbody tr")).to_have_count(
+            len(points))
+        verdicts = await page.locator("#wizard-points tbody tr td:last-child").all_inner_texts()
+        assert verdicts == [ENGLISH["tech.pass" if p["pass"] else "tech.fail"] for p in points]
         await s.snap("wizard-verified")
 
 

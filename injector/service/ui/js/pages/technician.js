@@ -70,13 +70,30 @@ function field(id, labelKey, attrs = {}) {
   return [h("label", { class: "row" }, h("span", {}, t(labelKey)), input), input];
 }
 
+// A verification's points carry their verdict (error against the limits, pass or fail); a
+// calibration's carry what the gun was commanded and what it gave, whose difference from
+// the set value is what the new calibration corrects.
 function pointsTable(points, unit) {
-  return h("table", { id: "wizard-points" },
-    h("thead", {}, h("tr", {}, ["wizard.set", "wizard.mean", "wizard.error", "wizard.result"].map((k) => h("th", {}, t(k))))),
-    h("tbody", {}, points.map((p) => h("tr", {},
-      h("td", {}, `${f.plain(p.set ?? p.set_value, 2)} ${t(`unit.${p.unit || unit}`)}`),
-      h("td", {}, f.plain(p.mean, 3)), h("td", {}, p.error === undefined ? "-" : f.plain(p.error, 3)),
-      h("td", { class: p.pass === false ? "fail" : "pass" }, p.pass === undefined ? "-" : t(p.pass ? "tech.pass" : "tech.fail"))))));
+  const verified = points.some((p) => p.pass !== undefined);
+  const heads = verified ? ["wizard.set", "wizard.mean", "wizard.error", "wizard.result"]
+    : ["wizard.set", "wizard.commanded", "wizard.mean", "wizard.deviation"];
+  const amount = (value, p, places) => `${f.plain(value, places)} ${t(`unit.${p.unit || unit}`)}`;
+  const signed = (value, places) => `${value > 0 ? "+" : ""}${f.plain(value, places)}`;
+  const cells = (p) => {
+    const set = p.set ?? p.set_value;
+    if (verified) {
+      return [h("td", {}, amount(set, p, 2)), h("td", {}, amount(p.mean, p, 3)),
+              h("td", {}, `${signed(p.error, 3)} ${t(`unit.${p.unit || unit}`)}`),
+              h("td", { class: p.pass ? "pass" : "fail" }, t(p.pass ? "tech.pass" : "tech.fail"))];
+    }
+    const off = p.mean - set;
+    return [h("td", {}, amount(set, p, 2)), h("td", {}, amount(p.commanded, p, 2)),
+            h("td", {}, amount(p.mean, p, 3)),
+            h("td", {}, `${signed(off, 3)} ${t(`unit.${p.unit || unit}`)} (${signed(off / set * 100, 1)} %)`)];
+  };
+  return h("table", { id: "wizard-points", "data-kind": verified ? "verification" : "calibration" },
+    h("thead", {}, h("tr", {}, heads.map((k) => h("th", {}, t(k))))),
+    h("tbody", {}, points.map((p) => h("tr", {}, ...cells(p)))));
 }
 
 export async function wizardPage() {
