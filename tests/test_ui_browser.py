@@ -7,6 +7,7 @@ build/screenshots/ for a person to look at.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from contextlib import asynccontextmanager
@@ -122,8 +123,13 @@ class Screen:
             await page.click(f"[data-question={qid}] [data-answer={answer}]")
         await look("4-checklist")
         await page.click("#checklist-next")
-        await page.fill("#shots", str(shots))
-        await page.locator("#shots").blur()
+        # The screen has no keyboard: the shots are typed on the pad the field opens.
+        await expect(page.locator("#shots-pad")).to_be_hidden()
+        await page.click("#shots")
+        await page.click("#shots-pad [data-key=clear]")
+        for digit in str(shots):
+            await page.click(f"#shots-pad [data-key='{digit}']")
+        await expect(page.locator("#shots")).to_have_value(str(shots))
         await expect(page.locator("#start")).to_be_enabled()
 
 
@@ -194,6 +200,36 @@ async def test_a_clinician_runs_a_whole_session_to_its_summary_and_exports_it(tm
         lines = Path(await download.path()).read_text().splitlines()
         assert download.suggested_filename == f"session-{session_id}.csv"
         assert lines[0].startswith("session_id,shot_index") and len(lines) == 13
+
+
+async def test_the_plan_beside_start_is_the_one_for_the_shots_it_sends(tmp_path):
+    # Each key and each step asks for a plan; an earlier answer arriving last must not be
+    # shown beside Start for shots it will not send. The first plan's answer is held back
+    # until a later one has been shown.
+    async with screen(tmp_path, "stale-plan", ("ana", Role.CLINICIAN)) as s:
+        page = s.page
+        await s.sign_in("ana")
+        await s.prepare("face", "nappage-superficial", "1", 12)
+        later_shown = asyncio.Event()
+        held: list = []
+
+        async def plans(route):
+            if not held:
+                held.append(route)
+                await later_shown.wait()
+                await route.continue_()
+            else:
+                await route.continue_()
+        await page.route("**/api/v1/plans", plans)
+        await page.click("#shots-pad [data-key=clear]")
+        await page.click("#shots-pad [data-key='3']")       # asks for 3 shots: held
+        await page.click("#shots-pad [data-key='0']")       # asks for 30
+        await expect(page.locator("[data-figure=shots]")).to_have_text("30")
+        later_shown.set()
+        await expect(page.locator("#plan-figures")).not_to_have_attribute("aria-busy", "true")
+        await expect(page.locator("[data-figure=shots]")).to_have_text("30")
+        await expect(page.locator("#start")).to_be_enabled()
+        assert await page.locator("#shots").input_value() == "30"
 
 
 async def test_the_presets_refused_on_a_zone_show_the_services_reason(tmp_path):
@@ -370,7 +406,13 @@ async def test_a_technician_calibrates_from_the_wizard_typing_the_balance(tmp_pa
                         ENGLISH["wizard.no_reading"])
                     await expect(page.locator(
                         f"#wizard-prompt[data-prompt='{number}']")).to_have_count(1)
-                await page.fill("#wizard-value", str(_grams(context)))
+                grams = str(_grams(context))
+                if readings == 0:           # the first on the pad: the screen has no keys
+                    for key in grams:
+                        await page.click(f"#wizard-value-pad [data-key='{key}']")
+                    await expect(page.locator("#wizard-value")).to_have_value(grams)
+                else:
+                    await page.fill("#wizard-value", grams)
                 readings += 1
                 if readings == 3:
                     await s.snap("wizard-reading")

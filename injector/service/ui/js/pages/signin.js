@@ -3,15 +3,13 @@ import * as api from "../api.js";
 import { t } from "../i18n.js";
 import { h, show, button } from "../dom.js";
 import { failure } from "../failure.js";
+import { keypad } from "../keypad.js";
 
 export function signInPage(signedIn) {
   const name = h("input", { id: "name", autocomplete: "username", autocapitalize: "none" });
   const pin = h("input", { id: "pin", type: "password", inputmode: "numeric", autocomplete: "current-password" });
   const message = h("div");
-  const pad = h("div", { class: "row", id: "pin-pad" },
-    ..."123456789".split("").map((d) => button(d, () => { pin.value += d; })),
-    button(t("signin.clear"), () => { pin.value = ""; }),
-    button("0", () => { pin.value += "0"; }));
+  const pad = keypad([pin], { id: "pin-pad" });
   async function go() {
     message.replaceChildren();
     try {

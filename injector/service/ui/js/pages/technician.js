@@ -5,6 +5,7 @@ import * as api from "../api.js";
 import { t } from "../i18n.js";
 import { h, show, button } from "../dom.js";
 import { failure } from "../failure.js";
+import { keypad } from "../keypad.js";
 import * as f from "../format.js";
 
 const TECHNICIAN_ROLES = ["technician", "admin"];
@@ -105,10 +106,11 @@ export async function wizardPage() {
   const [dueBox, due] = field("balance-due", "wizard.balance_due", { type: "date" });
   const [gaugeSerialBox, gaugeSerial] = field("gauge-serial", "wizard.gauge_serial");
   const [gaugeDueBox, gaugeDue] = field("gauge-due", "wizard.gauge_due", { type: "date" });
-  const [tempBox, temperature] = field("temperature", "wizard.temperature", { type: "number", step: "0.1", inputmode: "decimal" });
+  const [tempBox, temperature] = field("temperature", "wizard.temperature", { inputmode: "decimal" });
   const [shotsBox, shotsEach] = field("shots-each", "wizard.shots_each", { type: "number", min: "1", step: "1", inputmode: "numeric" });
   const [valuesBox, values] = field("set-values", "wizard.volumes", { inputmode: "decimal" });
   const [depthsBox, depths] = field("set-depths", "wizard.depths", { inputmode: "decimal" });
+  const pad = keypad([temperature, shotsEach, values, depths], { id: "wizard-pad", point: true, list: true, shown: false });
   const message = h("div", { id: "wizard-message" });
   const stage = h("div", { id: "wizard-stage" });
   const refused = refusedHere();
@@ -122,7 +124,7 @@ export async function wizardPage() {
       h("h2", {}, t("wizard.gun")), h("div", { class: "row", id: "wizard-gun" }, guns.map((g) => button(`${g.number}: ${g.serial_number || "-"}`, () => { gun = String(g.number); render(); }, gun === String(g.number) ? "chosen" : "", { "data-choice": String(g.number) }))),
       readings === "typed" && kind !== "depth" ? [serialBox, dueBox, tempBox] : [],
       readings === "typed" && kind !== "dose" ? [gaugeSerialBox, gaugeDueBox] : [],
-      shotsBox, valuesBox, kind === "verify" ? depthsBox : [],
+      shotsBox, valuesBox, kind === "verify" ? depthsBox : [], pad,
       h("div", { class: "row" }, button(t("wizard.start"), start, "go", { id: "wizard-start" }))].flat());
   }
   async function start() {
@@ -138,7 +140,9 @@ export async function wizardPage() {
       if (kind !== "depth") {
         if (serial.value) body.balance_serial = serial.value.trim();
         if (due.value) body.balance_due = due.value;
-        if (temperature.value) body.temperature_c = Number(temperature.value);
+        // Not a number: sent as typed, so the service's refusal names it.
+        const typed = temperature.value.trim();
+        if (typed) body.temperature_c = Number.isFinite(Number(typed)) ? Number(typed) : typed;
       }
       if (kind !== "dose") {
         if (gaugeSerial.value) body.gauge_serial = gaugeSerial.value.trim();
@@ -178,7 +182,7 @@ export async function wizardPage() {
   }
   function prompt(sessionId, p) {
     if (!p) return h("div", { class: "notice", id: "wizard-wait" }, t("wizard.gun_working"));
-    const value = h("input", { id: "wizard-value", type: "number", step: "any", inputmode: "decimal" });
+    const value = h("input", { id: "wizard-value", inputmode: "decimal", autocomplete: "off" });
     const answer = async () => {
       message.replaceChildren();
       const typed = value.value.trim();
@@ -193,7 +197,8 @@ export async function wizardPage() {
     return h("section", { class: "notice", id: "wizard-prompt", "data-step": p.step, "data-prompt": String(p.number) },
       h("p", { class: "prompt" }, p.step === "tare" ? t("wizard.tare", { context: p.context }) : t("wizard.read", { instrument: t(`instrument.${p.instrument.replace(/ /g, "_")}`), context: p.context, unit: t(`unit.${p.unit}`) })),
       p.step === "tare" ? button(t("wizard.tared"), answer, "primary", { id: "wizard-answer" })
-        : h("div", { class: "row" }, value, h("span", { class: "big" }, t(`unit.${p.unit}`)), button(t("wizard.enter"), answer, "primary", { id: "wizard-answer" })));
+        : [h("div", { class: "row" }, value, h("span", { class: "big" }, t(`unit.${p.unit}`)), button(t("wizard.enter"), answer, "primary", { id: "wizard-answer" })),
+           keypad([value], { id: "wizard-value-pad", point: true })]);
   }
   function outcome(state) {
     const result = state.result || {};

@@ -5,6 +5,7 @@ import * as api from "../api.js";
 import { t, has } from "../i18n.js";
 import { h, show, button } from "../dom.js";
 import { failure } from "../failure.js";
+import { keypad } from "../keypad.js";
 import { bodyMap, zoneLabel } from "../map.js";
 import { draft, change } from "../draft.js";
 import * as f from "../format.js";
@@ -141,15 +142,24 @@ export async function planPage() {
   const request = () => ({ preset: d.preset, zone: d.zone, needle: d.needle, syringe_ml: d.syringe_ml,
                            shots: Number(shots.value),
                            ...(reason.value.trim() ? { override: reason.value.trim() } : {}) });
+  // Each key of the pad and each step asks for a plan: only the answer to the latest
+  // request is shown, so the figures beside Start are always those of the shots it sends.
+  // The figures are aria-busy while any request is out.
+  let asked = 0;
+  let out = 0;
   async function replan() {
+    const mine = ++asked;
     start.disabled = true;
     message.replaceChildren();
     figures.replaceChildren();
     picture.replaceChildren();
     if (!shots.value) return;
     change({ shots: Number(shots.value) });
+    out += 1;
+    figures.setAttribute("aria-busy", "true");
     try {
       const plan = await api.post("/plans", request());
+      if (mine !== asked) return;
       figures.replaceChildren(h("dl", { class: "facts" },
         h("dt", {}, t("plan.shots")), h("dd", { "data-figure": "shots" }, f.plain(plan.shots)),
         h("dt", {}, t("plan.requested")), h("dd", {}, f.ul(plan.requested_ul)),
@@ -162,9 +172,13 @@ export async function planPage() {
       change({ duration_s: plan.duration_s, planned_shots: plan.shots });
       start.disabled = false;
       const url = await api.pictureUrl("/plans/picture", request());
+      if (mine !== asked) return;
       picture.replaceChildren(h("img", { class: "picture", src: url, alt: t("plan.picture"), id: "timeline" }));
     } catch (error) {
-      message.replaceChildren(failure(error));
+      if (mine === asked) message.replaceChildren(failure(error));
+    } finally {
+      out -= 1;
+      if (out === 0) figures.removeAttribute("aria-busy");
     }
   }
   async function begin() {
@@ -189,6 +203,7 @@ export async function planPage() {
        h("p", {}, t("confirm.what", { preset: d.preset, zone: zoneLabel(d.zone) })),
        h("div", { class: "row" }, h("label", { for: "shots" }, t("plan.shots")),
          button("-10", step(-10)), shots, button("+10", step(10))),
+       keypad([shots], { id: "shots-pad", shown: false }),
        contraindications,
        h("label", { class: "row" }, h("span", {}, t("plan.override")), reason),
        figures, picture, message,
