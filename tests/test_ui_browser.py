@@ -175,6 +175,7 @@ async def test_a_clinician_runs_a_whole_session_to_its_summary_and_exports_it(tm
         await page.click("#start")
         await expect(page.locator("#live-state")).to_have_attribute("data-status", "completed")
         await expect(page.locator("#live-shots")).to_have_text("12 / 12")
+        await expect(page.locator("#live-title")).to_contain_text(ENGLISH["zone.face"])
         await expect(page.locator("#live-volume")).to_have_text("120 µl")
         await expect(page.locator("#live-syringe")).to_contain_text("ml")
         await s.snap("6-live-ended")

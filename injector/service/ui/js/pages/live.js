@@ -7,6 +7,7 @@ import { h, show, button } from "../dom.js";
 import { failure } from "../failure.js";
 import { Events } from "../events.js";
 import * as f from "../format.js";
+import { zoneLabel } from "../map.js";
 
 function figure(id, label) {
   const value = h("div", { class: "value", id }, "-");
@@ -136,7 +137,7 @@ export async function livePage(id) {
     }
   });
 
-  show(h("h1", {}, t("live.title", { id: sessionId, preset: session.preset, zone: session.zone })),
+  show(h("h1", { id: "live-title" }, t("live.title", { id: sessionId, preset: session.preset, zone: zoneLabel(session.zone) })),
        h("div", { class: "figures" }, shotsBox, volumeBox, syringeBox, timeBox),
        state, alarms, message,
        h("div", { class: "dock" }, hold, resume, stop, summary));
