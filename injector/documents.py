@@ -15,6 +15,7 @@ from injector.events import EndEvent, Event
 from injector.planner import Plan
 from injector.session import SessionResult
 from injector.store import SessionRow, VerifyReport
+from profiles import Preset
 from profiles.library import Library, limit_rows
 
 if TYPE_CHECKING:                       # the simulator is composed in by the command line
@@ -98,6 +99,21 @@ def session_export(record: dict, alarms: list[dict], state_changes: list[dict],
     """`injector session export --format json`: the session as `session show` gives it,
     and every shot."""
     return session(record, alarms, state_changes, gaps) | {"shots": shots}
+
+
+def preset(preset: Preset) -> dict:
+    """A technique preset as `presets --json` and `GET /api/v1/presets` list it."""
+    return {
+        "name": preset.name, "technique": preset.technique, "summary": preset.summary,
+        "delivery": preset.delivery.value, "depth_mm": preset.depth_mm,
+        "spacing_mm": preset.spacing_mm, "dose_ul": preset.dose_ul,
+        "angle_deg": preset.angle_deg, "insert_speed_mm_s": preset.insert_speed_mm_s,
+        "dispense_rate_ul_s": preset.dispense_rate_ul_s, "dwell_s": preset.dwell_s,
+        "shot_rate_hz": preset.shot_rate_hz, "drug_loss_fraction": preset.drug_loss_fraction,
+        "zones": list(preset.zones), "needles": list(preset.needles),
+        "source": [{"seed": s.seed, "quote": s.quote} for s in preset.sources],
+        "notes": preset.notes, "file": preset.path, "builtin": preset.builtin,
+    }
 
 
 def presets(listed: list[dict]) -> dict:

@@ -261,10 +261,12 @@ def test_the_wizards_typed_readings_are_accepted_for_a_gun_on_a_real_port():
     set, so on any port but sim:// a dose calibration was refused for want of a balance."""
     from types import SimpleNamespace
 
-    from injector.service.routes import CalibrationBody, _calibration_args
+    from injector.service.routes import CalibrationBody, calibration_request
+    from profiles import load_catalog
 
     gun = SimpleNamespace(url="/dev/ttyACM0")
     for kind, balance, gauge in (("dose", "prompt", None), ("depth", None, "prompt"),
                                  ("verify", "prompt", "prompt")):
-        args = _calibration_args(CalibrationBody(kind=kind), gun, "tech", typed_at_page=True)
-        assert (args.balance, args.gauge) == (balance, gauge)
+        request = calibration_request(CalibrationBody(kind=kind), gun, "tech", load_catalog(),
+                                      typed_at_page=True)
+        assert (request.balance, request.gauge) == (balance, gauge)

@@ -7,14 +7,10 @@ import asyncio
 import sys
 
 from drivers.calibration_table import MAX_POINTS
-from drivers.urls import check_device
-from injector.calibration import (
-    CALIBRATION_PRESET, DEPTHS_MM, DOSE_VOLUMES_UL, SHOTS_EACH,
-    VERIFY_SHOTS_EACH, calibrate, verify,
-)
-from profiles.errors import PresetUseError
+from injector.calibration import DEPTHS_MM, DOSE_VOLUMES_UL, SHOTS_EACH, VERIFY_SHOTS_EACH
+from injector.calibration_runs import CalibrationRequest, calibration_run, check_calibration
 from injector.cli import metrology_cmds
-from injector.cli.instrument_setup import TypedReadings, open_instruments
+from injector.cli.typed_readings import TypedReadings
 from drivers.values import ValueRefused
 from injector import documents, inputs
 from injector.cli.common import (
@@ -25,7 +21,6 @@ from injector.cli.common import (
 from injector.cli.session_cmds import add_db_option
 from injector.controller import Controller
 from injector.session import AlarmLatched
-from injector.errors import InjectorError
 from injector.store import Store
 
 
@@ -105,9 +100,9 @@ def register(subparsers) -> None:
 
 
 def calibrate_command(args: argparse.Namespace) -> int:
-    check_calibration_args(args)
+    request = calibration_request(args)
     try:
-        result = asyncio.run(_calibrate(args))
+        result = asyncio.run(_calibrate(args, request))
     except AlarmLatched as latched:
         raise AlarmLatched(latched.names, port=args.port) from None
     if args.json:
@@ -141,71 +136,35 @@ def verification_text(result: dict) -> str:
             f"{'PASS' if result['pass'] else 'FAIL'}")
 
 
-def check_calibration_args(args: argparse.Namespace) -> None:
-    """What each option cannot say alone, said before anything opens: the needle exists, a
-    calibration has enough set values for a fit and no more than the gun stores, and the
-    instruments it needs are given."""
-    catalog = catalog_from(args)
-    if args.what in ("dose", "depth"):
-        values = args.volumes if args.what == "dose" else args.depths
-        option = "--volumes" if args.what == "dose" else "--depths"
-        try:
-            inputs.CALIBRATION_POINTS.check(len(values))
-        except ValueRefused as refused:
-            raise OptionRefused(ValueRefused(option, ",".join(f"{v:g}" for v in values),
-                                             f"{len(values)} set values; a calibration "
-                                             f"takes {refused.limit}", refused.limit)) from None
-    for option, port, what in (("--balance", args.balance, "the balance"),
-                               ("--gauge", args.gauge, "the depth gauge")):
-        if port is not None and port != "prompt":
-            check_device(port, port, what)
-    preset, needle = catalog.preset(CALIBRATION_PRESET), catalog.needle(args.needle)
-    if needle.name not in preset.needles:
-        raise PresetUseError(
-            f"needle {needle.name} cannot take the calibration shots ({preset.depth_mm:g} mm "
-            f"nappage); mount one of {', '.join(preset.needles)} for the calibration",
-            field="needle", value=needle.name, limit=list(preset.needles))
-    is_sim = isinstance(args.port, str) and args.port.startswith("sim:")
-    if args.what == "dose" and not (args.balance or is_sim):
-        raise InjectorError("dose calibration needs --balance URL or --balance prompt")
-    if args.what == "depth" and not (args.gauge or is_sim):
-        raise InjectorError("depth calibration needs --gauge URL or --gauge prompt")
+def calibration_request(args: argparse.Namespace) -> CalibrationRequest:
+    """The options as a calibration request, checked before anything opens; a refused
+    number of set values named by its option."""
+    request = CalibrationRequest(
+        what=args.what, port=args.port, person=args.person, needle=args.needle,
+        volumes=tuple(args.volumes), depths=tuple(args.depths), balance=args.balance,
+        gauge=args.gauge, shots_each=args.shots_each, balance_serial=args.balance_serial,
+        balance_due=args.balance_due, gauge_serial=args.gauge_serial,
+        gauge_due=args.gauge_due, temperature_c=args.temperature_c, density=args.density,
+        expires_days=args.expires_days, expires_shots=args.expires_shots)
+    try:
+        check_calibration(request, catalog_from(args))
+    except ValueRefused as refused:
+        raise OptionRefused(ValueRefused(f"--{refused.name}", refused.value, refused.problem,
+                                         refused.limit)) from None
+    return request
 
 
-async def _calibrate(args) -> dict:
+async def _calibrate(args: argparse.Namespace, request: CalibrationRequest) -> dict:
     catalog = catalog_from(args)
     driver, gun, store = await open_port_and_record(args.port, args.db)
     controller = Controller(driver, store, person=args.person)
     try:
-        return await calibration_run(controller, catalog, args, gun)
+        return await calibration_run(controller, catalog, request, gun, TypedReadings)
     finally:
         await controller.close()
         if gun is not None:
             await gun.aclose()
         store.close()
-
-
-async def calibration_run(controller: Controller, catalog, args, gun,
-                          readings=None, watch=None) -> dict:
-    """The instruments opened, the calibration or verification `args` ask for run on the
-    controller's gun, the instruments closed: the command line's and the service's
-    (`readings`: who answers `prompt`, the terminal by default; `watch`: who sees a
-    simulated gun's own instruments answer, nobody by default)."""
-    setup = await open_instruments(args, gun, readings or TypedReadings, watch)
-    try:
-        common = dict(person=args.person, balance=setup.balance, gauge=setup.gauge,
-                      needle=args.needle, conditions=setup.conditions,
-                      instruments=setup.instruments)
-        if args.what == "verify":
-            return await verify(controller, catalog, volumes=args.volumes, depths=args.depths,
-                                shots_each=args.shots_each or VERIFY_SHOTS_EACH, **common)
-        return await calibrate(controller, catalog, args.what,
-                               values=args.volumes if args.what == "dose" else args.depths,
-                               shots_each=args.shots_each or SHOTS_EACH,
-                               expires_days=args.expires_days,
-                               expires_shots=args.expires_shots, **common)
-    finally:
-        setup.close()
 
 
 def list_command(args: argparse.Namespace) -> int:

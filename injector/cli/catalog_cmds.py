@@ -17,7 +17,6 @@ from injector.limits import Override, check_plan
 from injector.plan_request import PlanRequest
 from injector.planner import Plan
 from profiles.library import load_library
-from profiles import Preset
 
 
 def register(subparsers) -> None:
@@ -55,24 +54,10 @@ def register(subparsers) -> None:
     p.set_defaults(handler=plan_command)
 
 
-def preset_json(preset: Preset) -> dict:
-    return {
-        "name": preset.name, "technique": preset.technique, "summary": preset.summary,
-        "delivery": preset.delivery.value, "depth_mm": preset.depth_mm,
-        "spacing_mm": preset.spacing_mm, "dose_ul": preset.dose_ul,
-        "angle_deg": preset.angle_deg, "insert_speed_mm_s": preset.insert_speed_mm_s,
-        "dispense_rate_ul_s": preset.dispense_rate_ul_s, "dwell_s": preset.dwell_s,
-        "shot_rate_hz": preset.shot_rate_hz, "drug_loss_fraction": preset.drug_loss_fraction,
-        "zones": list(preset.zones), "needles": list(preset.needles),
-        "source": [{"seed": s.seed, "quote": s.quote} for s in preset.sources],
-        "notes": preset.notes, "file": preset.path, "builtin": preset.builtin,
-    }
-
-
 def presets_command(args: argparse.Namespace) -> int:
     presets = sorted(catalog_from(args).presets.values(), key=lambda p: p.name)
     if args.json:
-        print_json(documents.presets([preset_json(p) for p in presets]))
+        print_json(documents.presets([documents.preset(p) for p in presets]))
         return 0
     # Every cell is a catalog name or a number (profiles.names), so no cell can split or
     # repaint the table; "origin" tells a technician's own presets from the shipped library.

@@ -20,7 +20,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drivers.errors import DriverError
 from drivers.values import ValueRefused, quoted, shown
-from injector.cli.common import OptionRefused
 from injector.errors import InjectorError, PlanError
 from injector.remedies import in_service_words
 from injector.service.auth import check_same_origin
@@ -171,10 +170,6 @@ def add_error_handlers(app: FastAPI) -> None:
     async def value_refused(request: Request, exc: ValueRefused):
         return refusal(422, {"error": "refused", "detail": str(exc), "field": exc.name,
                              "value": shown(exc.value), "limit": exc.limit})
-
-    @app.exception_handler(OptionRefused)
-    async def option_refused(request: Request, exc: OptionRefused):
-        return await value_refused(request, exc.refused)
 
     @app.exception_handler(ProfileError)
     async def profile_error(request: Request, exc: ProfileError):

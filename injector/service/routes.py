@@ -8,7 +8,6 @@ as the command line checks them: the body's types say only what JSON a field tak
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import tempfile
 from datetime import datetime, timezone
@@ -23,11 +22,9 @@ from drivers.values import ValueRefused, checked_as
 from injector import inputs
 from injector.calibration import DEPTHS_MM, DOSE_VOLUMES_UL, SHOTS_EACH, VERIFY_SHOTS_EACH
 from injector.alarm_actions import acknowledge as acknowledge_alarms, latched
-from injector.cli.calibration_cmds import check_calibration_args
-from injector.cli.common import OptionRefused
+from injector.calibration_runs import CalibrationRequest, check_calibration
 from injector.errors import InjectorError
 from profiles.errors import ProfileError
-from injector.cli.catalog_cmds import preset_json
 from injector.exports import session_document, session_export, shots_csv
 from injector.fleet import devices_due
 from injector.plan_request import PlanRequest, checked_overrides
@@ -222,14 +219,14 @@ async def acknowledge(gun: str, body: AckBody, request: Request,
 @router.get("/presets", tags=["library"], summary="The technique presets")
 async def presets(request: Request, who: Principal = signed_in(ANYONE, "read presets")) -> dict:
     catalog = _service(request).catalog
-    return documents.presets([preset_json(p) for p in sorted(catalog.presets.values(),
+    return documents.presets([documents.preset(p) for p in sorted(catalog.presets.values(),
                                                             key=lambda p: p.name)])
 
 
 @router.get("/presets/{name}", tags=["library"], summary="One preset")
 async def preset(name: str, request: Request,
                  who: Principal = signed_in(ANYONE, "read presets")) -> dict:
-    return preset_json(_service(request).catalog.preset(name))
+    return documents.preset(_service(request).catalog.preset(name))
 
 
 @router.post("/plans", tags=["library"], summary="What a preset becomes: program and totals")
@@ -402,23 +399,27 @@ async def stop(session_id: int, request: Request,
 
 # ---- calibrations, verifications, devices, certificates ------------------------------------
 
-def _calibration_args(body: CalibrationBody, gun, person: str,
-                      typed_at_page: bool = False) -> argparse.Namespace:
-    """The request as `injector calibrate`'s options, each value checked by its definition,
-    then by the command's own check of what options cannot say alone. `typed_at_page`: the
-    instruments the kind needs are read by a person at the touchscreen (the wizard)."""
+def calibration_request(body: CalibrationBody, gun, person: str, catalog,
+                        typed_at_page: bool = False) -> CalibrationRequest:
+    """The request, each value checked by its definition, then what values cannot say
+    alone (injector.calibration_runs). `typed_at_page`: the instruments the kind needs are
+    read by a person at the touchscreen (the wizard)."""
     checked = checked_as
     for name in ("balance", "gauge"):
         if getattr(body, name) == "prompt":
             raise ValueRefused(name, "prompt", "typed readings need a terminal: use "
                                "injector calibrate, or give the instrument's port",
                                "an instrument's port URL")
-    args = argparse.Namespace(
-        what=body.kind, port=gun.url, presets_dir=[], person=person, needle=body.needle,
-        balance=checked("balance", inputs.FILE_PATH, body.balance),
-        gauge=checked("gauge", inputs.FILE_PATH, body.gauge),
-        volumes=checked("volumes", inputs.SET_VOLUMES_UL, body.volumes),
-        depths=checked("depths", inputs.SET_DEPTHS_MM, body.depths),
+    balance = checked("balance", inputs.FILE_PATH, body.balance)
+    gauge = checked("gauge", inputs.FILE_PATH, body.gauge)
+    if typed_at_page:
+        balance = "prompt" if body.kind in ("dose", "verify") else None
+        gauge = "prompt" if body.kind in ("depth", "verify") else None
+    request = CalibrationRequest(
+        what=body.kind, port=gun.url, person=person, needle=body.needle,
+        balance=balance, gauge=gauge,
+        volumes=tuple(checked("volumes", inputs.SET_VOLUMES_UL, body.volumes)),
+        depths=tuple(checked("depths", inputs.SET_DEPTHS_MM, body.depths)),
         shots_each=checked("shots_each", inputs.SHOTS_EACH, body.shots_each),
         balance_serial=checked("balance_serial", inputs.INSTRUMENT_SERIAL,
                                body.balance_serial),
@@ -429,20 +430,13 @@ def _calibration_args(body: CalibrationBody, gun, person: str,
         density=checked("density", inputs.DENSITY_G_ML, body.density),
         expires_days=checked("expires_days", inputs.EXPIRES_DAYS, body.expires_days),
         expires_shots=checked("expires_shots", inputs.EXPIRES_SHOTS, body.expires_shots))
-    if typed_at_page:
-        args.balance = "prompt" if body.kind in ("dose", "verify") else None
-        args.gauge = "prompt" if body.kind in ("depth", "verify") else None
     try:
-        check_calibration_args(args)
-    except OptionRefused as exc:            # named as the API names it, not as the option
-        given = exc.refused
-        field = given.name.lstrip("-").replace("-", "_")
-        raise ValueRefused(field, given.value, given.problem, given.limit) from None
-    except ProfileError:
+        check_calibration(request, catalog)
+    except (ValueRefused, ProfileError):
         raise
     except InjectorError as exc:            # an instrument the run needs is not given
         raise Refused(str(exc)) from None
-    return args
+    return request
 
 
 @router.post("/guns/{gun}/calibrations", tags=["calibrations"], status_code=201,
@@ -452,9 +446,9 @@ async def start_calibration(gun: str, body: CalibrationBody, request: Request,
                             ) -> JSONResponse:
     service = _service(request)
     supervisor = service.gun(gun)
-    args = _calibration_args(body, supervisor, who.name)
+    calibration = calibration_request(body, supervisor, who.name, service.catalog)
     try:
-        run = await service.runs.calibrate(supervisor, args, who)
+        run = await service.runs.calibrate(supervisor, calibration, who)
     except Exception as exc:
         service.record(who, request, f"calibration.{body.kind}", supervisor.name, "refused",
                        str(exc))

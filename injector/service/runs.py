@@ -11,7 +11,7 @@ the same ending always recorded, the same make_safe. Hold, resume and stop act o
 - resume: the run it was held in goes on, or the next one starts;
 - stop: the session ends, recorded as interrupted by that person; the gun held, disarmed.
 
-A calibration run (injector.cli.calibration_cmds.calibration_run, as `injector calibrate`)
+A calibration run (injector.calibration_runs.calibration_run, as `injector calibrate`)
 is a run like a session, recorded as a session of its own; it can be stopped, not held (its
 shots are one at a time, each weighed or gauged).
 """
@@ -34,6 +34,7 @@ from injector.session import (
     run_session,
 )
 from injector.remedies import in_service_words
+from injector.calibration_runs import CalibrationRequest, calibration_run
 from injector.store import Store, StoreError, written
 from profiles import Catalog
 
@@ -91,16 +92,14 @@ class Runs:
                                stop_reason=lambda: run.stop_reason, held=lambda: run.held)
         return await self._begin(Run(gun, RunKind.SESSION, by, session))
 
-    async def calibrate(self, gun: GunSupervisor, args, by: Principal,
+    async def calibrate(self, gun: GunSupervisor, request: CalibrationRequest, by: Principal,
                         readings=None, watch=None) -> Run:
-        """A calibration or verification, as `injector calibrate` runs it (`args` as its
-        options, checked by check_calibration_args first); returns once its run is in the
-        record. `readings` answers `prompt` instruments and `watch` sees the simulated
-        gun's own answer (the touchscreen's wizard)."""
-        from injector.cli.calibration_cmds import calibration_run
-
+        """A calibration or verification, as `injector calibrate` runs it (the request
+        checked by check_calibration first); returns once its run is in the record.
+        `readings` answers "prompt" instruments and `watch` sees the simulated gun's own
+        answer (the touchscreen's wizard)."""
         def calibration(controller: Controller, run: Run):
-            return calibration_run(controller, self.catalog, args, gun.sim, readings, watch)
+            return calibration_run(controller, self.catalog, request, gun.sim, readings, watch)
         return await self._begin(Run(gun, RunKind.CALIBRATION, by, calibration))
 
     async def _begin(self, run: Run) -> Run:

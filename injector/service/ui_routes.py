@@ -29,7 +29,9 @@ from injector.service.app import signed_in
 from injector.service.auth import Principal
 from injector.service.credentials import Role
 from injector.service.errors import REFUSALS, NotFound, Refused
-from injector.service.routes import ANYONE, CalibrationBody, PlanBody, _Body, _calibration_args
+from injector.service.routes import (
+    ANYONE, CalibrationBody, PlanBody, _Body, calibration_request,
+)
 from injector.service.runs import Run
 from injector.service.wizard import Board
 from profiles import Catalog, Preset, Zone
@@ -197,11 +199,11 @@ async def start_wizard(gun: str, body: WizardBody, request: Request,
                           "use POST /api/v1/guns/GUN/calibrations", field=name,
                           value=getattr(body, name), limit="typed or instrument readings")
     options = CalibrationBody(**body.model_dump(exclude={"readings", "balance", "gauge"}))
-    args = _calibration_args(options, supervisor, who.name,
-                             typed_at_page=body.readings == "typed")
+    calibration = calibration_request(options, supervisor, who.name, service.catalog,
+                                      typed_at_page=body.readings == "typed")
     board = Board()
     try:
-        run = await service.runs.calibrate(supervisor, args, who, board.readings_for,
+        run = await service.runs.calibrate(supervisor, calibration, who, board.readings_for,
                                            board.watching)
     except Exception as exc:
         service.record(who, request, f"calibration.{body.kind}", supervisor.name, "refused",

@@ -1,7 +1,7 @@
 """The touchscreen's calibration wizard: a calibration run in the service whose instrument
 readings a technician types on the page, one prompt at a time.
 
-`injector calibrate --balance prompt` asks at a terminal (injector/cli/instrument_setup.py,
+`injector calibrate --balance prompt` asks at a terminal (injector/cli/typed_readings.py,
 TypedReadings); here the same run (injector.calibration, through Runs.calibrate) asks the
 page instead: the run waits on a Prompt, the page shows it (what to do, which set value,
 which shot of how many), and the technician's answer is posted back. A reading that is not
