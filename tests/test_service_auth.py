@@ -280,8 +280,10 @@ async def test_every_action_is_recorded_with_its_user(tmp_path):
             await watch.until(lambda e: e.kind.value == "shot")
             await client.post(f"/api/v1/sessions/{session_id}/hold")
             await client.post(f"/api/v1/sessions/{session_id}/resume")
+            busy = await client.post("/api/v1/guns/1/sessions", json=SESSION | {"shots": 5})
             await client.post(f"/api/v1/sessions/{session_id}/stop")
             await client.post("/api/v1/guns/1/sessions", json=SESSION | {"shots": 0})
+        assert busy.status_code == 409, busy.text
         store = running.service.store
         await asyncio.to_thread(store.flush)
         done = [(a["user"], a["action"], a["outcome"]) for a in reversed(store.actions())]
@@ -289,6 +291,7 @@ async def test_every_action_is_recorded_with_its_user(tmp_path):
                         ("clinician-user", "session.start", "ok"),
                         ("clinician-user", "session.hold", "ok"),
                         ("clinician-user", "session.resume", "ok"),
+                        ("clinician-user", "session.start", "refused"),
                         ("clinician-user", "session.stop", "ok")]
         assert store.session(session_id)["person"] == "clinician-user"
         assert all(a["via"] == "sign-in" and a["address"] == "127.0.0.1"

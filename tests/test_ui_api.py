@@ -270,3 +270,25 @@ def test_the_wizards_typed_readings_are_accepted_for_a_gun_on_a_real_port():
         request = calibration_request(CalibrationBody(kind=kind), gun, "tech", load_catalog(),
                                       typed_at_page=True)
         assert (request.balance, request.gauge) == (balance, gauge)
+
+
+async def test_the_wizard_keeps_every_running_board_and_the_last_ended_ones():
+    # A service that runs for months must not keep every wizard run's board: the record
+    # keeps the runs, the service the running ones and the last few ended.
+    from types import SimpleNamespace
+
+    from injector.service.ui_routes import Wizards
+    from injector.service.wizard import Board
+
+    async def forever():
+        await asyncio.Event().wait()
+    running = asyncio.create_task(forever())
+    ended = asyncio.create_task(asyncio.sleep(0))
+    await ended
+    wizards = Wizards()
+    wizards.add(SimpleNamespace(session_id=1, task=running), Board())
+    for number in range(2, Wizards.KEEP_ENDED + 12):
+        wizards.add(SimpleNamespace(session_id=number, task=ended), Board())
+    kept = sorted(wizards.boards)
+    assert kept == [1, *range(12, Wizards.KEEP_ENDED + 12)]
+    running.cancel()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Awaitable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -34,6 +35,7 @@ from injector.service.auth import Principal
 from injector.service.credentials import Role
 from injector import documents
 from injector.service.errors import REFUSALS, NotWhatWasRead, Refused
+from injector.service.runs import Run
 from injector.session import SessionRequest
 from injector.store import written
 from injector.checklist import Checklist
@@ -292,6 +294,20 @@ async def overrides(request: Request,
 
 # ---- sessions ------------------------------------------------------------------------------
 
+async def started(request: Request, who: Principal, action: str, gun,
+                  starting: Awaitable[Run], detail: str, *, refused_as: str = "") -> Run:
+    """A run started for `who`, and recorded either way in the actions: refused with why
+    (`refused_as` before it), or started with its session and `detail`."""
+    service = _service(request)
+    try:
+        run = await starting
+    except Exception as exc:
+        service.record(who, request, action, gun.name, "refused", f"{refused_as}{exc}")
+        raise
+    service.record(who, request, action, f"session {run.session_id}", "ok", detail)
+    return run
+
+
 @router.post("/guns/{gun}/sessions", tags=["sessions"], status_code=201,
              summary="Start a session on a gun; it runs in the service")
 async def start_session(gun: str, body: SessionBody, request: Request,
@@ -307,13 +323,10 @@ async def start_session(gun: str, body: SessionBody, request: Request,
         calibration_override=body.calibration_override, person=who.name,
         overrides=overrides, override_reason=body.override,
         checklist=Checklist(body.checklist, who.name, "service"))
-    try:
-        run = await service.runs.start(supervisor, session_request, who)
-    except Exception as exc:
-        service.record(who, request, "session.start", supervisor.name, "refused", str(exc))
-        raise
-    service.record(who, request, "session.start", f"session {run.session_id}", "ok",
-                   f"{body.preset} on {body.zone} with {body.needle}, gun {supervisor.name}")
+    run = await started(request, who, "session.start", supervisor,
+                        service.runs.start(supervisor, session_request, who),
+                        f"{body.preset} on {body.zone} with {body.needle}, gun "
+                        f"{supervisor.name}")
     return JSONResponse({"session_id": run.session_id, "gun": supervisor.name,
                          "status": "running", "person": who.name},
                         status_code=201,
@@ -447,14 +460,9 @@ async def start_calibration(gun: str, body: CalibrationBody, request: Request,
     service = _service(request)
     supervisor = service.gun(gun)
     calibration = calibration_request(body, supervisor, who.name, service.catalog)
-    try:
-        run = await service.runs.calibrate(supervisor, calibration, who)
-    except Exception as exc:
-        service.record(who, request, f"calibration.{body.kind}", supervisor.name, "refused",
-                       str(exc))
-        raise
-    service.record(who, request, f"calibration.{body.kind}", f"session {run.session_id}",
-                   "ok", f"gun {supervisor.name}")
+    run = await started(request, who, f"calibration.{body.kind}", supervisor,
+                        service.runs.calibrate(supervisor, calibration, who),
+                        f"gun {supervisor.name}")
     return JSONResponse({"session_id": run.session_id, "kind": body.kind,
                          "gun": supervisor.name, "status": "running", "person": who.name},
                         status_code=201,

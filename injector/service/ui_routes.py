@@ -30,7 +30,7 @@ from injector.service.auth import Principal
 from injector.service.credentials import Role
 from injector.service.errors import REFUSALS, NotFound, Refused
 from injector.service.routes import (
-    ANYONE, CalibrationBody, PlanBody, _Body, calibration_request,
+    ANYONE, CalibrationBody, PlanBody, _Body, calibration_request, started,
 )
 from injector.service.runs import Run
 from injector.service.wizard import Board
@@ -172,10 +172,21 @@ class AnswerBody(_Body):
 
 
 class Wizards:
-    """The wizard runs of this service, by session id, with their prompt boards."""
+    """The wizard runs of this service, by session id, with their prompt boards: every
+    running one, and the last KEEP_ENDED that ended (a page that comes back shows how its
+    run ended; the record keeps every run for good)."""
+
+    KEEP_ENDED = 20
 
     def __init__(self) -> None:
         self.boards: dict[int, tuple[Run, Board]] = {}
+
+    def add(self, run: Run, board: Board) -> None:
+        self.boards[run.session_id] = (run, board)
+        ended = [number for number, (kept, _) in self.boards.items()
+                 if kept.task is not None and kept.task.done()]
+        for number in ended[:max(0, len(ended) - self.KEEP_ENDED)]:
+            del self.boards[number]
 
 
 def _wizards(request: Request) -> Wizards:
@@ -202,16 +213,12 @@ async def start_wizard(gun: str, body: WizardBody, request: Request,
     calibration = calibration_request(options, supervisor, who.name, service.catalog,
                                       typed_at_page=body.readings == "typed")
     board = Board()
-    try:
-        run = await service.runs.calibrate(supervisor, calibration, who, board.readings_for,
-                                           board.watching)
-    except Exception as exc:
-        service.record(who, request, f"calibration.{body.kind}", supervisor.name, "refused",
-                       f"wizard: {exc}")
-        raise
-    _wizards(request).boards[run.session_id] = (run, board)
-    service.record(who, request, f"calibration.{body.kind}", f"session {run.session_id}",
-                   "ok", f"wizard ({body.readings} readings), gun {supervisor.name}")
+    run = await started(request, who, f"calibration.{body.kind}", supervisor,
+                        service.runs.calibrate(supervisor, calibration, who,
+                                               board.readings_for, board.watching),
+                        f"wizard ({body.readings} readings), gun {supervisor.name}",
+                        refused_as="wizard: ")
+    _wizards(request).add(run, board)
     return JSONResponse({"session_id": run.session_id, "kind": body.kind,
                          "readings": body.readings, "gun": supervisor.name,
                          "status": "running", "person": who.name}, status_code=201)
