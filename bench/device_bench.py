@@ -175,6 +175,7 @@ def gun_and_driver_only(shots: int = 900) -> float:
 
     speedup = loop.run_until_complete(runs())
     loop.close()
+    asyncio.set_event_loop(None)
     return speedup
 
 

@@ -154,14 +154,12 @@ class AlarmLatched(SessionError):
         needing(self, Remedy.ACKNOWLEDGE, port=port)
 
 
-class SessionInterrupted(asyncio.CancelledError):
-    """A cancelled session (Ctrl-C, a signal, a caller's cancel), recorded as interrupted
-    with the gun made safe: still a cancellation to asyncio, carrying the session's result
-    for whoever reports it."""
-
-    def __init__(self, result: SessionResult) -> None:
-        super().__init__(result.reason)
-        self.result = result
+def interrupted_result(stop: BaseException) -> SessionResult | None:
+    """The result of a session a cancellation (or Ctrl-C) interrupted, recorded as such
+    with the gun made safe: run_session raises the CancelledError it was given again, with
+    the result on it. asyncio's own exception, not a subclass: asyncio.timeout and
+    TaskGroup (Python 3.11) recognise a cancellation by its exact type."""
+    return getattr(stop, "session_result", None)
 
 
 async def run_session(controller: Controller, catalog: Catalog, request: SessionRequest, *,
@@ -177,7 +175,8 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     `held()` true holds the session before its next run of shots (a clinician's hold that
     came between runs), until it is false and the controller notified. A controller
     already connected (a resident service's) is used as it is. Cancelled, it records the
-    session as interrupted, makes the gun safe and raises SessionInterrupted."""
+    session as interrupted, makes the gun safe and raises the cancellation again, with the
+    result on it (`interrupted_result`)."""
     report = _ShotReporter(controller, on_shot)
     library = library or load_library()
     check_request(catalog, request)
@@ -216,6 +215,7 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
         person=request.person))
     started = asyncio.get_running_loop().time()
     status, reason = "completed", f"{target} shots given"
+    interrupted: BaseException | None = None
     try:
         await _treat(controller, the_plan, target, budget_nl, request, report, held)
     except AlarmStop as exc:
@@ -226,8 +226,8 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
         status, reason = "failed", str(exc)
     except InjectorError as exc:
         status, reason = "aborted", str(exc)
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        status, reason = "interrupted", stop_reason()
+    except (asyncio.CancelledError, KeyboardInterrupt) as stop:
+        status, reason, interrupted = "interrupted", stop_reason(), stop
     if status != "completed":
         await make_safe(controller, reason)
     try:
@@ -244,8 +244,9 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     result = SessionResult(controller.session_id, status, reason,
                            summary | {"status": status, "reason": reason})
     controller.publish(EndEvent, status=status, reason=reason, summary=result.summary)
-    if status == "interrupted":
-        raise SessionInterrupted(result)
+    if interrupted is not None:
+        interrupted.session_result = result
+        raise interrupted
     return result
 
 

@@ -87,3 +87,27 @@ def test_asking_for_what_a_record_does_not_hold_is_one_line(tmp_path, args, word
     Store(tmp_path / "r.db").close()
     done = run_cli(*args, "--db", str(tmp_path / "r.db"))
     assert (done.returncode, done.stderr.count("\n")) == (1, 1) and words in done.stderr
+
+
+async def test_a_demo_stopped_like_ctrl_c_records_why(tmp_path):
+    # Ctrl-C cancels the demo's task (asyncio.run does): the session is recorded as
+    # interrupted by the operator, as `injector run` records it, not as a bare cancel.
+    import asyncio
+
+    from injector.cli import build_parser, demo_cmd
+    from injector.store import Store
+
+    db = tmp_path / "record.db"
+    args = build_parser().parse_args(["demo", "--shots", "400", "--db", str(db), "--json",
+                                      "--plot", str(tmp_path / "demo.png")])
+    demo = asyncio.create_task(demo_cmd._demo(args))
+    while not (db.exists() and Store(db, readonly=True).shots_since("SIM-DEMO-01", "2000")):
+        assert not demo.done(), demo
+        await asyncio.sleep(0.05)
+    demo.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await demo
+    (row,) = Store(db, readonly=True).history()
+    assert row.status == "interrupted"
+    assert Store(db, readonly=True).session(row.id)["end_reason"] == (
+        "stopped by the operator (Ctrl-C)")

@@ -8,13 +8,13 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import serial
 
 from drivers import modbus_map as mm
 from drivers.codes import ALARMS
-from drivers.config import DeviceConfig
 from drivers.errors import DeviceError
 from drivers.messages import DeviceState
 from drivers.modbus_link import PriorityGate
@@ -49,8 +49,7 @@ async def test_the_configuration_is_write_protected_until_the_unlock(gun_and_cli
     gun, client = gun_and_client
     start = mm.CONFIG[0].address
     config = gun.firmware.config
-    lowered = mm.to_registers(DeviceConfig(**{**config.__dict__, "max_pressure_kpa": 600}),
-                              mm.CONFIG)
+    lowered = mm.to_registers(replace(config, max_pressure_kpa=600), mm.CONFIG)
     locked = await client.write_registers(start, lowered, device_id=1)
     assert locked.isError() and locked.exception_code == 1
     assert gun.firmware.config.max_pressure_kpa == 800

@@ -12,7 +12,7 @@ from drivers.codes import ALARMS
 from drivers.messages import DeviceState
 from injector.controller import Controller
 from drivers.values import ValueRefused
-from injector.session import SessionInterrupted, check_request, SessionRequest, run_session
+from injector.session import check_request, interrupted_result, SessionRequest, run_session
 from injector.store import Store
 from drivers.serial_link import serial_driver
 from tests.rig import treatment, CATALOG, make_rig
@@ -221,8 +221,9 @@ async def test_a_session_in_virtual_time_lasts_the_guns_time_however_slow_the_re
 
 async def test_a_cancelled_session_is_a_cancellation_with_its_result(tmp_path):
     # A caller's cancel (a test's timeout, a service stopping) ends the session recorded as
-    # interrupted, the gun safe, and reaches the caller as asyncio's CancelledError: it once
-    # came out as KeyboardInterrupt, which ends the caller's event loop and a test run with it.
+    # interrupted, the gun safe, and reaches the caller as asyncio's own CancelledError with
+    # the result on it: it once came out as KeyboardInterrupt, which ends the caller's event
+    # loop and a test run with it.
     rig = await make_rig("serial-memory", connect=False)
     store = Store(tmp_path / "record.db")
     controller = Controller(rig.driver, store)
@@ -232,12 +233,28 @@ async def test_a_cancelled_session_is_a_cancellation_with_its_result(tmp_path):
     task.cancel()
     with pytest.raises(asyncio.CancelledError) as cancelled:
         await task
-    assert task.cancelled()
-    assert isinstance(cancelled.value, SessionInterrupted)
-    result = cancelled.value.result
+    assert task.cancelled() and type(cancelled.value) is asyncio.CancelledError
+    result = interrupted_result(cancelled.value)
     assert result.status == "interrupted" and 30 <= result.summary["shots_done"] < 400
     assert rig.gun.firmware.state in (DeviceState.IDLE, DeviceState.HELD)
     await controller.close()
     await rig.close()
     store.flush()
     assert store.session(result.session_id)["status"] == "interrupted"
+
+
+async def test_a_session_under_a_timeout_ends_in_timeout_error(tmp_path):
+    # asyncio.timeout (Python 3.11) turns a cancellation into TimeoutError only when it is
+    # asyncio's own CancelledError, not a subclass of it.
+    rig = await make_rig("serial-memory", connect=False)
+    store = Store(tmp_path / "record.db")
+    controller = Controller(rig.driver, store)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(8.0):
+            await run_session(controller, CATALOG, treatment(
+                "nappage-superficial", "face", "32G-4mm", shots=400))
+    assert asyncio.current_task().cancelling() == 0
+    await controller.close()
+    await rig.close()
+    store.flush()
+    assert [row.status for row in store.history()] == ["interrupted"]

@@ -15,7 +15,7 @@ from injector.documents import event as event_document
 from injector.events import EndEvent, Event, Publisher, ShotEvent
 from injector.machine import STATES
 from injector.ports import open_driver
-from injector.session import SessionInterrupted, SessionRequest, run_session
+from injector.session import SessionRequest, interrupted_result, run_session
 from injector.store import Store
 from tests.conftest import CHECKLIST
 from tests.rig import treatment, CATALOG
@@ -35,8 +35,8 @@ async def session_events(url: str, record, request: SessionRequest, during=None)
               if during is not None else None)
     try:
         result = await run_session(controller, CATALOG, request)
-    except SessionInterrupted as interrupted:
-        result = interrupted.result
+    except asyncio.CancelledError as interrupted:
+        result = interrupted_result(interrupted)
     finally:
         await controller.close()
         store.close()

@@ -17,6 +17,7 @@ from injector.cli.session_cmds import add_db_option, print_result
 from injector.controller import Controller
 from injector.plots import plot_session
 from injector.checklist import for_simulated_patient
+from injector.cli.signals import stop_on_signals
 from injector.session import SessionRequest, run_session
 from injector.store import Store, default_db_path
 from drivers.serial_link import serial_driver
@@ -69,9 +70,10 @@ async def _demo(args):
                                  checklist=for_simulated_patient())
         progress = SessionProgress(args.shots, enabled=not args.json)
         try:
-            with progress:
+            with progress, stop_on_signals() as signalled:
                 result = await run_session(controller, catalog, request,
-                                           on_shot=progress.update)
+                                           on_shot=progress.update,
+                                           stop_reason=lambda: signalled.reason)
         finally:
             await controller.close()
         if args.plot:

@@ -23,7 +23,8 @@ from injector.events import Event
 from injector.exports import session_export, shots_csv
 from injector.cli.signals import Stop, stop_on_signals
 from injector.session import (
-    AlarmLatched, SessionInterrupted, SessionRequest, SessionResult, check_request, run_session,
+    AlarmLatched, SessionRequest, SessionResult, check_request, interrupted_result,
+    run_session,
 )
 from injector.cli.treatment_options import (
     add_checklist_option, add_limit_override, add_setting_overrides, collect_checklist,
@@ -191,8 +192,8 @@ async def _run(args, catalog, request: SessionRequest, stop: Stop, library) -> S
                 return await run_session(controller, catalog, request, library=library,
                                          on_shot=progress.update,
                                          stop_reason=lambda: signalled.reason)
-            except SessionInterrupted as interrupted:
-                stop.result = interrupted.result
+            except (asyncio.CancelledError, KeyboardInterrupt) as interrupted:
+                stop.result = interrupted_result(interrupted)
                 raise
             finally:
                 stop.signal = signalled.signal

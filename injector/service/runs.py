@@ -30,8 +30,8 @@ from injector.service.auth import Principal
 from injector.service.errors import CannotNow, Conflict, NotRunning, ServiceError, Unavailable
 from injector.service.supervisor import GunSupervisor
 from injector.session import (
-    SessionError, SessionInterrupted, SessionRequest, SessionResult, check_request, make_safe,
-    run_session,
+    SessionError, SessionRequest, SessionResult, check_request, interrupted_result,
+    make_safe, run_session,
 )
 from injector.remedies import in_service_words
 from injector.calibration_runs import CalibrationRequest, calibration_run
@@ -130,10 +130,11 @@ class Runs:
         try:
             controller = run.controller = await run.gun.connected(START_WAIT_S)
             run.result = await run.work(controller, run)
-        except SessionInterrupted as interrupted:
-            # Cancelled, recorded as interrupted and made safe: a result, not an error.
-            run.result = interrupted.result
         except (Exception, asyncio.CancelledError) as exc:     # noqa: BLE001 - answered
+            if (result := interrupted_result(exc)) is not None:
+                # Cancelled, recorded as interrupted and made safe: a result, not an error.
+                run.result = result
+                return
             if not run.started.done():
                 run.started.set_exception(as_service_error(exc))
             else:

@@ -750,9 +750,10 @@ async def written(write: Future) -> Any:
     """A record write's result once it is durable, awaited without blocking the loop.
 
     The wait goes through the loop's executor interface, so a virtual-time loop (looptime)
-    sees a wait on another thread and holds its clock until the write lands, as it does for
-    any executor's work. Awaited with asyncio.wrap_future, the clock would jump from timer
-    to timer while the disk worked: a session's time would depend on the disk's speed."""
+    sees a wait on another thread and waits for it in real time, as for any executor's work,
+    before moving its clock (it moves on only when the write takes longer than most of the
+    time to the next timer). Awaited with asyncio.wrap_future, the clock jumped from timer
+    to timer at once while the disk worked: a session's time depended on the disk's speed."""
     return await asyncio.get_running_loop().run_in_executor(_WRITES, lambda: write)
 
 
