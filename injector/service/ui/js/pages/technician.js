@@ -108,9 +108,9 @@ export async function wizardPage() {
   const [gaugeDueBox, gaugeDue] = field("gauge-due", "wizard.gauge_due", { type: "date" });
   const [tempBox, temperature] = field("temperature", "wizard.temperature", { inputmode: "decimal" });
   const [shotsBox, shotsEach] = field("shots-each", "wizard.shots_each", { type: "number", min: "1", step: "1", inputmode: "numeric" });
-  const [valuesBox, values] = field("set-values", "wizard.volumes", { inputmode: "decimal" });
-  const [depthsBox, depths] = field("set-depths", "wizard.depths", { inputmode: "decimal" });
-  const pad = keypad([temperature, shotsEach, values, depths], { id: "wizard-pad", point: true, list: true, shown: false });
+  const [valuesBox, values] = field("set-values", "wizard.volumes", { inputmode: "decimal", "data-list": "" });
+  const [depthsBox, depths] = field("set-depths", "wizard.depths", { inputmode: "decimal", "data-list": "" });
+  const pad = keypad([temperature, shotsEach, values, depths], { id: "wizard-pad", shown: false });
   const message = h("div", { id: "wizard-message" });
   const stage = h("div", { id: "wizard-stage" });
   const refused = refusedHere();
@@ -198,7 +198,7 @@ export async function wizardPage() {
       h("p", { class: "prompt" }, p.step === "tare" ? t("wizard.tare", { context: p.context }) : t("wizard.read", { instrument: t(`instrument.${p.instrument.replace(/ /g, "_")}`), context: p.context, unit: t(`unit.${p.unit}`) })),
       p.step === "tare" ? button(t("wizard.tared"), answer, "primary", { id: "wizard-answer" })
         : [h("div", { class: "row" }, value, h("span", { class: "big" }, t(`unit.${p.unit}`)), button(t("wizard.enter"), answer, "primary", { id: "wizard-answer" })),
-           keypad([value], { id: "wizard-value-pad", point: true })]);
+           keypad([value], { id: "wizard-value-pad" })]);
   }
   function outcome(state) {
     const result = state.result || {};
