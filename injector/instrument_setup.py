@@ -51,6 +51,21 @@ def _watched(kind: str, unit: str, make, ask, name: str, watch):
     return instrument
 
 
+async def _opened(kind: str, unit: str, make, port: str | None, simulated_answer, readings,
+                  watch, keep):
+    """The instrument on its port ("prompt": a person types its readings; None: the
+    simulated gun's own, `simulated_answer()`). One on a port is kept (to be closed if the
+    setup fails) before it is probed."""
+    if port == "prompt":
+        return _typed(kind, unit, make, readings)
+    if port:
+        instrument = make.on_port(port)
+        keep(instrument)
+        await instrument.probe()
+        return instrument
+    return _watched(kind, unit, make, simulated_answer(), f"simulated {kind}", watch)
+
+
 def _identity(kind: str, name: str, serial: str | None, due: date | None,
               simulated: bool) -> Instrument:
     if simulated:
@@ -79,15 +94,9 @@ async def open_instruments(request: CalibrationRequest, gun, readings, watch=Non
     try:
         if needs_balance and (request.balance or gun is not None):
             simulated = not request.balance
-            if request.balance == "prompt":
-                balance = _typed("balance", "g", Balance, readings)
-            elif request.balance:
-                balance = Balance.on_port(request.balance)
-                setup.balance = balance
-                await balance.probe()
-            else:
-                balance = _watched("balance", "g", Balance, gun.balance().answer,
-                                   "simulated balance", watch)
+            balance = await _opened("balance", "g", Balance, request.balance,
+                                    lambda: gun.balance().answer, readings, watch,
+                                    lambda opened: setattr(setup, "balance", opened))
             setup.balance = balance
             serial = request.balance_serial or await balance.serial_number()
             instruments.append(_identity("balance", balance.name, serial, request.balance_due,
@@ -101,15 +110,9 @@ async def open_instruments(request: CalibrationRequest, gun, readings, watch=Non
             setup.conditions = Conditions.of(temperature, source, request.density)
         if needs_gauge and (request.gauge or gun is not None):
             simulated = not request.gauge
-            if request.gauge == "prompt":
-                gauge = _typed("depth gauge", "mm", DepthGauge, readings)
-            elif request.gauge:
-                gauge = DepthGauge.on_port(request.gauge)
-                setup.gauge = gauge
-                await gauge.probe()
-            else:
-                gauge = _watched("depth gauge", "mm", DepthGauge, gun.gauge().answer,
-                                 "simulated depth gauge", watch)
+            gauge = await _opened("depth gauge", "mm", DepthGauge, request.gauge,
+                                  lambda: gun.gauge().answer, readings, watch,
+                                  lambda opened: setattr(setup, "gauge", opened))
             setup.gauge = gauge
             instruments.append(_identity("depth gauge", gauge.name, request.gauge_serial,
                                          request.gauge_due, simulated))
