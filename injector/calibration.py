@@ -223,7 +223,7 @@ async def end_run(controller: Controller, status: str, reason: str) -> None:
     store = controller.store
     await asyncio.to_thread(store.flush)
     await written(store.end_session(controller.session_id, status, reason,
-                                                store.session_summary(controller.session_id)))
+                                    store.session_summary(controller.session_id)))
 
 
 async def store_on_gun(controller: Controller, kind: str, table: CalibrationTable,

@@ -237,7 +237,7 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     summary = _summary(controller, the_plan, target, asyncio.get_running_loop().time() - started)
     try:
         await written(controller.store.end_session(controller.session_id, status, reason,
-                                                    summary))
+                                                   summary))
     except StoreError:
         pass    # the record cannot take it: the session shows as interrupted at the next start
     report()

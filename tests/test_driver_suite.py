@@ -342,8 +342,7 @@ async def test_keepalives_follow_the_watchdog_and_stay_out_of_the_round_trips(ri
 
 async def test_an_answered_keepalive_costs_one_wake_up(rig_factory, bridge):
     # Answered at once, a keepalive's resend timer is moved to the next keepalive: the loop
-    # wakes once a keepalive, not also for a resend no longer needed (a tenth of the loop's
-    # turns in a long virtual-time session).
+    # wakes once a keepalive, not also for a resend no longer needed.
     rig = await rig_factory(bridge)
     await rig.ready()
     driver = rig.driver

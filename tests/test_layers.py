@@ -11,13 +11,12 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
-
 import drivers
 import injector
 import injector.service
 import profiles
 import simulator
+from tests.conftest import REPO
 
 
 def _modules(package, skip: tuple[str, ...] = ()) -> list[str]:

@@ -494,8 +494,8 @@ async def mark_bad(calibration_id: int, body: MarkBadBody, request: Request,
     calibration_id = inputs.RECORD_ID.check(calibration_id)
     reason = inputs.REASON.check(body.reason)
     await service.read(lambda store: store.calibration(calibration_id))
-    await written(service.store.set_calibration_status(calibration_id, "bad",
-                                                                   reason, who.name))
+    await written(service.store.set_calibration_status(calibration_id, "bad", reason,
+                                                       who.name))
     service.record(who, request, "calibration.mark-bad", f"calibration {calibration_id}",
                    "ok", reason)
     return {"calibration_id": calibration_id, "status": "bad", "reason": reason,

@@ -1,7 +1,7 @@
 // Sign in with a name and a PIN (a number pad a gloved finger can hit).
 import * as api from "../api.js";
 import { t } from "../i18n.js";
-import { h, show, button } from "../dom.js";
+import { h, show } from "../dom.js";
 import { failure } from "../failure.js";
 import { keypad } from "../keypad.js";
 
