@@ -39,8 +39,11 @@ def checked_as(name: str, kind, value):
 
 
 def shown(value: object, most: int = SHOWN_CHARS) -> str:
-    """The value as the user typed it, cut short and made printable."""
+    """The value as the user typed it, cut short and made printable. A whole number that a
+    JSON parser made a float is told back as it was sent: 0, not 0.0."""
     text = value if isinstance(value, str) else repr(value)
+    if isinstance(value, float) and text.endswith(".0"):
+        text = text[:-2]
     if not text or text != text.strip() or not all(" " <= c <= "~" for c in text):
         text = ascii(text)      # quoted, anything unprintable escaped: nothing hides
     return text if len(text) <= most else text[:most - 3] + "..."

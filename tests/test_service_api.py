@@ -77,6 +77,10 @@ async def test_a_bad_request_is_refused_with_the_command_lines_words(tmp_path):
 
             zero = await refused("/api/v1/guns/1/sessions", SESSION | {"shots": 0})
             assert (zero["field"], zero["limit"]) == ("shots", inputs.SHOTS.limit)
+            # A count is told back as it was sent (0), not as a float (0.0).
+            assert (zero["value"], zero["detail"].split(":")[0]) == ("0", "shots 0")
+            half = await refused("/api/v1/plans", PLAN | {"shots": 1.5})
+            assert half["detail"].split(":")[0] == "shots 1.5"
             both = await refused("/api/v1/guns/1/sessions", SESSION | {"shots": 3,
                                                                        "volume_ml": 1})
             assert "exactly one of shots or volume_ml" in both["detail"]
