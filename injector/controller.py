@@ -331,6 +331,7 @@ class Controller:
                 or ALARMS[alarm_name(code)].severity is Severity.STOP]
 
     async def close(self) -> None:
+        self.events.finish()            # a reader of the events is not left waiting
         if self._pump:
             self._pump.cancel()
         self.store.remove_listener(self._notify)

@@ -118,15 +118,27 @@ class Publisher:
 
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
+        self._streams: list[EventStream] = []
         self.ended = False
 
     def add(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
     def stream(self, most: int = 100_000) -> EventStream:
-        """The events from now on as an async iterator that ends after the EndEvent: what a
-        Python program watching a session writes `async for event in ...` over."""
-        return EventStream(self, most)
+        """The events from now on as an async iterator that ends after the EndEvent, or when
+        no more can come (`finish`): what a Python program watching a session writes
+        `async for event in ...` over."""
+        stream = EventStream(self, most)
+        self._streams.append(stream)
+        return stream
+
+    def finish(self) -> None:
+        """No event will come: the session ended, was refused before it began, or the
+        controller closed. Every stream ends once it has given what it holds."""
+        self.ended = True
+        for stream in self._streams:
+            stream.end()
+        self._streams.clear()
 
     def __bool__(self) -> bool:
         return bool(self._listeners) and not self.ended
@@ -152,8 +164,17 @@ class EventStream:
     def __init__(self, publisher: Publisher, most: int) -> None:
         self._queue: asyncio.Queue[Event] = asyncio.Queue(most)
         self._done = False
+        self._ended = False
         self._overflowed = False
         publisher.add(self._put)
+
+    def end(self) -> None:
+        """Nothing more will come: iteration stops once the queue is read."""
+        self._ended = True
+        try:
+            self._queue.put_nowait(_END)
+        except asyncio.QueueFull:
+            pass                        # a reader that far behind ends by overflow
 
     def _put(self, event: Event) -> None:
         try:
@@ -170,9 +191,19 @@ class EventStream:
             raise StopAsyncIteration
         if self._overflowed and self._queue.empty():
             raise EventStreamOverflow(self._queue.maxsize)
+        if self._ended and self._queue.empty():
+            self._done = True
+            raise StopAsyncIteration
         event = await self._queue.get()
+        if event is _END:
+            self._done = True
+            raise StopAsyncIteration
         self._done = isinstance(event, EndEvent)
         return event
+
+
+_END = object()
+"""What a stream is given when nothing more will come."""
 
 
 class EventStreamOverflow(Exception):

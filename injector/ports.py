@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from drivers.driver import Driver
 from drivers.serial_link import serial_driver
-from drivers.urls import PortURL, PortURLError, check_url, open_url_driver
+from drivers.urls import SCHEMES, PortURL, PortURLError, check_url, open_url_driver
 from drivers.values import ValueRefused
 from injector.named_guns import NAMED_GUNS
 from simulator.gun import GunOptions, SimulatedGun, unique_serial
@@ -25,10 +25,20 @@ def gun_options_from(url: str, parsed: PortURL) -> GunOptions:
         raise PortURLError(url, str(refused)) from None
 
 
+def _known(url: str) -> PortURL:
+    """The URL parsed, its scheme one of the drivers' or the simulator's."""
+    parsed = PortURL.parse(url)
+    if parsed.scheme != "sim" and parsed.scheme not in SCHEMES:
+        raise PortURLError(url, f"unknown scheme {parsed.scheme!r} (known: "
+                                f"{', '.join(s + '://' for s in SCHEMES)}, sim://, or a "
+                                "device path)")
+    return parsed
+
+
 def check_port_url(url: str) -> None:
     """Refuse a bad port before anything is asked or opened: its URL, its parameters, a
     simulator's options, a device path that cannot be a serial port. Builds nothing."""
-    parsed = PortURL.parse(url)
+    parsed = _known(url)
     if parsed.scheme == "sim":
         gun_options_from(url, parsed)
     else:
@@ -38,7 +48,7 @@ def check_port_url(url: str) -> None:
 def open_driver(url: str) -> tuple[Driver, SimulatedGun | None]:
     """The driver for `url`, and the gun when the URL made one (the caller closes it);
     a named gun outlives the connection, so it is not returned."""
-    parsed = PortURL.parse(url)
+    parsed = _known(url)
     if parsed.scheme == "sim" and parsed.location:
         if parsed.params:
             raise PortURLError(url, "a named gun's options are given when it is added; "

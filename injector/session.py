@@ -156,10 +156,17 @@ class AlarmLatched(SessionError):
 
 def interrupted_result(stop: BaseException) -> SessionResult | None:
     """The result of a session a cancellation (or Ctrl-C) interrupted, recorded as such
-    with the gun made safe: run_session raises the CancelledError it was given again, with
-    the result on it. asyncio's own exception, not a subclass: asyncio.timeout and
-    TaskGroup (Python 3.11) recognise a cancellation by its exact type."""
-    return getattr(stop, "session_result", None)
+    with the gun made safe, from what the caller caught: the CancelledError run_session
+    raised again with the result on it, or the TimeoutError of an asyncio.timeout it came
+    from. asyncio's own exception, not a subclass: asyncio.timeout and TaskGroup (Python
+    3.11) recognise a cancellation by its exact type."""
+    seen: set[int] = set()
+    while stop is not None and id(stop) not in seen:
+        seen.add(id(stop))
+        if (result := getattr(stop, "session_result", None)) is not None:
+            return result
+        stop = stop.__cause__ or stop.__context__
+    return None
 
 
 async def run_session(controller: Controller, catalog: Catalog, request: SessionRequest, *,
@@ -174,9 +181,25 @@ async def run_session(controller: Controller, catalog: Catalog, request: Session
     record, in order, each once. `stop_reason()` says why, when the task is cancelled.
     `held()` true holds the session before its next run of shots (a clinician's hold that
     came between runs), until it is false and the controller notified. A controller
-    already connected (a resident service's) is used as it is. Cancelled, it records the
+    already connected (a resident service's) is used as it is; a controller runs one
+    session (the next takes a new one, as the service does). Cancelled, it records the
     session as interrupted, makes the gun safe and raises the cancellation again, with the
-    result on it (`interrupted_result`)."""
+    result on it (`interrupted_result`). A request refused before anything moves raises
+    (an InjectorError saying why). Either way the controller's event streams end."""
+    try:
+        return await _session(controller, catalog, request, library, on_shot, stop_reason,
+                              held)
+    finally:
+        controller.events.finish()
+
+
+async def _session(controller: Controller, catalog: Catalog, request: SessionRequest,
+                   library: Library | None, on_shot, stop_reason: Callable[[], str],
+                   held: Callable[[], bool]) -> SessionResult:
+    if controller.session_id is not None:
+        raise SessionError(f"this controller ran session {controller.session_id} already: "
+                           "a session takes a new Controller (its gun and record may be the "
+                           "same)")
     report = _ShotReporter(controller, on_shot)
     library = library or load_library()
     check_request(catalog, request)

@@ -12,7 +12,10 @@ from drivers.codes import ALARMS
 from drivers.messages import DeviceState
 from injector.controller import Controller
 from drivers.values import ValueRefused
-from injector.session import check_request, interrupted_result, SessionRequest, run_session
+from injector.limits import LimitError
+from injector.session import (
+    SessionError, SessionRequest, check_request, interrupted_result, run_session,
+)
 from injector.store import Store
 from drivers.serial_link import serial_driver
 from tests.rig import treatment, CATALOG, make_rig
@@ -249,12 +252,44 @@ async def test_a_session_under_a_timeout_ends_in_timeout_error(tmp_path):
     rig = await make_rig("serial-memory", connect=False)
     store = Store(tmp_path / "record.db")
     controller = Controller(rig.driver, store)
-    with pytest.raises(TimeoutError):
+    with pytest.raises(TimeoutError) as timed_out:
         async with asyncio.timeout(8.0):
             await run_session(controller, CATALOG, treatment(
                 "nappage-superficial", "face", "32G-4mm", shots=400))
     assert asyncio.current_task().cancelling() == 0
+    assert interrupted_result(timed_out.value).status == "interrupted"
     await controller.close()
     await rig.close()
     store.flush()
     assert [row.status for row in store.history()] == ["interrupted"]
+
+
+async def test_a_controller_runs_one_session_and_every_stream_ends(tmp_path):
+    # Found from outside: a second session on the same controller failed deep inside with
+    # the state machine's own error, and a reader of the events waited for ever when a
+    # session was refused before it began (no end event comes then).
+    rig = await make_rig("serial-memory", connect=False)
+    store = Store(tmp_path / "record.db")
+    controller = Controller(rig.driver, store)
+    events = controller.events.stream()
+    first = await run_session(controller, CATALOG, treatment(
+        "nappage-superficial", "face", "32G-4mm", shots=5))
+    assert [e.type.value for e in [e async for e in events]][-1] == "end"
+    late = controller.events.stream()
+    with pytest.raises(SessionError, match=f"ran session {first.session_id} already"):
+        await run_session(controller, CATALOG, treatment(
+            "nappage-superficial", "face", "32G-4mm", shots=5))
+    assert [e async for e in late] == []             # ends: nothing will come
+    await controller.close()
+    refused = Controller(serial_driver(rig.gun.memory_port), store)
+    watched = refused.events.stream()
+    with pytest.raises(LimitError):
+        await run_session(refused, CATALOG, treatment(
+            "nappage-superficial", "thighs", "32G-4mm", shots=5000))
+    assert {e.type.value for e in [e async for e in watched]} == {"state"}   # connecting
+    await refused.close()
+    closed = Controller(serial_driver(rig.gun.memory_port), store).events
+    stream = closed.stream()
+    closed.finish()
+    assert [e async for e in stream] == []
+    await rig.close()

@@ -134,3 +134,55 @@ async def test_a_named_gun_is_refused_where_it_cannot_be_reached():
     await guns.remove("SIM-N-1")
     with pytest.raises(NamedGunError, match="no simulated gun named"):
         guns.gun("SIM-N-1", url)
+
+
+LEFT_BEHIND = '''
+import asyncio
+
+from injector.checklist import for_simulated_patient
+from injector.controller import Controller
+from injector.ports import open_driver
+from injector.session import SessionRequest, run_session
+from injector.store import Store
+from profiles import load_catalog
+
+
+def _start(port, record):
+    controller = Controller(open_driver(port)[0], Store(record))
+    # Over the library's limit: the task fails at once and nobody awaits it.
+    return controller, asyncio.create_task(run_session(controller, load_catalog(), SessionRequest(
+        "nappage-superficial", "thighs", "32g-4mm", shots=5000,
+        checklist=for_simulated_patient("CI"))))
+
+
+async def test_a(injector_sim_memory, injector_record):
+    controller, task = _start(injector_sim_memory, injector_record)
+    await asyncio.sleep(3)
+    assert False, "first"
+
+
+async def test_b(injector_sim_memory, injector_record):
+    controller, task = _start(injector_sim_memory, injector_record)
+    try:
+        await asyncio.sleep(3)
+        assert False, "second"
+    finally:
+        await controller.close()
+'''
+
+
+def test_a_failed_session_task_left_behind_is_a_failure_not_a_crash(tmp_path):
+    # Found from outside: a failed, never-awaited session task, collected while pytest
+    # rewrote the next test's assertions, crashed CPython 3.11.7 (SystemError: AST
+    # constructor recursion depth mismatch) and the whole run with it.
+    elsewhere = tmp_path / "their-repo"
+    elsewhere.mkdir()
+    (elsewhere / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\n"
+                                          "asyncio_default_fixture_loop_scope = function\n"
+                                          "addopts = --looptime\n")
+    (elsewhere / "test_left_behind.py").write_text(LEFT_BEHIND)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+                          cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    assert "2 failed" in done.stdout and "INTERNALERROR" not in done.stdout + done.stderr, (
+        done.stdout[-2000:] + done.stderr[-2000:])
+    assert "SystemError" not in done.stdout + done.stderr

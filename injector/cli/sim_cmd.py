@@ -67,9 +67,11 @@ def register(subparsers) -> None:
     p.add_argument("--needle", default="30G-4mm", help="mounted needle (sets line pressure)")
     p.add_argument("--fault", action="append", default=[], metavar="NAME[@SHOT]",
                    help="inject a fault, at shot SHOT or from the start (repeatable)")
-    for name in ("drop", "corrupt", "duplicate", "delay"):
+    PAST = {"drop": "dropped", "corrupt": "corrupted", "duplicate": "duplicated",
+            "delay": "delayed"}
+    for name in PAST:
         add_value(p, f"--{name}-rate", GUN_PARAMETERS[f"{name}_rate"],
-                  f"probability that a frame is {name}{'ed' if name != 'drop' else 'ped'}",
+                  f"probability that a frame is {PAST[name]}",
                   default=0.0, metavar="P")
     add_value(p, "--delay-ms", GUN_PARAMETERS["delay_ms"], "delay of a delayed frame",
               default=20.0)
