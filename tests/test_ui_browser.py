@@ -80,7 +80,14 @@ class Screen:
     async def sign_in(self, name: str) -> None:
         page = self.page
         await page.goto(self.running.url + "/")
-        await page.fill("#name", name)
+        # No keyboard at the chair: the name on the letter keys, the PIN on its pad.
+        for letter in name:
+            await page.click(f"#name-keys [data-key='{letter}']")
+        await expect(page.locator("#name")).to_have_value(name)
+        await self.snap("0-sign-in")
+        await page.click("#pin")
+        await expect(page.locator("#name-keys")).to_be_hidden()
+        await expect(page.locator("#sign-in")).to_be_in_viewport()    # 1024x600 as well
         for digit in SECRET:
             if digit.isdigit():
                 await page.click(f"#pin-pad button:text-is('{digit}')")
@@ -385,12 +392,31 @@ async def test_a_technician_calibrates_from_the_wizard_typing_the_balance(tmp_pa
         await s.open("#/tech/wizard")
         await page.click("#wizard-kind [data-choice=dose]")
         await page.click("#wizard-readings [data-choice=typed]")
-        await page.fill("#balance-serial", "BAL-7")
+        # The serial on the letter keys, capitals with Shift.
+        await page.click("#balance-serial")
+        keys = page.locator("#wizard-keys")
+        await keys.locator("[data-key=shift]").click()
+        for key in "bal-7":
+            await keys.locator(f"[data-key='{key}']").click()
+        await expect(page.locator("#balance-serial")).to_have_value("BAL-7")
         await page.fill("#balance-due", "2031-01-01")
-        await page.fill("#temperature", "20")
+        # A number has one point and no leading zero; touching a field the pad does not
+        # serve puts it away rather than typing on into the last one.
+        await page.click("#temperature")
+        pad = page.locator("#wizard-pad")
+        for key in ["0", "2", "0", ".", "5", "."]:
+            await pad.locator(f"[data-key='{key}']").click()
+        await expect(page.locator("#temperature")).to_have_value("20.5")
+        await expect(page.locator("#temperature")).to_have_class(re.compile("typing"))
+        await page.click("#balance-serial")
+        await expect(pad).to_be_hidden()
+        await page.click("#temperature")
+        await pad.locator("[data-key=clear]").click()
+        await pad.locator("[data-key='2']").click()
+        await pad.locator("[data-key='0']").click()
+        await expect(page.locator("#temperature")).to_have_value("20")
         # The form's pad: a count takes digits only, set values decimals and commas.
         await page.click("#shots-each")
-        pad = page.locator("#wizard-pad")
         await expect(pad.locator("[data-key='.']")).to_be_disabled()
         await expect(pad.locator("[data-key=',']")).to_be_disabled()
         await pad.locator("[data-key=clear]").click()
@@ -439,6 +465,7 @@ async def test_a_technician_calibrates_from_the_wizard_typing_the_balance(tmp_pa
             await page.click("#wizard-answer")
             await expect(page.locator(f"#wizard-prompt[data-prompt='{number}']")).to_have_count(0)
         await expect(outcome).to_have_attribute("data-status", "completed")
+        assert "null" not in await page.locator("#wizard-stage").inner_text()
         await s.snap("wizard-done")
         assert readings == 6
         made = (await api(s.running, "tess", "/api/v1/calibrations"))["calibrations"][0]

@@ -5,7 +5,7 @@ import * as api from "../api.js";
 import { t } from "../i18n.js";
 import { h, show, button } from "../dom.js";
 import { failure } from "../failure.js";
-import { keypad } from "../keypad.js";
+import { keyboard, keypad } from "../keypad.js";
 import * as f from "../format.js";
 
 const TECHNICIAN_ROLES = ["technician", "admin"];
@@ -111,7 +111,10 @@ export async function wizardPage() {
   const [valuesBox, values] = field("set-values", "wizard.volumes", { inputmode: "decimal", "data-list": "" });
   const [depthsBox, depths] = field("set-depths", "wizard.depths", { inputmode: "decimal", "data-list": "" });
   const pad = keypad([temperature, shotsEach, values, depths], { id: "wizard-pad", shown: false });
+  const letters = keyboard([serial, gaugeSerial], { id: "wizard-keys" });
   const message = h("div", { id: "wizard-message" });
+  // A refusal is said where the technician looks: the message is brought into sight.
+  const say = (what) => { message.replaceChildren(what); message.scrollIntoView({ block: "center" }); };
   const stage = h("div", { id: "wizard-stage" });
   const refused = refusedHere();
   const pick = (items, chosen, set, prefix, id) => h("div", { class: "row", id },
@@ -124,6 +127,7 @@ export async function wizardPage() {
       h("h2", {}, t("wizard.gun")), h("div", { class: "row", id: "wizard-gun" }, guns.map((g) => button(`${g.number}: ${g.serial_number || "-"}`, () => { gun = String(g.number); render(); }, gun === String(g.number) ? "chosen" : "", { "data-choice": String(g.number) }))),
       readings === "typed" && kind !== "depth" ? [serialBox, dueBox, tempBox] : [],
       readings === "typed" && kind !== "dose" ? [gaugeSerialBox, gaugeDueBox] : [],
+      readings === "typed" ? letters : [],
       shotsBox, valuesBox, kind === "verify" ? depthsBox : [], pad,
       h("div", { class: "row" }, button(t("wizard.start"), start, "go", { id: "wizard-start" }))].flat());
   }
@@ -152,7 +156,7 @@ export async function wizardPage() {
     try {
       const answer = await api.post(`/guns/${gun}/calibration-wizard`, body);
       follow(answer.session_id);
-    } catch (error) { message.replaceChildren(failure(error)); }
+    } catch (error) { say(failure(error)); }
   }
   let timer = null;
   async function follow(sessionId) {
@@ -169,7 +173,7 @@ export async function wizardPage() {
         h("p", { id: "wizard-run" }, t("wizard.run", { id: sessionId })),
         state.running ? prompt(sessionId, state.prompt) : outcome(state),
         h("h2", {}, t("wizard.readings_taken", { count: state.readings.length })),
-        state.readings.length ? live(state.readings[state.readings.length - 1]) : null,
+        ...(state.readings.length ? [live(state.readings[state.readings.length - 1])] : []),
         h("ol", { id: "wizard-readings-list" }, state.readings.slice(-12).map((r) => h("li", {}, `${r.context}: ${f.plain(r.value, 4)} ${t(`unit.${r.unit}`)}`))));
       if (state.running) timer = setTimeout(tick, 250);
     };
@@ -187,12 +191,12 @@ export async function wizardPage() {
       message.replaceChildren();
       const typed = value.value.trim();
       if (p.step !== "tare" && (typed === "" || !Number.isFinite(Number(typed)))) {
-        message.replaceChildren(h("div", { class: "notice warn", role: "alert", id: "wizard-no-reading" }, t("wizard.no_reading")));
+        say(h("div", { class: "notice warn", role: "alert", id: "wizard-no-reading" }, t("wizard.no_reading")));
         return;
       }
       try {
         await api.post(`/calibration-wizard/${sessionId}/answer`, { prompt: p.number, value: p.step === "tare" ? null : Number(typed) });
-      } catch (error) { message.replaceChildren(failure(error)); }
+      } catch (error) { say(failure(error)); }
     };
     return h("section", { class: "notice", id: "wizard-prompt", "data-step": p.step, "data-prompt": String(p.number) },
       h("p", { class: "prompt" }, p.step === "tare" ? t("wizard.tare", { context: p.context }) : t("wizard.read", { instrument: t(`instrument.${p.instrument.replace(/ /g, "_")}`), context: p.context, unit: t(`unit.${p.unit}`) })),

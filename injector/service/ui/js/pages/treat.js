@@ -5,7 +5,7 @@ import * as api from "../api.js";
 import { t, has } from "../i18n.js";
 import { h, show, button } from "../dom.js";
 import { failure } from "../failure.js";
-import { keypad } from "../keypad.js";
+import { keyboard, keypad } from "../keypad.js";
 import { bodyMap, zoneLabel } from "../map.js";
 import { draft, change } from "../draft.js";
 import * as f from "../format.js";
@@ -206,6 +206,7 @@ export async function planPage() {
        keypad([shots], { id: "shots-pad", shown: false }),
        contraindications,
        h("label", { class: "row" }, h("span", {}, t("plan.override")), reason),
+       keyboard([reason], { id: "override-keys" }),
        figures, picture, message,
        h("div", { class: "row" }, button(t("nav.back"), () => go("#/treat/checklist")), start));
   if (shots.value) replan();
