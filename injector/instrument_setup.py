@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from drivers.instruments import Balance, DepthGauge
 from injector.metrology import Conditions, ConditionsError, Instrument, InstrumentUnusable
+from injector.remedies import Remedy, command_line, needing
 
 if TYPE_CHECKING:
     from injector.calibration_runs import CalibrationRequest
@@ -70,14 +71,18 @@ def _identity(kind: str, name: str, serial: str | None, due: date | None,
               simulated: bool) -> Instrument:
     if simulated:
         return Instrument(kind, name, serial or f"simulated {kind}", None)
-    option = "--balance" if kind == "balance" else "--gauge"
+    which = "balance" if kind == "balance" else "gauge"
     if not serial:
-        raise InstrumentUnusable(f"the {kind} did not say its serial number: give "
-                            f"{option}-serial SERIAL (it is recorded with the calibration)")
+        remedy = command_line(Remedy.INSTRUMENT_SERIAL, instrument=which)
+        raise needing(InstrumentUnusable(f"the {kind} did not say its serial number: give "
+                                         f"{remedy} (it is recorded with the calibration)"),
+                      Remedy.INSTRUMENT_SERIAL, instrument=which)
     if due is None:
-        raise InstrumentUnusable(f"give {option}-due YYYY-MM-DD, the date the {kind}'s own "
-                            "calibration is due: an instrument out of calibration proves "
-                            "nothing")
+        remedy = command_line(Remedy.INSTRUMENT_DUE, instrument=which)
+        raise needing(InstrumentUnusable(f"give {remedy}, the date the {kind}'s own "
+                                         "calibration is due: an instrument out of "
+                                         "calibration proves nothing"),
+                      Remedy.INSTRUMENT_DUE, instrument=which)
     return Instrument(kind, name, serial, due)
 
 
@@ -104,8 +109,10 @@ async def open_instruments(request: CalibrationRequest, gun, readings, watch=Non
             sensed = await balance.temperature_c()
             temperature = request.temperature_c if request.temperature_c is not None else sensed
             if temperature is None:
-                raise ConditionsError("the balance does not report the temperature: give "
-                                    "--temperature-c, the water's (and the room's) temperature")
+                raise needing(ConditionsError(
+                    f"the balance does not report the temperature: give "
+                    f"{command_line(Remedy.TEMPERATURE)}, the water's (and the room's) "
+                    "temperature"), Remedy.TEMPERATURE)
             source = "entered" if request.temperature_c is not None else "balance"
             setup.conditions = Conditions.of(temperature, source, request.density)
         if needs_gauge and (request.gauge or gun is not None):

@@ -15,6 +15,9 @@ class Remedy(Enum):
     SIGN_LIBRARY = "sign the library"
     ACKNOWLEDGE = "acknowledge"
     CHECKLIST = "checklist"
+    INSTRUMENT_SERIAL = "an instrument's serial number"
+    INSTRUMENT_DUE = "an instrument's due date"
+    TEMPERATURE = "the temperature"
 
 
 COMMAND_LINE = {
@@ -22,6 +25,9 @@ COMMAND_LINE = {
     Remedy.SIGN_LIBRARY: "injector library --sign FILE --person NAME",
     Remedy.ACKNOWLEDGE: "injector alarm ack --port {port} --person NAME",
     Remedy.CHECKLIST: "--checklist FILE.json, or at a terminal",
+    Remedy.INSTRUMENT_SERIAL: "--{instrument}-serial SERIAL",
+    Remedy.INSTRUMENT_DUE: "--{instrument}-due YYYY-MM-DD",
+    Remedy.TEMPERATURE: "--temperature-c",
 }
 
 SERVICE = {
@@ -29,6 +35,9 @@ SERVICE = {
     Remedy.SIGN_LIBRARY: "a technician signs it: POST /api/v1/library/sign",
     Remedy.ACKNOWLEDGE: "POST /api/v1/guns/{gun}/alarms/acknowledge",
     Remedy.CHECKLIST: 'the request\'s "checklist": every question answered',
+    Remedy.INSTRUMENT_SERIAL: 'the request\'s "{instrument}_serial"',
+    Remedy.INSTRUMENT_DUE: 'the request\'s "{instrument}_due" (YYYY-MM-DD)',
+    Remedy.TEMPERATURE: 'the request\'s "temperature_c"',
 }
 
 
@@ -40,6 +49,7 @@ def needing(error: Exception, remedy: Remedy, **values: str) -> Exception:
     """`error`, marked with its remedy (and the command line's words as it says them)."""
     error.remedy = remedy
     error.remedy_words = command_line(remedy, **values)
+    error.remedy_values = values
     return error
 
 
@@ -48,4 +58,5 @@ def in_service_words(error: Exception, text: str, gun: str = "GUN") -> str:
     remedy = getattr(error, "remedy", None)
     if remedy is None:
         return text
-    return text.replace(error.remedy_words, SERVICE[remedy].format(gun=gun))
+    values = {"gun": gun} | getattr(error, "remedy_values", {})
+    return text.replace(error.remedy_words, SERVICE[remedy].format(**values))

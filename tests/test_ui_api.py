@@ -272,6 +272,22 @@ def test_the_wizards_typed_readings_are_accepted_for_a_gun_on_a_real_port():
         assert (request.balance, request.gauge) == (balance, gauge)
 
 
+async def test_a_wizard_missing_an_instruments_details_names_the_request_field(tmp_path):
+    # Found from outside at the touchscreen: a typed calibration without the balance's
+    # serial or due date was refused with the command line's "--balance-serial SERIAL".
+    async with running_service(tmp_path) as running:
+        token = await running.token(Role.TECHNICIAN)
+        await running.online()
+        async with running.client(token) as client:
+            for missing, field in (("balance_serial", "balance_serial"),
+                                   ("balance_due", "balance_due")):
+                body = {k: v for k, v in WIZARD.items() if k != missing}
+                refused = await client.post("/api/v1/guns/1/calibration-wizard", json=body)
+                assert refused.status_code == 409, refused.text
+                detail = refused.json()["detail"]
+                assert f'"{field}"' in detail and "--" not in detail, detail
+
+
 async def test_the_wizard_keeps_every_running_board_and_the_last_ended_ones():
     # A service that runs for months must not keep every wizard run's board: the record
     # keeps the runs, the service the running ones and the last few ended.
