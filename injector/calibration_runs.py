@@ -11,8 +11,8 @@ from drivers.urls import check_device
 from drivers.values import ValueRefused
 from injector import inputs
 from injector.calibration import (
-    CALIBRATION_PRESET, DEPTHS_MM, DOSE_VOLUMES_UL, SHOTS_EACH, VERIFY_SHOTS_EACH, calibrate,
-    verify,
+    CALIBRATION_PRESET, CALIBRATION_ZONE, DEPTHS_MM, DOSE_RUN_DEPTH_MM, DOSE_VOLUMES_UL,
+    SHOTS_EACH, VERIFY_SHOTS_EACH, calibrate, verify,
 )
 from injector.calibration_state import TECHNICIAN_VALID_DAYS, TECHNICIAN_VALID_SHOTS
 from injector.controller import Controller
@@ -69,6 +69,13 @@ def check_calibration(request: CalibrationRequest, catalog: Catalog) -> None:
             f"needle {needle.name} cannot take the calibration shots ({preset.depth_mm:g} mm "
             f"nappage); mount one of {', '.join(preset.needles)} for the calibration",
             field="needle", value=needle.name, limit=list(preset.needles))
+    # Every depth the run will fire at, against the needle and the envelope, before the
+    # first reading is asked for (the gun's own envelope is checked again when connected).
+    depths = ((DOSE_RUN_DEPTH_MM,) if request.what == "dose" else request.depths
+              if request.what == "depth" else (DOSE_RUN_DEPTH_MM, *request.depths))
+    for depth_mm in depths:
+        catalog.envelope.check_depth(depth_mm, catalog.zone(CALIBRATION_ZONE), needle,
+                                     source=f"depths {depth_mm:g}")
     is_sim = request.port.startswith("sim:")
     if request.what == "dose" and not (request.balance or is_sim):
         raise InjectorError("dose calibration needs --balance URL or --balance prompt")

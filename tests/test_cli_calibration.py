@@ -64,3 +64,18 @@ def test_dose_calibration_without_a_balance_is_refused(tmp_path):
     done = run_cli("calibrate", "dose", "--port", "/dev/null", "--db", str(tmp_path / "r.db"))
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert "dose calibration needs --balance URL or --balance prompt" in done.stderr
+
+
+@pytest.mark.parametrize("what, options", [
+    ("depth", ["--depths", "1,2,4"]),
+    ("verify", ["--volumes", "10", "--depths", "4"]),
+])
+def test_a_depth_the_needle_cannot_reach_is_refused_before_any_reading(tmp_path, what, options):
+    # Found at the touchscreen: a depth calibration to 4 mm on a 4 mm needle asked for
+    # every reading, then ended aborted at the 4 mm shots.
+    db = tmp_path / "r.db"
+    done = run_cli("calibrate", what, "--port", "sim://", "--needle", "30G-4mm", *options,
+                   "--db", str(db), "--gauge", "prompt", "--balance", "prompt")
+    assert done.returncode == 3, done.stderr
+    assert "depths 4: depth_mm = 4.0: deeper than needle 30g-4mm" in done.stderr
+    assert done.stderr.count("\n") == 1 and not db.exists()       # nothing asked, nothing made
