@@ -291,8 +291,7 @@ async def test_a_wizard_missing_an_instruments_details_names_the_request_field(t
 async def test_the_wizard_keeps_every_running_board_and_the_last_ended_ones():
     # A service that runs for months must not keep every wizard run's board: the record
     # keeps the runs, the service the running ones and the last few ended.
-    from types import SimpleNamespace
-
+    from injector.service.runs import Run, RunKind
     from injector.service.ui_routes import Wizards
     from injector.service.wizard import Board
 
@@ -301,10 +300,15 @@ async def test_the_wizard_keeps_every_running_board_and_the_last_ended_ones():
     running = asyncio.create_task(forever())
     ended = asyncio.create_task(asyncio.sleep(0))
     await ended
+
+    def run(number: int, task: asyncio.Task) -> Run:
+        made = Run(None, RunKind.CALIBRATION, None, None)
+        made.session_id, made.task = number, task
+        return made
     wizards = Wizards()
-    wizards.add(SimpleNamespace(session_id=1, task=running), Board())
+    wizards.add(run(1, running), Board())
     for number in range(2, Wizards.KEEP_ENDED + 12):
-        wizards.add(SimpleNamespace(session_id=number, task=ended), Board())
+        wizards.add(run(number, ended), Board())
     kept = sorted(wizards.boards)
     assert kept == [1, *range(12, Wizards.KEEP_ENDED + 12)]
     running.cancel()

@@ -24,6 +24,7 @@ from injector import inputs
 from injector.calibration import DEPTHS_MM, DOSE_VOLUMES_UL, SHOTS_EACH, VERIFY_SHOTS_EACH
 from injector.alarm_actions import acknowledge as acknowledge_alarms, latched
 from injector.calibration_runs import CalibrationRequest, check_calibration
+from injector.calibration_state import TECHNICIAN_VALID_DAYS, TECHNICIAN_VALID_SHOTS
 from injector.errors import InjectorError
 from profiles.errors import ProfileError
 from injector.exports import session_document, session_export, shots_csv
@@ -136,8 +137,8 @@ class CalibrationBody(_Body):
     gauge_due: str | None = Field(None, description=inputs.DUE_DATE.limit)
     temperature_c: float | None = Field(None, description=inputs.TEMPERATURE_C.limit)
     density: float | None = Field(None, description=inputs.DENSITY_G_ML.limit)
-    expires_days: float = Field(90, description=inputs.EXPIRES_DAYS.limit)
-    expires_shots: float = Field(20_000, description=inputs.EXPIRES_SHOTS.limit)
+    expires_days: float = Field(TECHNICIAN_VALID_DAYS, description=inputs.EXPIRES_DAYS.limit)
+    expires_shots: float = Field(TECHNICIAN_VALID_SHOTS, description=inputs.EXPIRES_SHOTS.limit)
 
 
 class AckBody(_Body):

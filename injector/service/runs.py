@@ -67,6 +67,11 @@ class Run:
         self.started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         """The session's id once its row is durable, or why it could not start."""
 
+    @property
+    def running(self) -> bool:
+        """Its task has begun and is not over."""
+        return self.task is not None and not self.task.done()
+
     async def finished(self) -> None:
         """Until the run's task is over (without ever cancelling it)."""
         if self.task is not None:
@@ -174,7 +179,7 @@ class Runs:
 
     def running(self, session_id: int) -> Run:
         run = self._by_session.get(session_id)
-        if run is None or run.task is None or run.task.done():
+        if run is None or not run.running:
             status = self._status_of(session_id)
             raise NotRunning(session_id, status)
         return run
@@ -218,7 +223,7 @@ class Runs:
         runs = [gun.run for gun in self.guns if gun.run is not None]
         results = []
         for run in runs:
-            if run.task is not None and not run.task.done():
+            if run.running:
                 results.append(await self.stop(run, reason))
         return [r for r in results if r is not None]
 

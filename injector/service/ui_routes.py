@@ -183,8 +183,7 @@ class Wizards:
 
     def add(self, run: Run, board: Board) -> None:
         self.boards[run.session_id] = (run, board)
-        ended = [number for number, (kept, _) in self.boards.items()
-                 if kept.task is not None and kept.task.done()]
+        ended = [number for number, (kept, _) in self.boards.items() if not kept.running]
         for number in ended[:max(0, len(ended) - self.KEEP_ENDED)]:
             del self.boards[number]
 
@@ -236,9 +235,8 @@ def _wizard(request: Request, session_id: int):
 async def wizard_state(session_id: int, request: Request,
                        who: Principal = signed_in(Role.TECHNICIAN, "calibrate")) -> dict:
     run, board = _wizard(request, session_id)
-    done = run.task is not None and run.task.done()
-    out = {"session_id": session_id, "running": not done} | board.describe()
-    if done:
+    out = {"session_id": session_id, "running": run.running} | board.describe()
+    if not run.running:
         ended = await _service(request).read(lambda store: store.session(session_id))
         out |= {"status": ended["status"], "reason": ended["end_reason"],
                 "result": run.result if isinstance(run.result, dict) else None}
