@@ -9,6 +9,7 @@ import sys
 from drivers.calibration_table import MAX_POINTS
 from injector.calibration import DEPTHS_MM, DOSE_VOLUMES_UL, SHOTS_EACH, VERIFY_SHOTS_EACH
 from injector.calibration_runs import CalibrationRequest, calibration_run, check_calibration
+from injector.calibration_state import TECHNICIAN_VALID_DAYS, TECHNICIAN_VALID_SHOTS
 from injector.cli import metrology_cmds
 from injector.cli.typed_readings import TypedReadings
 from drivers.values import ValueRefused
@@ -63,9 +64,9 @@ def register(subparsers) -> None:
     add_value(p, "--gauge-due", inputs.DUE_DATE, "when the gauge's own calibration is due")
     p.add_argument("--needle", default="30G-4mm", help="the needle mounted for calibration")
     add_value(p, "--expires-days", inputs.EXPIRES_DAYS, "the calibration is due after",
-              default=90)
+              default=TECHNICIAN_VALID_DAYS)
     add_value(p, "--expires-shots", inputs.EXPIRES_SHOTS, "or after this many shots",
-              default=20_000)
+              default=TECHNICIAN_VALID_SHOTS)
     add_value(p, "--person", inputs.PERSON, "who calibrates (recorded)", default="technician")
     p.add_argument("--plot", type=plot_option, metavar="FILE.png", help="each set value's "
                    "error with its tolerance band (verify), or the fit (dose, depth)")
