@@ -16,10 +16,13 @@ import threading
 import pytest
 
 from drivers.codes import ALARMS
+from drivers.messages import AlarmRaised
 from injector.controller import Controller
+from injector.testing.pty_gun import PtyGun
 from injector.session import run_session
 from injector.store import Store
-from simulator.gun import SimulatedGun
+from simulator.gun import GunOptions, SimulatedGun, unique_serial
+from simulator.serve import Bridges
 from drivers.serial_link import serial_driver
 from tests.conftest import CHECKLIST, REPO, read_shots, run_cli
 from tests.rig import treatment, CATALOG
@@ -74,15 +77,35 @@ def test_a_disk_full_mid_session_holds_the_gun_and_loses_no_shot(injector_sim,
     assert store.verify().intact
 
 
-def test_a_killed_controller_leaves_no_shot_out_of_the_record(injector_sim, injector_record):
-    db, port = injector_record, injector_sim
-    run = subprocess.Popen([sys.executable, "-m", "injector", *run_args(port, db, 2000),
-                            "--events"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, cwd=REPO)
-    read_shots(run.stdout, 20)
-    run.send_signal(signal.SIGKILL)
-    run.wait(timeout=10)
-    # The gun fires on until its watchdog stops it; those shots are in its event ring.
+def test_a_killed_controller_leaves_no_shot_out_of_the_record(injector_record):
+    # The gun is served here so the test can see its watchdog trip before it connects
+    # again: a host that connected first (a gun thread late on a loaded machine) would feed
+    # the watchdog itself, and the gun would fire on.
+    served = PtyGun(GunOptions(serial_number=unique_serial()), Bridges(serial=True))
+    port = served.start().serial
+    tripped = threading.Event()
+
+    def heard(seq: int, msg_type: int, payload: bytes) -> None:
+        if (msg_type == AlarmRaised.TYPE
+                and AlarmRaised.unpack(payload).code == ALARMS["watchdog"].code):
+            tripped.set()
+    served.gun.firmware.add_listener(heard)
+    db = injector_record
+    try:
+        run = subprocess.Popen([sys.executable, "-m", "injector", *run_args(port, db, 2000),
+                                "--events"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, cwd=REPO)
+        read_shots(run.stdout, 20)
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=10)
+        # The gun fires on until its watchdog stops it; those shots are in its event ring.
+        assert tripped.wait(30), "the gun's watchdog never tripped"
+        check_recovered(port, db)
+    finally:
+        served.stop()
+
+
+def check_recovered(port: str, db) -> None:
     status = gun_status(port)
     assert ALARMS["watchdog"].name in status["alarms"]
     before = recorded_shots(db)

@@ -35,6 +35,8 @@ class PtyGun:
         self._stop: asyncio.Event | None = None
         self._ports: ServedPorts | None = None
         self._failure: BaseException | None = None
+        self.gun: SimulatedGun | None = None
+        """The gun served, once started (its own thread runs it: read it, do not drive it)."""
 
     def start(self) -> ServedPorts:
         self._thread.start()
@@ -57,7 +59,8 @@ class PtyGun:
 
     async def _serve(self) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        server = GunServer(SimulatedGun(self.options))
+        self.gun = SimulatedGun(self.options)
+        server = GunServer(self.gun)
         try:
             try:
                 self._ports = await server.start(self.bridges)
